@@ -1,0 +1,47 @@
+// Exact MaxSim over documents in CSR layout.
+//
+//   tokens:      T x dim, row-major, float32 or fp16 (IEEE binary16 bit patterns)
+//   doc_offsets: n_docs + 1 non-decreasing int64, doc_offsets[0] = 0, doc_offsets[n_docs] = T;
+//                document i owns tokens[doc_offsets[i] : doc_offsets[i+1]]
+//
+//   score(q, i) = sum over query rows r of max over tokens j of i of <q_r, token_j>
+//
+// A document with no tokens scores -inf and never enters a top-k. Every function here expects
+// validated input (the bindings check it) and runs on gingham::get_num_threads() threads; each
+// score is computed by one thread in a fixed order, so results do not depend on threading.
+#pragma once
+
+#include <cstdint>
+
+namespace gingham {
+
+enum class TokenDtype { F32, F16 };
+
+struct DocTokens {
+  const void* tokens = nullptr;
+  TokenDtype dtype = TokenDtype::F32;
+  int64_t dim = 0;
+  const int64_t* doc_offsets = nullptr;
+  int64_t n_docs = 0;
+};
+
+// scores[i] for every document i (n_docs floats). Parallel over documents.
+void maxsim_scores(const float* query, int64_t n_query_tokens, const DocTokens& docs,
+                   float* scores);
+
+// scores[j] = score of document doc_ids[j] (j < n_ids). Parallel over the listed documents.
+void maxsim_scores_subset(const float* query, int64_t n_query_tokens, const DocTokens& docs,
+                          const int64_t* doc_ids, int64_t n_ids, float* scores);
+
+// Number of documents with at least one token: the most a search can return.
+int64_t count_nonempty_docs(const int64_t* doc_offsets, int64_t n_docs);
+
+// Top-k documents for each of n_queries queries stored back to back (rows
+// query_offsets[q] : query_offsets[q+1] of `queries`, n_queries + 1 offsets). Writes
+// k_out = min(k, count_nonempty_docs) results per query, best first (ties: lower document
+// index), into out_scores / out_ids of shape n_queries x k_out. Parallel over queries when
+// there are at least as many as threads, else over documents.
+void exact_search(const float* queries, const int64_t* query_offsets, int64_t n_queries,
+                  const DocTokens& docs, int64_t k, float* out_scores, int64_t* out_ids);
+
+}  // namespace gingham

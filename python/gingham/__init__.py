@@ -1,0 +1,13 @@
+"""gingham: late-interaction (ColBERT-style) retrieval with a compiled core."""
+from ._runtime import get_num_threads, set_num_threads, simd_level
+from .exact import exact_search, maxsim_scores
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "exact_search",
+    "get_num_threads",
+    "maxsim_scores",
+    "set_num_threads",
+    "simd_level",
+]

@@ -1,0 +1,107 @@
+"""Input checks shared by every public entry point.
+
+Each function converts what can be converted safely (float64 -> float32, non-contiguous ->
+contiguous copy) and raises ``TypeError`` / ``ValueError`` naming the argument otherwise, before
+anything is computed or written.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import _core
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return f"{x.dtype} array of shape {x.shape}"
+    return type(x).__name__
+
+
+def float_matrix(x: Any, name: str, dim: int | None = None, *, allow_float16: bool = False,
+                 allow_empty: bool = False, check_finite: bool = True) -> np.ndarray:
+    """Return ``x`` as a C-contiguous (n, dim) float32 array (float16 kept if allowed)."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a 2-d float array; got {_describe(x)}")
+    arr = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    if arr.dtype == object or arr.dtype.kind not in "f":
+        raise TypeError(f"{name} must hold floating-point values; got {_describe(arr)}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-d (n_tokens, dim); got shape {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise ValueError(f"{name} must have dim {dim}; got shape {arr.shape}")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one column; got shape {arr.shape}")
+    if not allow_empty and arr.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one token; got shape {arr.shape}")
+    target = np.float16 if (allow_float16 and arr.dtype == np.float16) else np.float32
+    arr = np.ascontiguousarray(arr, dtype=target)
+    if check_finite:
+        bad = _core.first_nonfinite(arr)
+        if bad >= 0:
+            row, col = divmod(int(bad), arr.shape[1])
+            raise ValueError(f"{name} holds a non-finite value (NaN or inf) at [{row}, {col}]")
+    return arr
+
+
+def offsets(x: Any, n_rows: int, name: str = "doc_offsets") -> np.ndarray:
+    """Return ``x`` as a contiguous int64 CSR offsets array ending at ``n_rows``."""
+    arr = np.asarray(x)
+    if arr.dtype == object or arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers (int64); got {_describe(arr)}")
+    if arr.ndim != 1 or arr.shape[0] < 1:
+        raise ValueError(f"{name} must be 1-d with n_docs + 1 values; got shape {arr.shape}")
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} has values beyond int64")
+    arr = np.ascontiguousarray(arr, dtype=np.int64)
+    if arr[0] != 0:
+        raise ValueError(f"{name}[0] must be 0; got {arr[0]}")
+    steps = np.diff(arr)
+    if steps.size and steps.min() < 0:
+        i = int(np.argmax(steps < 0)) + 1
+        raise ValueError(f"{name} must be non-decreasing; {name}[{i}] = {arr[i]} < {arr[i - 1]}")
+    if arr[-1] != n_rows:
+        raise ValueError(f"{name} must end at {n_rows} (the number of token rows); got {arr[-1]}")
+    return arr
+
+
+def positive_int(x: Any, name: str) -> int:
+    """Return ``x`` as a Python int > 0."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer; got {_describe(x)}")
+    if x <= 0:
+        raise ValueError(f"{name} must be a positive integer; got {x}")
+    return int(x)
+
+
+def query_batch(queries: Any, dim: int | None, name: str = "queries"
+                ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Normalize one (Lq, dim) query or a sequence of them.
+
+    Returns (stacked float32 rows, int64 query_offsets, single) where ``single`` tells whether
+    one bare query was given.
+    """
+    single = isinstance(queries, np.ndarray) and queries.ndim == 2
+    if single:
+        items: Sequence[Any] = [queries]
+    elif isinstance(queries, np.ndarray) and queries.ndim == 3:
+        items = list(queries)
+    elif isinstance(queries, (list, tuple)):
+        if len(queries) == 0:
+            raise ValueError(f"{name} must hold at least one query; got an empty sequence")
+        items = queries
+    else:
+        raise TypeError(f"{name} must be a (Lq, dim) float array or a list of them; "
+                        f"got {_describe(queries)}")
+    mats = []
+    for i, q in enumerate(items):
+        mat = float_matrix(q, f"{name}[{i}]" if not single else name, dim)
+        if dim is None:
+            dim = mat.shape[1]
+        mats.append(mat)
+    lengths = np.fromiter((m.shape[0] for m in mats), dtype=np.int64, count=len(mats))
+    query_offsets = np.zeros(len(mats) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=query_offsets[1:])
+    return np.ascontiguousarray(np.concatenate(mats, axis=0)), query_offsets, single
