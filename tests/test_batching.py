@@ -1,0 +1,92 @@
+"""MicroBatcher: concurrent submissions are grouped per key, results go to the right caller."""
+import asyncio
+
+import numpy as np
+import pytest
+
+import gingham
+from gingham.batching import MicroBatcher, QueueFull
+
+
+def _corpus():
+    rng = np.random.default_rng(3)
+    tokens = rng.standard_normal((400, 16)).astype(np.float32)
+    return tokens, np.arange(0, 401, 8)
+
+
+def test_batched_results_match_individual_searches():
+    tokens, offsets = _corpus()
+    rng = np.random.default_rng(4)
+    queries = [rng.standard_normal((int(rng.integers(1, 9)), 16)).astype(np.float32)
+               for _ in range(24)]
+    seen_batches = []
+
+    def run_batch(k, items):
+        seen_batches.append(len(items))
+        _, ids = gingham.exact_search(list(items), tokens, offsets, k)
+        return list(ids)
+
+    async def main():
+        batcher = MicroBatcher(run_batch, window_s=0.05, max_batch=10)
+        return await asyncio.gather(*(batcher.submit(5, q) for q in queries)), batcher
+
+    results, batcher = asyncio.run(main())
+    for q, got in zip(queries, results):
+        _, expected = gingham.exact_search(q, tokens, offsets, 5)
+        np.testing.assert_array_equal(got, expected[0])
+    assert sum(seen_batches) == len(queries)
+    assert max(seen_batches) == 10  # full batches flushed at max_batch
+    assert len(seen_batches) < len(queries)
+    assert batcher.batches_run == len(seen_batches)
+
+
+def test_keys_are_never_mixed():
+    def run_batch(key, items):
+        assert all(item[0] == key for item in items)
+        return [item[1] * 2 for item in items]
+
+    async def main():
+        batcher = MicroBatcher(run_batch, window_s=0.01, max_batch=100)
+        return await asyncio.gather(*(batcher.submit(i % 3, (i % 3, i)) for i in range(30)))
+
+    assert asyncio.run(main()) == [2 * i for i in range(30)]
+
+
+def test_errors_reach_every_caller_of_the_batch():
+    def run_batch(key, items):
+        raise ValueError("boom")
+
+    async def main():
+        batcher = MicroBatcher(run_batch, window_s=0.01)
+        return await asyncio.gather(*(batcher.submit(0, i) for i in range(3)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, ValueError) and str(r) == "boom" for r in results)
+
+
+def test_queue_full_raises_without_waiting():
+    import threading
+    release = threading.Event()
+
+    def run_batch(key, items):
+        release.wait(5)
+        return list(items)
+
+    async def main():
+        batcher = MicroBatcher(run_batch, window_s=0.0, max_batch=1, max_pending=2)
+        first = [asyncio.ensure_future(batcher.submit(0, i)) for i in range(2)]
+        await asyncio.sleep(0.01)
+        with pytest.raises(QueueFull):
+            await batcher.submit(0, 99)
+        release.set()
+        return await asyncio.gather(*first)
+
+    assert asyncio.run(main()) == [0, 1]
+
+
+def test_bad_settings_rejected():
+    with pytest.raises(ValueError, match="window_s"):
+        MicroBatcher(lambda k, items: items, window_s=-1)
+    with pytest.raises(ValueError, match="max_batch"):
+        MicroBatcher(lambda k, items: items, max_batch=0)
