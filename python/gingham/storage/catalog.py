@@ -8,6 +8,7 @@ tables on every snapshot; ``verify()`` checks every row.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import zlib
 from pathlib import Path
@@ -79,12 +80,20 @@ def connect_writer(path: Path) -> sqlite3.Connection:
 
 
 def connect_reader(path: Path) -> sqlite3.Connection:
-    """Read-only connection: a filter expression run on it cannot modify the catalog."""
-    if not path.exists():
+    """Connection for readers, with ``query_only`` set so that no statement run on it (a
+    filter expression included) can modify the catalog. It is opened read-write at the file
+    level where possible so that it can recover the WAL left by a writer that crashed; on a
+    read-only file it falls back to SQLite's read-only mode."""
+    if not path.is_file():
         raise StorageError(f"no index catalog at {path}")
     with translate_errors(path):
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                               check_same_thread=False, timeout=30.0)
+        if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+            conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=30.0)
+        else:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=30.0)
+        conn.execute("PRAGMA query_only = ON")
     return conn
 
 
