@@ -155,6 +155,7 @@ def run_child(path: str, seed: int, log: str, last: int) -> None:
             fh.write(f"{i}\n")
             fh.flush()
             os.fsync(fh.fileno())
+    store.close()
 
 
 if __name__ == "__main__":

@@ -63,8 +63,11 @@ def translate_errors(path: Path):
     """Turn SQLite's 'malformed' / 'not a database' errors into CorruptionError(path)."""
     try:
         yield
+    except UnicodeDecodeError as exc:  # a damaged TEXT value
+        raise CorruptionError(path, f"undecodable text in the catalog: {exc}") from exc
     except sqlite3.DatabaseError as exc:
-        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _CORRUPT_CODES:
+        if (getattr(exc, "sqlite_errorcode", 0) & 0xFF in _CORRUPT_CODES
+                or str(exc).startswith("Could not decode to UTF-8")):
             raise CorruptionError(path, f"SQLite: {exc}") from exc
         raise
 
@@ -106,10 +109,28 @@ def check_header(conn: sqlite3.Connection, path: Path) -> None:
         raise CorruptionError(path, f"not a gingham catalog (application_id {app_id:#x})")
     if version > FORMAT_VERSION:
         raise FormatVersionError(
-            f"index {path.parent} has on-disk format version {version}; this gingham reads "
-            f"versions up to {FORMAT_VERSION}. Upgrade gingham to open it.")
+            f"index catalog {path} has on-disk format version {version}; this gingham reads "
+            f"versions up to {FORMAT_VERSION}. Upgrade gingham to open it (or, if no newer "
+            "gingham wrote it, the file header is damaged).")
     if version < 1:
         raise CorruptionError(path, f"invalid format version {version}")
+    check_schema(conn, path)
+
+
+def _normal(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+EXPECTED_SCHEMA = sorted(_normal(s) for s in SCHEMA.split(";") if s.strip())
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """The schema text is fixed per format version: any difference means damage."""
+    with translate_errors(path):
+        rows = conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
+    if sorted(_normal(r[0]) for r in rows) != EXPECTED_SCHEMA:
+        raise CorruptionError(path, "catalog schema differs from format version "
+                                    f"{FORMAT_VERSION}")
 
 
 def read_meta(conn: sqlite3.Connection, path: Path) -> dict:
