@@ -158,5 +158,32 @@ def run_child(path: str, seed: int, log: str, last: int) -> None:
     store.close()
 
 
+def read_until(path: str, seed: int, last: int, hold: float = 0.0) -> int:
+    """Reader loop: take snapshots until commit ``last`` is visible; every snapshot must equal
+    the model of its commit exactly (also after holding it while the writer goes on)."""
+    import time
+    expected = states(seed, last)
+    store = Store.open(path)
+    checked = 0
+    snap = store.snapshot()
+    while True:
+        check_snapshot(snap, expected[snap.commit])
+        if hold:
+            time.sleep(hold)
+            check_snapshot(snap, expected[snap.commit])  # its folders may be gone by now
+        checked += 1
+        if snap.commit >= last:
+            break
+        new = snap.refresh()
+        snap.close()
+        snap = new
+    snap.close()
+    store.close()
+    return checked
+
+
 if __name__ == "__main__":
-    run_child(sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    if sys.argv[1] == "--read":
+        print(read_until(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), 0.01))
+    else:
+        run_child(sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
