@@ -12,6 +12,7 @@ import os
 import random
 import sys
 import zlib
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -146,6 +147,7 @@ def run_child(path: str, seed: int, log: str, last: int) -> None:
     with store.snapshot() as snap:
         start = snap.commit
     model = states(seed, start)[-1]
+    Path(log + ".ready").write_text(str(os.getpid()))  # the crash test times kills from here
     with open(log, "a") as fh:
         for i in range(start + 1, last + 1):
             op = next_op(seed, i, model)

@@ -38,7 +38,12 @@ def _crash_loop(tmp_path: Path, n_kills: int, seed: int) -> dict:
     for _ in range(n_kills):
         child = subprocess.Popen([sys.executable, str(WORKLOAD), str(path), str(seed), str(log),
                                   "100000"], env=dict(os.environ))
-        time.sleep(rng.uniform(0.35, 0.9))  # the child needs ~0.3 s to start up
+        ready = Path(str(log) + ".ready")
+        deadline = time.monotonic() + 60
+        while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        ready.unlink(missing_ok=True)
+        time.sleep(rng.uniform(0.0, 0.4))  # a random moment of the write loop
         child.send_signal(signal.SIGKILL)
         child.wait()
         assert child.returncode == -signal.SIGKILL, "child died before it was killed"
@@ -61,11 +66,11 @@ def _crash_loop(tmp_path: Path, n_kills: int, seed: int) -> dict:
 
 def test_sigkill_during_writes(tmp_path):
     out = _crash_loop(tmp_path, n_kills=10, seed=11)
-    assert out["commits"] >= 10  # the child made progress between kills
+    assert out["commits"] >= 5  # the child made progress between kills
 
 
 @pytest.mark.slow
 def test_sigkill_during_writes_many(tmp_path):
     out = _crash_loop(tmp_path, n_kills=40, seed=23)
-    assert out["commits"] >= 40
+    assert out["commits"] >= 20
     print(f"\n40 kills: {out['commits']} commits, {out['in_flight']} committed-but-unlogged")
