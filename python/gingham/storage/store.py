@@ -9,6 +9,7 @@ commit, or segments dropped by a compaction) are removed by the next writer.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 import json
 import os
 import secrets
@@ -277,7 +278,7 @@ class Store:
         if any(not i for i in ids):
             raise ValueError("ids must be non-empty strings")
         if len(set(ids)) != n:
-            dup = sorted({i for i in ids if ids.count(i) > 1})[:5] if n < 10000 else []
+            dup = sorted(k for k, c in Counter(ids).items() if c > 1)[:5]
             raise ValueError(f"ids must be unique within one call; repeated: {dup!r}")
         meta_json = self._per_doc(metadata, n, "metadata",
                                   lambda m, w: _json_text({} if m is None else m, w), dict)
