@@ -1,0 +1,186 @@
+"""Write-once folders of .npy arrays with a manifest, and the checks that load them back.
+
+A folder (a segment or a codec version) is written into ``tmp/`` under a random name, every
+file and the folder itself are fsynced, and only then is it renamed to its final place and the
+parent folder fsynced. The manifest records for each array its file, dtype, shape, byte size and
+sha256; the catalog records the sha256 of the manifest itself, so a damaged manifest is caught
+before any array is mapped.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import secrets
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from .errors import CorruptionError
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+_NAME = re.compile(r"^_?[a-z][a-z0-9_]{0,62}$")
+_CHUNK = 1 << 20
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a folder so that entries created or renamed in it survive a crash."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _HashingWriter:
+    """File-like sink that hashes and counts what passes through to a real file."""
+
+    def __init__(self, fh):
+        self._fh = fh
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data) -> int:
+        mv = memoryview(data).cast("B")
+        self.sha.update(mv)
+        self.size += mv.nbytes
+        return self._fh.write(mv)
+
+
+def check_array_name(name: str, *, reserved_ok: bool = False) -> None:
+    """Array names become file names: lower-case ``[a-z][a-z0-9_]*``; a leading ``_`` is kept
+    for arrays the store itself writes."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"array name {name!r} must match [a-z][a-z0-9_]* (at most 63 chars)")
+    if name.startswith("_") and not reserved_ok:
+        raise ValueError(f"array name {name!r}: names starting with '_' are reserved")
+
+
+def _as_storable(name: str, arr) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.dtype.hasobject or arr.dtype.kind not in "biuf":
+        raise TypeError(f"array {name!r} must have a bool/int/uint/float dtype; got {arr.dtype}")
+    return np.ascontiguousarray(arr)
+
+
+def write_array_folder(tmp_root: Path, arrays: Mapping[str, np.ndarray], kind: str,
+                       *, reserved_ok: bool = False) -> tuple[Path, bytes]:
+    """Write ``arrays`` as ``<name>.npy`` files plus ``manifest.json`` into a new folder under
+    ``tmp_root``; fsync files and folder. Returns (folder, manifest bytes)."""
+    if not arrays:
+        raise ValueError("arrays must be a non-empty dict of name -> numpy array")
+    checked = {}
+    for name, arr in arrays.items():
+        check_array_name(name, reserved_ok=reserved_ok)
+        checked[name] = _as_storable(name, arr)
+    folder = tmp_root / f"{kind}-{secrets.token_hex(8)}"
+    folder.mkdir(parents=True)
+    entries = {}
+    for name, arr in sorted(checked.items()):
+        file = f"{name}.npy"
+        with open(folder / file, "wb") as fh:
+            sink = _HashingWriter(fh)
+            np.lib.format.write_array(sink, arr, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        entries[name] = {"file": file, "dtype": arr.dtype.str, "shape": list(arr.shape),
+                         "bytes": sink.size, "sha256": sink.sha.hexdigest()}
+    manifest = json.dumps({"format": MANIFEST_FORMAT, "kind": kind, "arrays": entries},
+                          indent=1, sort_keys=True).encode()
+    with open(folder / MANIFEST, "wb") as fh:
+        fh.write(manifest)
+        fh.flush()
+        os.fsync(fh.fileno())
+    fsync_dir(folder)
+    return folder, manifest
+
+
+def publish_folder(tmp_folder: Path, final: Path) -> None:
+    """Rename a finished temporary folder into place and make the rename durable."""
+    if final.exists():  # left by a writer that crashed before its commit: never referenced
+        shutil.rmtree(final)
+    os.rename(tmp_folder, final)
+    fsync_dir(final.parent)
+    fsync_dir(tmp_folder.parent)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def read_manifest(folder: Path, expected_sha256: str) -> dict:
+    """Read and check ``folder/manifest.json`` against the sha256 the catalog recorded."""
+    path = folder / MANIFEST
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise CorruptionError(path, f"cannot read: {exc}") from exc
+    if sha256_bytes(data) != expected_sha256:
+        raise CorruptionError(path, "sha256 differs from the one recorded in the catalog")
+    try:
+        manifest = json.loads(data)
+        arrays = manifest["arrays"]
+        for entry in arrays.values():
+            _ = (entry["file"], entry["dtype"], tuple(entry["shape"]), int(entry["bytes"]),
+                 entry["sha256"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CorruptionError(path, f"malformed manifest: {exc!r}") from exc
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise CorruptionError(path, f"unknown manifest format {manifest.get('format')!r}")
+    return manifest
+
+
+def load_array(folder: Path, entry: dict, *, mmap: bool = True) -> np.ndarray:
+    """Open one array of a manifest read-only (memory-mapped unless it is empty), checking the
+    file size, the .npy header and dtype/shape against the manifest. Reads no array data."""
+    path = folder / entry["file"]
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise CorruptionError(path, f"cannot stat: {exc}") from exc
+    if size != int(entry["bytes"]):
+        raise CorruptionError(path, f"size is {size} bytes, manifest says {entry['bytes']}")
+    shape = tuple(int(s) for s in entry["shape"])
+    empty = int(np.prod(shape, dtype=np.int64)) == 0
+    try:
+        arr = np.load(path, mmap_mode="r" if (mmap and not empty) else None,
+                      allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # numpy raises ValueError/OSError/EOFError/SyntaxError on bad headers
+        raise CorruptionError(path, f"unreadable .npy: {exc}") from exc
+    if not isinstance(arr, np.ndarray) or arr.dtype.str != entry["dtype"] or arr.shape != shape:
+        got = (getattr(arr, "dtype", None), getattr(arr, "shape", None))
+        raise CorruptionError(path, f"dtype/shape {got} differ from manifest "
+                                    f"({entry['dtype']}, {shape})")
+    return arr
+
+
+def check_folder(folder: Path, manifest: dict) -> None:
+    """Full check of a published folder: every file's sha256 and header; no stray files."""
+    names = {MANIFEST}
+    for entry in manifest["arrays"].values():
+        path = folder / entry["file"]
+        names.add(entry["file"])
+        load_array(folder, entry)
+        if sha256_file(path) != entry["sha256"]:
+            raise CorruptionError(path, "sha256 differs from manifest")
+    stray = sorted(set(os.listdir(folder)) - names)
+    if stray:
+        raise CorruptionError(folder / stray[0], "file not listed in the manifest")

@@ -1,0 +1,74 @@
+"""Full consistency check of an index folder: every checksum and every invariant."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import catalog as cat
+from .errors import CorruptionError
+from .snapshot import Snapshot
+
+
+def verify_store(path: Path) -> dict:
+    """Check the catalog (SQLite integrity, row checksums), every manifest and file (size,
+    header, sha256, no stray files) and that documents and segments agree.
+
+    Raises CorruptionError naming the first bad file; returns a summary otherwise."""
+    path = Path(path)
+    catalog = path / cat.CATALOG
+    with Snapshot(path, full_check=True) as snap:
+        result = snap._query("PRAGMA integrity_check")
+        if [r[0] for r in result] != ["ok"]:
+            raise CorruptionError(catalog, f"SQLite integrity_check: {result[0][0]}")
+        meta = dict(cat.check_row(catalog, "meta", r) for r in
+                    snap._query("SELECT key, value, crc FROM meta"))
+        docs = [cat.check_row(catalog, "documents", r) for r in
+                snap._query(f"SELECT {cat.DOC_COLUMNS}, crc FROM documents")]
+        segs = {s.id: s for s in snap.segments}
+        seen_rows: dict[int, np.ndarray] = {s.id: np.zeros(s.n_docs, np.int64)
+                                            for s in snap.segments}
+        live_external = set()
+        for internal_id, external_id, seg_id, row, live, metadata, _text in docs:
+            seg = segs.get(seg_id)
+            if seg is None:
+                raise CorruptionError(catalog, f"document {external_id!r} points to missing "
+                                               f"segment {seg_id}")
+            if not 0 <= row < seg.n_docs:
+                raise CorruptionError(catalog, f"document {external_id!r}: row {row} outside "
+                                               f"segment {seg_id} ({seg.n_docs} rows)")
+            seen_rows[seg_id][row] += 1
+            if int(seg.internal_ids[row]) != internal_id:
+                raise CorruptionError(seg.folder / "_internal_ids.npy",
+                                      f"row {row} holds internal id {seg.internal_ids[row]}, "
+                                      f"catalog says {internal_id}")
+            if seg.external_id(row) != external_id:
+                raise CorruptionError(seg.folder / "_external_id_bytes.npy",
+                                      f"row {row} differs from catalog id {external_id!r}")
+            if live not in (0, 1):
+                raise CorruptionError(catalog, f"document {external_id!r}: live={live!r}")
+            if live:
+                if external_id in live_external:
+                    raise CorruptionError(catalog, f"two live documents {external_id!r}")
+                live_external.add(external_id)
+        for seg_id, counts in seen_rows.items():
+            if counts.size and (counts.min() != 1 or counts.max() != 1):
+                bad = int(np.flatnonzero(counts != 1)[0])
+                raise CorruptionError(catalog, f"segment {seg_id} row {bad} is referenced by "
+                                               f"{counts[bad]} documents (expected 1)")
+        if docs and int(meta["next_internal_id"]) <= max(d[0] for d in docs):
+            raise CorruptionError(catalog, "next_internal_id is not above every id")
+        if segs and int(meta["next_segment_id"]) <= max(segs):
+            raise CorruptionError(catalog, "next_segment_id is not above every segment id")
+        if snap.codec_version is None and any(s.codec_version is not None
+                                              for s in snap.segments):
+            raise CorruptionError(catalog, "segments use a codec but none is current")
+        folders = [s.folder for s in snap.segments]
+        n_files = sum(len(s.files.arrays) + 1 for s in snap.segments)
+        n_bytes = sum(os.path.getsize(f / e) for f in folders for e in os.listdir(f))
+        used = {f.name for f in folders}
+        garbage = sorted(e for e in os.listdir(path / "segments") if e not in used)
+        return {"commit": snap.commit, "n_documents": len(docs), "n_live": len(snap),
+                "n_segments": len(segs), "codec_version": snap.codec_version,
+                "files_checked": n_files, "bytes_checked": n_bytes, "garbage": garbage}
