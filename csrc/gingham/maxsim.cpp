@@ -23,6 +23,10 @@ float score_document(const MaxSimKernels& kernels, const PackedQuery& q, const D
     return kernels.f16(q, static_cast<const uint16_t*>(docs.tokens) + begin * docs.dim,
                        n_tokens, scratch);
   }
+  if (docs.dtype == TokenDtype::I8) {
+    return kernels.i8(q, static_cast<const int8_t*>(docs.tokens) + begin * docs.dim,
+                      docs.token_scales + begin, n_tokens, scratch);
+  }
   return kernels.f32(q, static_cast<const float*>(docs.tokens) + begin * docs.dim, n_tokens,
                      scratch);
 }

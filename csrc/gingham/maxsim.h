@@ -1,6 +1,7 @@
 // Exact MaxSim over documents in CSR layout.
 //
-//   tokens:      T x dim, row-major, float32 or fp16 (IEEE binary16 bit patterns)
+//   tokens:      T x dim, row-major, float32, fp16 (IEEE binary16 bit patterns) or int8 with
+//                token_scales (T float32): token j = token_scales[j] * tokens[j] (quantize.h)
 //   doc_offsets: n_docs + 1 non-decreasing int64, doc_offsets[0] = 0, doc_offsets[n_docs] = T;
 //                document i owns tokens[doc_offsets[i] : doc_offsets[i+1]]
 //
@@ -15,11 +16,12 @@
 
 namespace gingham {
 
-enum class TokenDtype { F32, F16 };
+enum class TokenDtype { F32, F16, I8 };
 
 struct DocTokens {
   const void* tokens = nullptr;
   TokenDtype dtype = TokenDtype::F32;
+  const float* token_scales = nullptr;  // T floats, int8 tokens only
   int64_t dim = 0;
   const int64_t* doc_offsets = nullptr;
   int64_t n_docs = 0;
