@@ -93,8 +93,8 @@ inline void all_blocks_avx2(const PackedQuery& q, const TileAvx2& tile, float* r
 
 // Asks for later tiles' bytes while this one computes: into L1 two tiles ahead, into L2 eight
 // tiles ahead. Without it fp32 tiles ran at ~2/3 of the fp16 speed (a tile reads its rows as
-// 6 strided streams, which the hardware prefetchers follow poorly); nearer L1 distances lose
-// the packed query (16 KiB for Lq = 32, d = 128) from L1.
+// 6 strided streams, which the hardware prefetchers follow poorly). Farther L1 distances crowd
+// the packed query (16 KiB for Lq = 32, d = 128) out of the 32 KiB L1.
 inline void prefetch_tiles_avx2(const void* tokens, int64_t t, int64_t token_bytes) {
   const int64_t tile_bytes = kTileAvx2 * token_bytes;
   const char* near = static_cast<const char*>(tokens) + (t + 2 * kTileAvx2) * token_bytes;
