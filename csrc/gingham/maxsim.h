@@ -41,8 +41,10 @@ int64_t count_nonempty_docs(const int64_t* doc_offsets, int64_t n_docs);
 // Top-k documents for each of n_queries queries stored back to back (rows
 // query_offsets[q] : query_offsets[q+1] of `queries`, n_queries + 1 offsets). Writes
 // k_out = min(k, count_nonempty_docs) results per query, best first (ties: lower document
-// index), into out_scores / out_ids of shape n_queries x k_out. Parallel over queries when
-// there are at least as many as threads, else over documents.
+// index), into out_scores / out_ids of shape n_queries x k_out. Parallel over documents: one
+// query's documents, or, for several queries, chunks of documents (~192 KiB of tokens) that
+// every query of a group scores while the chunk is in L2, so the corpus is read once per group
+// rather than once per query; top-k selection is then parallel over queries.
 void exact_search(const float* queries, const int64_t* query_offsets, int64_t n_queries,
                   const DocTokens& docs, int64_t k, float* out_scores, int64_t* out_ids);
 
