@@ -88,7 +88,6 @@ class Blas:
 
     def __exit__(self, *exc):
         if self.ctx is not None:
-            self.ctx.unregister() if hasattr(self.ctx, "unregister") else None
             self.ctx.restore_original_limits()
 
 
