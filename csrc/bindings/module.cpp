@@ -10,6 +10,7 @@
 
 #include "gingham/finite.h"
 #include "gingham/maxsim.h"
+#include "gingham/quantize.h"
 #include "gingham/simd_level.h"
 #include "gingham/threads.h"
 
@@ -74,33 +75,52 @@ void check_offsets(const py::array_t<int64_t>& offsets, int64_t n_rows, const ch
                                   " (the number of rows); got " + std::to_string(o[n - 1]));
 }
 
-// tokens as DocTokens: float32 or float16, (T, dim), with checked offsets.
-DocTokens doc_tokens(const py::array& tokens, const py::array_t<int64_t>& offsets, int64_t dim) {
+// tokens as DocTokens: float32, float16, or int8 with token_scales (T,) float32; (T, dim),
+// with checked offsets.
+DocTokens doc_tokens(const py::array& tokens, const py::array_t<int64_t>& offsets, int64_t dim,
+                     const py::object& token_scales = py::none()) {
   const bool is_f16 = tokens.dtype().kind() == 'f' && tokens.dtype().itemsize() == 2;
-  if (!is_f16 && !py::isinstance<py::array_t<float>>(tokens)) {
-    throw py::type_error("tokens must be float32 or float16; got " + dtype_of(tokens));
+  const bool is_i8 = py::isinstance<py::array_t<int8_t>>(tokens);
+  if (!is_f16 && !is_i8 && !py::isinstance<py::array_t<float>>(tokens)) {
+    throw py::type_error("tokens must be float32, float16 or int8 (with token_scales); got " +
+                         dtype_of(tokens));
   }
-  require_layout(tokens, "tokens", 2, "float32 or float16");
+  require_layout(tokens, "tokens", 2, "float32, float16 or int8");
   require(tokens.shape(1) == dim, "tokens must have " + std::to_string(dim) +
                                       " columns (the query dim); got shape " + shape_of(tokens));
   check_offsets(offsets, tokens.shape(0), "doc_offsets");
   DocTokens docs;
   docs.tokens = tokens.data();
-  docs.dtype = is_f16 ? TokenDtype::F16 : TokenDtype::F32;
+  docs.dtype = is_f16 ? TokenDtype::F16 : (is_i8 ? TokenDtype::I8 : TokenDtype::F32);
   docs.dim = dim;
   docs.doc_offsets = offsets.data();
   docs.n_docs = offsets.shape(0) - 1;
+  require(is_i8 == !token_scales.is_none(),
+          is_i8 ? "int8 tokens need token_scales (T,) float32"
+                : "token_scales is only for int8 tokens; got " + dtype_of(tokens) + " tokens");
+  if (is_i8) {
+    const py::array scales = token_scales.cast<py::array>();
+    if (!py::isinstance<py::array_t<float>>(scales)) {
+      throw py::type_error("token_scales must be float32; got " + dtype_of(scales));
+    }
+    require_layout(scales, "token_scales", 1, "float32");
+    require(scales.shape(0) == tokens.shape(0),
+            "token_scales must have one value per token row (" + std::to_string(tokens.shape(0)) +
+                "); got shape " + shape_of(scales));
+    docs.token_scales = static_cast<const float*>(scales.data());
+  }
   return docs;
 }
 
 // ---- bindings --------------------------------------------------------------------------------
 
 py::array_t<float> py_maxsim_scores(const py::array& query, const py::array& tokens,
-                                    const py::array& doc_offsets) {
+                                    const py::array& doc_offsets,
+                                    const py::object& token_scales) {
   auto q = float32_matrix(query, "query", -1);
   require(q.shape(0) > 0 && q.shape(1) > 0, "query must not be empty; got shape " + shape_of(q));
   auto offsets = int64_vector(doc_offsets, "doc_offsets");
-  const DocTokens docs = doc_tokens(tokens, offsets, q.shape(1));
+  const DocTokens docs = doc_tokens(tokens, offsets, q.shape(1), token_scales);
   py::array_t<float> scores(docs.n_docs);
   {
     py::gil_scoped_release release;
@@ -111,11 +131,12 @@ py::array_t<float> py_maxsim_scores(const py::array& query, const py::array& tok
 
 py::array_t<float> py_maxsim_scores_subset(const py::array& query, const py::array& tokens,
                                            const py::array& doc_offsets,
-                                           const py::array& doc_ids) {
+                                           const py::array& doc_ids,
+                                           const py::object& token_scales) {
   auto q = float32_matrix(query, "query", -1);
   require(q.shape(0) > 0 && q.shape(1) > 0, "query must not be empty; got shape " + shape_of(q));
   auto offsets = int64_vector(doc_offsets, "doc_offsets");
-  const DocTokens docs = doc_tokens(tokens, offsets, q.shape(1));
+  const DocTokens docs = doc_tokens(tokens, offsets, q.shape(1), token_scales);
   auto ids = int64_vector(doc_ids, "doc_ids");
   for (int64_t i = 0; i < ids.shape(0); ++i) {
     require(ids.data()[i] >= 0 && ids.data()[i] < docs.n_docs,
@@ -132,7 +153,8 @@ py::array_t<float> py_maxsim_scores_subset(const py::array& query, const py::arr
 }
 
 py::tuple py_exact_search(const py::array& queries, const py::array& query_offsets,
-                          const py::array& tokens, const py::array& doc_offsets, int64_t k) {
+                          const py::array& tokens, const py::array& doc_offsets, int64_t k,
+                          const py::object& token_scales) {
   auto q = float32_matrix(queries, "queries", -1);
   require(q.shape(1) > 0, "queries must have at least one column");
   auto q_offsets = int64_vector(query_offsets, "query_offsets");
@@ -144,7 +166,7 @@ py::tuple py_exact_search(const py::array& queries, const py::array& query_offse
   }
   require(k > 0, "k must be a positive integer; got " + std::to_string(k));
   auto offsets = int64_vector(doc_offsets, "doc_offsets");
-  const DocTokens docs = doc_tokens(tokens, offsets, q.shape(1));
+  const DocTokens docs = doc_tokens(tokens, offsets, q.shape(1), token_scales);
   const int64_t k_out = std::min<int64_t>(k, count_nonempty_docs(docs.doc_offsets, docs.n_docs));
   py::array_t<float> out_scores({n_queries, k_out});
   py::array_t<int64_t> out_ids({n_queries, k_out});
@@ -192,20 +214,42 @@ std::vector<std::string> py_supported_simd_levels() {
   return names;
 }
 
+// ---- int8 token storage (issue 9) -----------------------------------------------------------
+
+py::tuple py_quantize_int8(const py::array& tokens) {
+  auto t = float32_matrix(tokens, "tokens", -1);
+  const int64_t n = t.shape(0), dim = t.shape(1);
+  py::array_t<int8_t> values({n, dim});
+  py::array_t<float> scales(n);
+  {
+    py::gil_scoped_release release;
+    quantize_int8(t.data(), n, dim, values.mutable_data(), scales.mutable_data());
+  }
+  return py::make_tuple(values, scales);
+}
+
+void bind_int8_storage(py::module_& m) {
+  m.def("quantize_int8", &py_quantize_int8, py::arg("tokens"),
+        "Symmetric per-token int8 quantization of finite float32 tokens (T, d) -> (values int8 "
+        "(T, d), scales float32 (T,)) with token ~= scale * values, values in [-127, 127].");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "gingham compiled core: MaxSim kernels, top-k, SIMD dispatch (numpy buffers in/out)";
 
   m.def("maxsim_scores", &py_maxsim_scores, py::arg("query"), py::arg("tokens"),
-        py::arg("doc_offsets"),
+        py::arg("doc_offsets"), py::arg("token_scales") = py::none(),
         "MaxSim score of one float32 query (Lq, d) against every document of tokens (T, d) "
-        "float32/float16 with doc_offsets (n+1,) int64 -> float32 (n,). Empty documents: -inf.");
+        "float32/float16 (or int8 with token_scales (T,) float32) with doc_offsets (n+1,) int64 "
+        "-> float32 (n,). Empty documents: -inf.");
   m.def("maxsim_scores_subset", &py_maxsim_scores_subset, py::arg("query"), py::arg("tokens"),
-        py::arg("doc_offsets"), py::arg("doc_ids"),
+        py::arg("doc_offsets"), py::arg("doc_ids"), py::arg("token_scales") = py::none(),
         "MaxSim scores of one query against the documents doc_ids (m,) int64 -> float32 (m,).");
   m.def("exact_search", &py_exact_search, py::arg("queries"), py::arg("query_offsets"),
         py::arg("tokens"), py::arg("doc_offsets"), py::arg("k"),
+        py::arg("token_scales") = py::none(),
         "Top-k documents per query. queries (Lq_total, d) float32 with query_offsets "
         "(n_queries+1,) int64 -> (scores float32, doc ids int64), each (n_queries, k_out), "
         "k_out = min(k, non-empty documents); best first, ties by lower id.");
@@ -224,4 +268,6 @@ PYBIND11_MODULE(_core, m) {
     set_num_threads(n);
   }, py::arg("n_threads"), "Number of threads for every gingham kernel.");
   m.def("get_num_threads", &get_num_threads, "Number of threads gingham kernels use.");
+
+  bind_int8_storage(m);
 }

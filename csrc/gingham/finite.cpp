@@ -16,9 +16,10 @@ int64_t first_bad(int64_t n, IsBad is_bad) {
 #pragma omp parallel for num_threads(get_num_threads()) schedule(static) if (n_chunks > 1)
   for (int64_t c = 0; c < n_chunks; ++c) {
     const int64_t end = (c + 1) * kChunk < n ? (c + 1) * kChunk : n;
-    bool any = false;
-    for (int64_t i = c * kChunk; i < end; ++i) any |= is_bad(i);
-    if (!any) continue;
+    // Branch-free count first (vectorizes); the exact index is searched only in a bad chunk.
+    uint32_t n_bad = 0;
+    for (int64_t i = c * kChunk; i < end; ++i) n_bad += is_bad(i);
+    if (n_bad == 0) continue;
     for (int64_t i = c * kChunk; i < end; ++i) {
       if (is_bad(i)) {
 #pragma omp critical(gingham_first_bad)
@@ -36,12 +37,14 @@ int64_t first_nonfinite_f32(const float* values, int64_t n) {
   return first_bad(n, [values](int64_t i) {
     uint32_t bits;
     std::memcpy(&bits, values + i, sizeof(bits));
-    return (bits & 0x7f800000u) == 0x7f800000u;
+    return static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
   });
 }
 
 int64_t first_nonfinite_f16(const uint16_t* values, int64_t n) {
-  return first_bad(n, [values](int64_t i) { return (values[i] & 0x7c00u) == 0x7c00u; });
+  return first_bad(n, [values](int64_t i) {
+    return static_cast<uint32_t>((values[i] & 0x7c00u) == 0x7c00u);
+  });
 }
 
 }  // namespace gingham

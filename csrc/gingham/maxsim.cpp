@@ -23,6 +23,10 @@ float score_document(const MaxSimKernels& kernels, const PackedQuery& q, const D
     return kernels.f16(q, static_cast<const uint16_t*>(docs.tokens) + begin * docs.dim,
                        n_tokens, scratch);
   }
+  if (docs.dtype == TokenDtype::I8) {
+    return kernels.i8(q, static_cast<const int8_t*>(docs.tokens) + begin * docs.dim,
+                      docs.token_scales + begin, n_tokens, scratch);
+  }
   return kernels.f32(q, static_cast<const float*>(docs.tokens) + begin * docs.dim, n_tokens,
                      scratch);
 }
@@ -49,6 +53,32 @@ void topk_of_query(const PackedQuery& q, const DocTokens& docs,
   scores->resize(static_cast<size_t>(n));
   score_documents(q, docs, nonempty.data(), n, scores->data(), parallel);
   select_topk(scores->data(), nonempty.data(), n, k, out_scores, out_ids);
+}
+
+// Batch search keeps at most this many scores (64 MiB) in memory at once.
+constexpr int64_t kMaxGroupScores = int64_t{1} << 24;
+// Token bytes per chunk of documents in batch search: well inside a 512 KiB L2 with the packed
+// queries beside it.
+constexpr int64_t kChunkBytes = int64_t{192} << 10;
+
+// Boundaries (indices into nonempty) of consecutive document runs of about kChunkBytes.
+std::vector<int64_t> document_chunks(const DocTokens& docs, const std::vector<int64_t>& nonempty) {
+  const int64_t token_bytes =
+      docs.dim * (docs.dtype == TokenDtype::F32 ? 4 : docs.dtype == TokenDtype::F16 ? 2 : 1);
+  std::vector<int64_t> bounds{0};
+  int64_t bytes = 0;
+  for (size_t j = 0; j < nonempty.size(); ++j) {
+    const int64_t doc = nonempty[j];
+    bytes += (docs.doc_offsets[doc + 1] - docs.doc_offsets[doc]) * token_bytes;
+    if (bytes >= kChunkBytes) {
+      bounds.push_back(static_cast<int64_t>(j) + 1);
+      bytes = 0;
+    }
+  }
+  if (bounds.back() != static_cast<int64_t>(nonempty.size())) {
+    bounds.push_back(static_cast<int64_t>(nonempty.size()));
+  }
+  return bounds;
 }
 
 }  // namespace
@@ -78,27 +108,54 @@ void exact_search(const float* queries, const int64_t* query_offsets, int64_t n_
   for (int64_t i = 0; i < docs.n_docs; ++i) {
     if (docs.doc_offsets[i + 1] > docs.doc_offsets[i]) nonempty.push_back(i);
   }
-  const int64_t k_out = std::min<int64_t>(k, static_cast<int64_t>(nonempty.size()));
-  const int n_threads = get_num_threads();
+  const int64_t n = static_cast<int64_t>(nonempty.size());
+  const int64_t k_out = std::min<int64_t>(k, n);
   auto pack = [&](int64_t qi) {
     return pack_query(queries + query_offsets[qi] * docs.dim,
                       query_offsets[qi + 1] - query_offsets[qi], docs.dim);
   };
-  if (n_queries >= n_threads && n_threads > 1) {
-#pragma omp parallel num_threads(n_threads)
-    {
-      std::vector<float> scores;
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t qi = 0; qi < n_queries; ++qi) {
-        topk_of_query(pack(qi), docs, nonempty, k, false, &scores, out_scores + qi * k_out,
-                      out_ids + qi * k_out);
-      }
-    }
-  } else {
+  if (n_queries == 1 || n == 0) {
     std::vector<float> scores;
     for (int64_t qi = 0; qi < n_queries; ++qi) {
       topk_of_query(pack(qi), docs, nonempty, k, true, &scores, out_scores + qi * k_out,
                     out_ids + qi * k_out);
+    }
+    return;
+  }
+  // Several queries: score them chunk by chunk of documents, so each chunk's tokens are read
+  // from memory once and reused from L2 by every query of a group (one query at a time would
+  // stream the whole corpus per query). Groups bound the score buffer to kMaxGroupScores floats.
+  const std::vector<int64_t> chunks = document_chunks(docs, nonempty);
+  const int64_t n_chunks = static_cast<int64_t>(chunks.size()) - 1;
+  const int64_t group = std::max<int64_t>(1, std::min<int64_t>(n_queries, kMaxGroupScores / n));
+  std::vector<float> scores(static_cast<size_t>(group * n));
+  const int n_threads = get_num_threads();
+  for (int64_t first = 0; first < n_queries; first += group) {
+    const int64_t n_group = std::min(group, n_queries - first);
+    std::vector<PackedQuery> packed(static_cast<size_t>(n_group));
+    int64_t widest = 0;
+    for (int64_t g = 0; g < n_group; ++g) {
+      packed[g] = pack(first + g);
+      if (packed[g].n_blocks > packed[widest].n_blocks) widest = g;
+    }
+    const MaxSimKernels& kernels = maxsim_kernels();
+#pragma omp parallel num_threads(n_threads) if (n_chunks > 1)
+    {
+      KernelScratch scratch;
+      prepare_scratch(packed[widest], &scratch);  // big enough for every query of the group
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t c = 0; c < n_chunks; ++c) {
+        for (int64_t g = 0; g < n_group; ++g) {
+          for (int64_t j = chunks[c]; j < chunks[c + 1]; ++j) {
+            scores[g * n + j] = score_document(kernels, packed[g], docs, nonempty[j], &scratch);
+          }
+        }
+      }
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t g = 0; g < n_group; ++g) {
+        select_topk(scores.data() + g * n, nonempty.data(), n, k,
+                    out_scores + (first + g) * k_out, out_ids + (first + g) * k_out);
+      }
     }
   }
 }

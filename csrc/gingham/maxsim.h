@@ -1,6 +1,7 @@
 // Exact MaxSim over documents in CSR layout.
 //
-//   tokens:      T x dim, row-major, float32 or fp16 (IEEE binary16 bit patterns)
+//   tokens:      T x dim, row-major, float32, fp16 (IEEE binary16 bit patterns) or int8 with
+//                token_scales (T float32): token j = token_scales[j] * tokens[j] (quantize.h)
 //   doc_offsets: n_docs + 1 non-decreasing int64, doc_offsets[0] = 0, doc_offsets[n_docs] = T;
 //                document i owns tokens[doc_offsets[i] : doc_offsets[i+1]]
 //
@@ -15,11 +16,12 @@
 
 namespace gingham {
 
-enum class TokenDtype { F32, F16 };
+enum class TokenDtype { F32, F16, I8 };
 
 struct DocTokens {
   const void* tokens = nullptr;
   TokenDtype dtype = TokenDtype::F32;
+  const float* token_scales = nullptr;  // T floats, int8 tokens only
   int64_t dim = 0;
   const int64_t* doc_offsets = nullptr;
   int64_t n_docs = 0;
@@ -39,8 +41,10 @@ int64_t count_nonempty_docs(const int64_t* doc_offsets, int64_t n_docs);
 // Top-k documents for each of n_queries queries stored back to back (rows
 // query_offsets[q] : query_offsets[q+1] of `queries`, n_queries + 1 offsets). Writes
 // k_out = min(k, count_nonempty_docs) results per query, best first (ties: lower document
-// index), into out_scores / out_ids of shape n_queries x k_out. Parallel over queries when
-// there are at least as many as threads, else over documents.
+// index), into out_scores / out_ids of shape n_queries x k_out. Parallel over documents: one
+// query's documents, or, for several queries, chunks of documents (~192 KiB of tokens) that
+// every query of a group scores while the chunk is in L2, so the corpus is read once per group
+// rather than once per query; top-k selection is then parallel over queries.
 void exact_search(const float* queries, const int64_t* query_offsets, int64_t n_queries,
                   const DocTokens& docs, int64_t k, float* out_scores, int64_t* out_ids);
 

@@ -2,12 +2,16 @@
 from ._runtime import get_num_threads, set_num_threads, simd_level
 from .exact import exact_search, maxsim_scores
 
+# ---- int8 token storage (issue 9) ----
+from .exact import quantize_int8
+
 __version__ = "0.1.0"
 
 __all__ = [
     "exact_search",
     "get_num_threads",
     "maxsim_scores",
+    "quantize_int8",
     "set_num_threads",
     "simd_level",
 ]

@@ -105,3 +105,29 @@ def query_batch(queries: Any, dim: int | None, name: str = "queries"
     query_offsets = np.zeros(len(mats) + 1, dtype=np.int64)
     np.cumsum(lengths, out=query_offsets[1:])
     return np.ascontiguousarray(np.concatenate(mats, axis=0)), query_offsets, single
+
+
+def int8_tokens(values: Any, scales: Any, dim: int | None, *, check_finite: bool = True
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Return int8 token storage as C-contiguous (values int8 (T, dim), scales float32 (T,)).
+
+    Token j is ``scales[j] * values[j]`` (see :func:`gingham.quantize_int8`).
+    """
+    vals = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    if vals.dtype != np.int8:
+        raise TypeError(f"tokens must be int8 when token scales are given; got {_describe(vals)}")
+    if vals.ndim != 2:
+        raise ValueError(f"tokens must be 2-d (n_tokens, dim); got shape {vals.shape}")
+    if dim is not None and vals.shape[1] != dim:
+        raise ValueError(f"tokens must have dim {dim}; got shape {vals.shape}")
+    sc = np.asarray(scales) if not isinstance(scales, np.ndarray) else scales
+    if sc.dtype == object or sc.dtype.kind != "f":
+        raise TypeError(f"token_scales must hold floating-point values; got {_describe(sc)}")
+    if sc.ndim != 1 or sc.shape[0] != vals.shape[0]:
+        raise ValueError(f"token_scales must have shape ({vals.shape[0]},), one per token row; "
+                         f"got shape {sc.shape}")
+    sc = np.ascontiguousarray(sc, dtype=np.float32)
+    if check_finite and sc.size and not np.isfinite(sc).all():
+        raise ValueError(f"token_scales holds a non-finite value (NaN or inf) at "
+                         f"[{int(np.argmin(np.isfinite(sc)))}]")
+    return np.ascontiguousarray(vals), sc

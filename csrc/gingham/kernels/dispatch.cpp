@@ -6,13 +6,13 @@
 namespace gingham {
 
 const MaxSimKernels& maxsim_kernels() {
-  static const MaxSimKernels scalar{maxsim_f32_scalar, maxsim_f16_scalar};
+  static const MaxSimKernels scalar{maxsim_f32_scalar, maxsim_f16_scalar, maxsim_i8_scalar};
 #if defined(GINGHAM_X86)
-  static const MaxSimKernels avx2{maxsim_f32_avx2, maxsim_f16_avx2};
-  static const MaxSimKernels avx512{maxsim_f32_avx512, maxsim_f16_avx512};
+  static const MaxSimKernels avx2{maxsim_f32_avx2, maxsim_f16_avx2, maxsim_i8_avx2};
+  static const MaxSimKernels avx512{maxsim_f32_avx512, maxsim_f16_avx512, maxsim_i8_avx512};
 #endif
 #if defined(__aarch64__)
-  static const MaxSimKernels neon{maxsim_f32_neon, maxsim_f16_neon};
+  static const MaxSimKernels neon{maxsim_f32_neon, maxsim_f16_neon, maxsim_i8_neon};
 #endif
   switch (simd_level()) {
 #if defined(GINGHAM_X86)

@@ -1,8 +1,9 @@
 // AVX-512 (F/BW/DQ/VL) MaxSim. Compiled with AVX-512 flags on this file only; reached only when
 // cpuid and XCR0 report AVX-512 state.
 //
-// Register tile: NB <= 2 query blocks (one zmm = 16 rows each) x NT <= 8 tokens = 16 zmm
-// accumulators; per dimension 2 query loads + 8 broadcasts feed 16 FMAs.
+// Register tile: NB <= 2 query blocks (one zmm = 16 rows each) x 8 tokens = 16 zmm accumulators;
+// per dimension NB query loads + 8 broadcasts feed 8 * NB FMAs. Same packed query and the same
+// repeat-the-last-token rule for partial tiles as the AVX2 file (see maxsim_kernels.h).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -15,48 +16,68 @@ namespace {
 
 constexpr int kTileAvx512 = 8;
 
-template <int NB, int NT>
-inline void tile_avx512(const PackedQuery& q, int64_t block, const float* tokens,
-                        float* row_max) {
-  const int64_t dim = q.dim;
-  const float* packed = q.data.data() + block * dim * kQueryBlock;
+struct TileAvx512 {
+  const float* row[kTileAvx512];
+  float scale[kTileAvx512];
+};
+
+void set_rows_avx512(const float* first, int64_t n_valid, int64_t dim, TileAvx512* tile) {
+  for (int t = 0; t < kTileAvx512; ++t) {
+    tile->row[t] = first + (t < n_valid ? t : n_valid - 1) * dim;
+  }
+}
+
+template <int NB, bool kScaled>
+inline void block_tile_avx512(const float* packed, const TileAvx512& tile, int64_t dim,
+                              float* row_max) {
+  constexpr int NT = kTileAvx512;
   __m512 acc[NT][NB];
+#pragma GCC unroll 8
   for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 2
     for (int b = 0; b < NB; ++b) acc[t][b] = _mm512_setzero_ps();
   for (int64_t k = 0; k < dim; ++k) {
     __m512 qv[NB];
-    for (int b = 0; b < NB; ++b) qv[b] = _mm512_loadu_ps(packed + (b * dim + k) * kQueryBlock);
+#pragma GCC unroll 2
+    for (int b = 0; b < NB; ++b) qv[b] = _mm512_load_ps(packed + (b * dim + k) * kQueryBlock);
+#pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
-      const __m512 value = _mm512_set1_ps(tokens[t * dim + k]);
+      const __m512 value = _mm512_set1_ps(tile.row[t][k]);
+#pragma GCC unroll 2
       for (int b = 0; b < NB; ++b) acc[t][b] = _mm512_fmadd_ps(qv[b], value, acc[t][b]);
     }
   }
+#pragma GCC unroll 2
   for (int b = 0; b < NB; ++b) {
-    float* dst = row_max + (block + b) * kQueryBlock;
-    __m512 m = _mm512_loadu_ps(dst);
-    for (int t = 0; t < NT; ++t) m = _mm512_max_ps(m, acc[t][b]);
-    _mm512_storeu_ps(dst, m);
+    float* dst = row_max + b * kQueryBlock;
+    __m512 m = _mm512_load_ps(dst);
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) {
+      const __m512 a = kScaled ? _mm512_mul_ps(acc[t][b], _mm512_set1_ps(tile.scale[t]))
+                               : acc[t][b];
+      m = _mm512_max_ps(m, a);
+    }
+    _mm512_store_ps(dst, m);
   }
 }
 
-template <int NT>
-inline void all_blocks_avx512(const PackedQuery& q, const float* tokens, float* row_max) {
+template <bool kScaled>
+void all_blocks_avx512(const PackedQuery& q, const TileAvx512& tile, float* row_max) {
+  const float* packed = q.data.data();
+  const int64_t stride = q.dim * kQueryBlock;
   int64_t b = 0;
-  for (; b + 2 <= q.n_blocks; b += 2) tile_avx512<2, NT>(q, b, tokens, row_max);
-  if (b < q.n_blocks) tile_avx512<1, NT>(q, b, tokens, row_max);
+  for (; b + 2 <= q.n_blocks; b += 2) {
+    block_tile_avx512<2, kScaled>(packed + b * stride, tile, q.dim, row_max + b * kQueryBlock);
+  }
+  if (b < q.n_blocks) {
+    block_tile_avx512<1, kScaled>(packed + b * stride, tile, q.dim, row_max + b * kQueryBlock);
+  }
 }
 
-void tail_avx512(const PackedQuery& q, const float* tokens, int64_t n_tail, float* row_max) {
-  switch (n_tail) {
-    case 1: all_blocks_avx512<1>(q, tokens, row_max); break;
-    case 2: all_blocks_avx512<2>(q, tokens, row_max); break;
-    case 3: all_blocks_avx512<3>(q, tokens, row_max); break;
-    case 4: all_blocks_avx512<4>(q, tokens, row_max); break;
-    case 5: all_blocks_avx512<5>(q, tokens, row_max); break;
-    case 6: all_blocks_avx512<6>(q, tokens, row_max); break;
-    case 7: all_blocks_avx512<7>(q, tokens, row_max); break;
-    default: break;
-  }
+float* reset_row_max_avx512(KernelScratch* scratch) {
+  std::fill(scratch->row_max.begin(), scratch->row_max.end(),
+            -std::numeric_limits<float>::infinity());
+  return scratch->row_max.data();
 }
 
 float sum_row_max_avx512(const PackedQuery& q, const float* row_max) {
@@ -74,35 +95,56 @@ void half_to_float_avx512(const uint16_t* src, int64_t count, float* dst) {
   for (; i < count; ++i) dst[i] = _cvtsh_ss(src[i]);
 }
 
+void int8_to_float_avx512(const int8_t* src, int64_t count, float* dst) {
+  int64_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    _mm512_storeu_ps(dst + i, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)));
+  }
+  for (; i < count; ++i) dst[i] = static_cast<float>(src[i]);
+}
+
 }  // namespace
 
 float maxsim_f32_avx512(const PackedQuery& q, const float* tokens, int64_t n_tokens,
                         KernelScratch* scratch) {
-  std::fill(scratch->row_max.begin(), scratch->row_max.end(),
-            -std::numeric_limits<float>::infinity());
-  float* row_max = scratch->row_max.data();
-  int64_t t = 0;
-  for (; t + kTileAvx512 <= n_tokens; t += kTileAvx512) {
-    all_blocks_avx512<kTileAvx512>(q, tokens + t * q.dim, row_max);
+  float* row_max = reset_row_max_avx512(scratch);
+  TileAvx512 tile;
+  for (int64_t t = 0; t < n_tokens; t += kTileAvx512) {
+    set_rows_avx512(tokens + t * q.dim, std::min<int64_t>(kTileAvx512, n_tokens - t), q.dim,
+                    &tile);
+    all_blocks_avx512<false>(q, tile, row_max);
   }
-  tail_avx512(q, tokens + t * q.dim, n_tokens - t, row_max);
   return sum_row_max_avx512(q, row_max);
 }
 
 float maxsim_f16_avx512(const PackedQuery& q, const uint16_t* tokens, int64_t n_tokens,
                         KernelScratch* scratch) {
-  std::fill(scratch->row_max.begin(), scratch->row_max.end(),
-            -std::numeric_limits<float>::infinity());
-  float* row_max = scratch->row_max.data();
-  float* tile = scratch->tile.data();
+  float* row_max = reset_row_max_avx512(scratch);
+  float* buffer = scratch->tile.data();
+  TileAvx512 tile;
   for (int64_t t = 0; t < n_tokens; t += kTileAvx512) {
-    const int64_t n_tile = n_tokens - t < kTileAvx512 ? n_tokens - t : kTileAvx512;
-    half_to_float_avx512(tokens + t * q.dim, n_tile * q.dim, tile);
-    if (n_tile == kTileAvx512) {
-      all_blocks_avx512<kTileAvx512>(q, tile, row_max);
-    } else {
-      tail_avx512(q, tile, n_tile, row_max);
+    const int64_t n_valid = std::min<int64_t>(kTileAvx512, n_tokens - t);
+    half_to_float_avx512(tokens + t * q.dim, n_valid * q.dim, buffer);
+    set_rows_avx512(buffer, n_valid, q.dim, &tile);
+    all_blocks_avx512<false>(q, tile, row_max);
+  }
+  return sum_row_max_avx512(q, row_max);
+}
+
+float maxsim_i8_avx512(const PackedQuery& q, const int8_t* tokens, const float* scales,
+                       int64_t n_tokens, KernelScratch* scratch) {
+  float* row_max = reset_row_max_avx512(scratch);
+  float* buffer = scratch->tile.data();
+  TileAvx512 tile;
+  for (int64_t t = 0; t < n_tokens; t += kTileAvx512) {
+    const int64_t n_valid = std::min<int64_t>(kTileAvx512, n_tokens - t);
+    int8_to_float_avx512(tokens + t * q.dim, n_valid * q.dim, buffer);
+    set_rows_avx512(buffer, n_valid, q.dim, &tile);
+    for (int i = 0; i < kTileAvx512; ++i) {
+      tile.scale[i] = scales[t + (i < n_valid ? i : n_valid - 1)];
     }
+    all_blocks_avx512<true>(q, tile, row_max);
   }
   return sum_row_max_avx512(q, row_max);
 }

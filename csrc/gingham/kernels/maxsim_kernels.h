@@ -1,34 +1,61 @@
 // Per-ISA MaxSim kernels over one document, and the packed query they share.
 //
-//   score(q, D) = sum_i max_j <q_i, d_j>     q: Lq x dim (float32), D: Ld x dim (fp32 or fp16)
+//   score(q, D) = sum_i max_j <q_i, d_j>     q: Lq x dim (float32), D: Ld x dim
+//
+// D is float32, fp16 (IEEE binary16 bit patterns) or int8 with one float32 scale per token
+// (d_j = scale_j * values_j; see gingham/quantize.h).
 //
 // The query is packed once per call into blocks of kQueryBlock rows, dimension-major inside a
-// block, zero rows padding the last block:
+// block, zero rows padding the last block, 64-byte aligned:
 //
 //   packed[b][k][r] = q[b * kQueryBlock + r][k]       b < n_blocks, k < dim, r < kQueryBlock
 //
 // so one SIMD load at (b, k) yields dimension k of 8/16 consecutive query rows. A kernel walks a
-// document in small tiles of tokens, broadcasting one token value per FMA, and keeps the
-// kQueryBlock x tile similarity block in registers; only the running max per query row touches
-// memory. The Lq x Ld similarity matrix is never written.
+// document in tiles of a fixed number of tokens, broadcasting one token value per FMA, and keeps
+// the kQueryBlock x tile similarity block in registers; only the running max per query row
+// touches memory. The Lq x Ld similarity matrix is never written. A last, partial tile repeats
+// its last token instead of running a narrower (slower) tile: max is idempotent, so the result
+// is the same. fp16 and int8 tiles are widened to float32 in a small per-thread buffer first;
+// int8 tiles multiply each token's accumulators by its scale before the max.
 //
 // Precision: products and sums in float32; the per-row maxima are summed in row order in float32,
 // so a score does not depend on threads or scheduling. SIMD levels differ from the scalar
 // reference only by the order of the dot-product additions (relative error ~ dim * 2^-24).
 //
-// Each ISA file defines its own function names, so the linker can never hand a baseline caller
-// a copy of a helper compiled with wider instructions.
+// Each ISA file defines its own function names (and keeps helpers in an anonymous namespace), so
+// the linker can never hand a baseline caller a copy of a helper compiled with wider instructions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 namespace gingham {
 
 constexpr int64_t kQueryBlock = 16;
+// Widest token tile any kernel uses (the fp16/int8 conversion buffer holds this many tokens).
+constexpr int64_t kMaxTileTokens = 16;
+
+// std::allocator with 64-byte alignment: packed query rows and tiles never straddle cache lines.
+template <typename T>
+struct AlignedAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlign{64};
+  AlignedAllocator() = default;
+  template <typename U>
+  AlignedAllocator(const AlignedAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
+  void deallocate(T* p, std::size_t) { ::operator delete(p, kAlign); }
+  template <typename U>
+  bool operator==(const AlignedAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const AlignedAllocator<U>&) const { return false; }
+};
+using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
 
 struct PackedQuery {
-  std::vector<float> data;  // n_blocks * dim * kQueryBlock
+  AlignedFloats data;  // n_blocks * dim * kQueryBlock
   int64_t n_rows = 0;
   int64_t n_blocks = 0;
   int64_t dim = 0;
@@ -36,23 +63,26 @@ struct PackedQuery {
 
 PackedQuery pack_query(const float* query, int64_t n_rows, int64_t dim);
 
-// Scratch a kernel may use, sized by the caller once per thread.
+// Scratch a kernel may use, sized by prepare_scratch once per thread.
 struct KernelScratch {
-  std::vector<float> row_max;  // n_blocks * kQueryBlock
-  std::vector<float> tile;     // converted fp16 tile: kMaxTileTokens * dim
+  AlignedFloats row_max;  // n_blocks * kQueryBlock
+  AlignedFloats tile;     // widened fp16/int8 tile: kMaxTileTokens * dim
 };
-constexpr int64_t kMaxTileTokens = 8;
 void prepare_scratch(const PackedQuery& q, KernelScratch* scratch);
 
-// One document's score. n_tokens >= 1; the fp16 tokens are IEEE binary16 bit patterns.
+// One document's score. n_tokens >= 1.
 using MaxSimF32Fn = float (*)(const PackedQuery& q, const float* tokens, int64_t n_tokens,
                               KernelScratch* scratch);
 using MaxSimF16Fn = float (*)(const PackedQuery& q, const uint16_t* tokens, int64_t n_tokens,
                               KernelScratch* scratch);
+// int8 tokens: values (n_tokens x dim) and scales (n_tokens); token j = scales[j] * values[j].
+using MaxSimI8Fn = float (*)(const PackedQuery& q, const int8_t* tokens, const float* scales,
+                             int64_t n_tokens, KernelScratch* scratch);
 
 struct MaxSimKernels {
   MaxSimF32Fn f32;
   MaxSimF16Fn f16;
+  MaxSimI8Fn i8;
 };
 
 // Kernels for the level in use (gingham::simd_level()).
@@ -62,18 +92,26 @@ float maxsim_f32_scalar(const PackedQuery& q, const float* tokens, int64_t n_tok
                         KernelScratch* scratch);
 float maxsim_f16_scalar(const PackedQuery& q, const uint16_t* tokens, int64_t n_tokens,
                         KernelScratch* scratch);
+float maxsim_i8_scalar(const PackedQuery& q, const int8_t* tokens, const float* scales,
+                       int64_t n_tokens, KernelScratch* scratch);
 float maxsim_f32_avx2(const PackedQuery& q, const float* tokens, int64_t n_tokens,
                       KernelScratch* scratch);
 float maxsim_f16_avx2(const PackedQuery& q, const uint16_t* tokens, int64_t n_tokens,
                       KernelScratch* scratch);
+float maxsim_i8_avx2(const PackedQuery& q, const int8_t* tokens, const float* scales,
+                     int64_t n_tokens, KernelScratch* scratch);
 float maxsim_f32_avx512(const PackedQuery& q, const float* tokens, int64_t n_tokens,
                         KernelScratch* scratch);
 float maxsim_f16_avx512(const PackedQuery& q, const uint16_t* tokens, int64_t n_tokens,
                         KernelScratch* scratch);
+float maxsim_i8_avx512(const PackedQuery& q, const int8_t* tokens, const float* scales,
+                       int64_t n_tokens, KernelScratch* scratch);
 float maxsim_f32_neon(const PackedQuery& q, const float* tokens, int64_t n_tokens,
                       KernelScratch* scratch);
 float maxsim_f16_neon(const PackedQuery& q, const uint16_t* tokens, int64_t n_tokens,
                       KernelScratch* scratch);
+float maxsim_i8_neon(const PackedQuery& q, const int8_t* tokens, const float* scales,
+                     int64_t n_tokens, KernelScratch* scratch);
 
 // IEEE binary16 -> float32 without any ISA extension (reference and tails).
 float half_to_float(uint16_t h);

@@ -69,8 +69,10 @@ uint16_t float_to_half(float f) {
 
 namespace {
 
-template <typename LoadToken>
-float maxsim_reference(const PackedQuery& q, int64_t n_tokens, LoadToken token_value) {
+// token_scale(t) multiplies token t's dot products (int8 storage); 1 for float tokens.
+template <typename LoadToken, typename TokenScale>
+float maxsim_reference(const PackedQuery& q, int64_t n_tokens, LoadToken token_value,
+                       TokenScale token_scale) {
   float score = 0.0f;
   for (int64_t row = 0; row < q.n_rows; ++row) {
     const float* packed = q.data.data() + (row / kQueryBlock) * q.dim * kQueryBlock +
@@ -79,6 +81,7 @@ float maxsim_reference(const PackedQuery& q, int64_t n_tokens, LoadToken token_v
     for (int64_t t = 0; t < n_tokens; ++t) {
       float dot = 0.0f;
       for (int64_t k = 0; k < q.dim; ++k) dot += packed[k * kQueryBlock] * token_value(t, k);
+      dot *= token_scale(t);
       best = dot > best ? dot : best;
     }
     score += best;
@@ -86,19 +89,31 @@ float maxsim_reference(const PackedQuery& q, int64_t n_tokens, LoadToken token_v
   return score;
 }
 
+float unit_scale(int64_t) { return 1.0f; }
+
 }  // namespace
 
 float maxsim_f32_scalar(const PackedQuery& q, const float* tokens, int64_t n_tokens,
                         KernelScratch*) {
   const int64_t dim = q.dim;
-  return maxsim_reference(q, n_tokens, [=](int64_t t, int64_t k) { return tokens[t * dim + k]; });
+  return maxsim_reference(
+      q, n_tokens, [=](int64_t t, int64_t k) { return tokens[t * dim + k]; }, unit_scale);
 }
 
 float maxsim_f16_scalar(const PackedQuery& q, const uint16_t* tokens, int64_t n_tokens,
                         KernelScratch*) {
   const int64_t dim = q.dim;
   return maxsim_reference(
-      q, n_tokens, [=](int64_t t, int64_t k) { return half_to_float(tokens[t * dim + k]); });
+      q, n_tokens, [=](int64_t t, int64_t k) { return half_to_float(tokens[t * dim + k]); },
+      unit_scale);
+}
+
+float maxsim_i8_scalar(const PackedQuery& q, const int8_t* tokens, const float* scales,
+                       int64_t n_tokens, KernelScratch*) {
+  const int64_t dim = q.dim;
+  return maxsim_reference(
+      q, n_tokens, [=](int64_t t, int64_t k) { return static_cast<float>(tokens[t * dim + k]); },
+      [=](int64_t t) { return scales[t]; });
 }
 
 }  // namespace gingham
