@@ -140,23 +140,40 @@ class EmbeddingCache:
         hit = self.get(key)
         if hit is not None:
             return hit
-        self.put(key, list(encode()), info)
+        t0 = time.perf_counter()
+        embeddings = list(encode())
+        info = dict(info or {}, encode_seconds=time.perf_counter() - t0)
+        self.put(key, embeddings, info)
         return self.get(key)  # type: ignore[return-value]
+
+    def info(self, key: str) -> dict:
+        """The info stored with ``key`` (includes ``encode_seconds``), or {}."""
+        path = os.path.join(self._dir(key), "info.json")
+        if not os.path.exists(path):
+            return {}
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def cache_key(encoder, texts: Sequence[str], source_path: str, kind: str) -> str:
+    """Cache key of :func:`encode_cached`: (encoder fingerprint, sha256 of ``source_path``,
+    kind, number and sha256 of the texts)."""
+    from .beir import file_sha256
+
+    if kind not in ("documents", "queries"):
+        raise ValueError(f"kind must be 'documents' or 'queries'; got {kind!r}")
+    text_hash = hashlib.sha256("\x00".join(texts).encode()).hexdigest()
+    return EmbeddingCache.key(encoder.fingerprint(), file_sha256(source_path),
+                              {"kind": kind, "n": len(texts), "texts": text_hash})
 
 
 def encode_cached(encoder, texts: Sequence[str], source_path: str, kind: str,
                   cache: EmbeddingCache | None = None) -> list[np.ndarray]:
     """``encoder.encode_documents(texts)`` (kind="documents") or ``encode_queries`` (kind=
     "queries"), cached under (encoder fingerprint, sha256 of ``source_path``, kind, count)."""
-    from .beir import file_sha256
-
-    if kind not in ("documents", "queries"):
-        raise ValueError(f"kind must be 'documents' or 'queries'; got {kind!r}")
     cache = cache or EmbeddingCache()
     texts = list(texts)
-    text_hash = hashlib.sha256("\x00".join(texts).encode()).hexdigest()
-    key = cache.key(encoder.fingerprint(), file_sha256(source_path),
-                    {"kind": kind, "n": len(texts), "texts": text_hash})
+    key = cache_key(encoder, texts, source_path, kind)
     fn = encoder.encode_documents if kind == "documents" else encoder.encode_queries
     return cache.get_or_encode(key, lambda: fn(texts),
                                {"source": os.path.abspath(source_path), "kind": kind,
