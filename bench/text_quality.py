@@ -23,8 +23,9 @@ import numpy as np
 import gingham
 from gingham.beir import BeirDataset, load_beir
 from gingham.encoder import Encoder, mean_pool, project
-from gingham.eval import encode_cached, evaluate_run, p50_ms, to_csr
-from gingham.hybrid import BM25Index, rrf, weighted
+from gingham.eval import (encode_cached, evaluate_run, fuse_runs, p50_ms, run_bm25,
+                          run_late_interaction, run_single_vector)
+from gingham.hybrid import BM25Index
 from gingham.reduce import PCAReducer, l2_normalize
 
 DEPTH = 1000            # candidates per retriever before fusion / evaluation
@@ -37,16 +38,7 @@ BM25_LANGUAGE = {"msmarco": "english", "arcd": "arabic"}
 
 # ---------------------------------------------------------------------- retrieval runs
 def late_interaction(ds_ids, queries, docs, k=DEPTH, dtype=np.float32):
-    """Exact MaxSim; returns (ranked ids per query, scores per query, latencies s)."""
-    tokens, offsets = to_csr(docs, dtype=dtype)
-    ids, scores, secs = [], [], []
-    for q in queries:
-        t0 = time.perf_counter()
-        s, idx = gingham.exact_search(q, tokens, offsets, k, check_finite=False)
-        secs.append(time.perf_counter() - t0)
-        ids.append([ds_ids[i] for i in idx[0]])
-        scores.append(s[0])
-    return ids, scores, secs
+    return run_late_interaction(ds_ids, queries, docs, k, dtype)
 
 
 def plaid_search(ds_ids, queries, docs, nbits):
@@ -58,33 +50,13 @@ def plaid_search(ds_ids, queries, docs, nbits):
     return None  # TODO(issue 6, phase 2): wire gingham.Index here
 
 
-def dense_single(ds_ids, qvecs, dvecs, k=DEPTH):
-    """Brute-force dot product over single vectors."""
-    ids, scores, secs = [], [], []
-    kk = min(k, dvecs.shape[0])
-    for q in qvecs:
-        t0 = time.perf_counter()
-        s = dvecs @ q
-        top = np.argpartition(-s, kk - 1)[:kk]
-        top = top[np.lexsort((top, -s[top]))]
-        secs.append(time.perf_counter() - t0)
-        ids.append([ds_ids[i] for i in top])
-        scores.append(s[top])
-    return ids, scores, secs
-
-
 def bm25_run(ds: BeirDataset, qtexts, k=DEPTH):
     bm = BM25Index(BM25_LANGUAGE.get(ds.name, "english"))
     t0 = time.perf_counter()
     bm.add(ds.doc_ids, ds.doc_texts)
     bm.search("warm up", 1)
     build_s = time.perf_counter() - t0
-    res, secs = [], []
-    for q in qtexts:
-        t1 = time.perf_counter()
-        res.append(bm.search(q, k)[0])
-        secs.append(time.perf_counter() - t1)
-    return [r[0] for r in res], [r[1] for r in res], secs, build_s
+    return (*run_bm25(bm, qtexts, k), build_s)
 
 
 def as_run(qids, ranked):
@@ -199,7 +171,8 @@ def method_table(ds, qids, qtexts, reps, chosen, states_d, states_q):
     rows = []
     bm_ids, bm_scores, bm_secs, bm_build = bm25_run(ds, qtexts)
     rows.append(["BM25 (bm25s)", *_metrics(ds, qids, bm_ids), f"{p50_ms(bm_secs):.2f}"])
-    be_ids, _, be_secs = dense_single(ds.doc_ids, mean_pool(states_q), mean_pool(states_d))
+    be_ids, _, be_secs = run_single_vector(ds.doc_ids, mean_pool(states_q),
+                                           mean_pool(states_d), DEPTH)
     rows.append(["bi-encoder (mean-pooled, 384-d)", *_metrics(ds, qids, be_ids),
                  f"{p50_ms(be_secs):.2f}"])
     docs, queries = reps[chosen]
@@ -208,11 +181,11 @@ def method_table(ds, qids, qtexts, reps, chosen, states_d, states_q):
                  f"{p50_ms(li_secs):.2f}"])
     for nbits in PLAID_NBITS:
         rows.append([f"late interaction PLAID nbits={nbits}", None, None, None, None])
-    fused = [rrf([a, b], DEPTH)[0] for a, b in zip(li_ids, bm_ids)]
+    li, bm = (li_ids, li_scores), (bm_ids, bm_scores)
+    fused = fuse_runs(li, bm, fusion="rrf", k=DEPTH)
     rows.append(["hybrid RRF (k=60)", *_metrics(ds, qids, fused), None])
     for alpha in ALPHAS:
-        fused = [weighted((a, sa), (b, sb), DEPTH, alpha=alpha)[0]
-                 for a, sa, b, sb in zip(li_ids, li_scores, bm_ids, bm_scores)]
+        fused = fuse_runs(li, bm, fusion="weighted", alpha=alpha, k=DEPTH)
         rows.append([f"hybrid weighted alpha={alpha}", *_metrics(ds, qids, fused), None])
     return table(header, rows), bm_build
 

@@ -141,3 +141,33 @@ def test_embedding_cache_encodes_once(tmp_path):
     assert enc.calls == 4
     with pytest.raises(ValueError, match="kind"):
         encode_cached(enc, ["ab"], str(src), "passages", cache)
+
+
+def test_runners_against_numpy_oracles():
+    from gingham.eval import fuse_runs, run_late_interaction, run_single_vector
+    from gingham.hybrid import rrf
+
+    rng = np.random.default_rng(1)
+    docs = [rng.normal(size=(n, 8)).astype(np.float32) for n in (3, 1, 5, 2)]
+    ids = ["a", "b", "c", "d"]
+    queries = [rng.normal(size=(4, 8)).astype(np.float32) for _ in range(3)]
+    ranked, scores, secs = run_late_interaction(ids, queries, docs, k=3)
+    for q, r, s in zip(queries, ranked, scores):
+        oracle = np.array([(q.astype(np.float64) @ d.T).max(axis=1).sum() for d in docs])
+        order = np.argsort(-oracle, kind="stable")[:3]
+        assert r == [ids[i] for i in order]
+        np.testing.assert_allclose(s, oracle[order], rtol=1e-5)
+    assert len(secs) == 3 and min(secs) >= 0
+
+    dvecs = np.array([[1, 0], [0, 1], [1, 0]], np.float32)
+    ranked, scores, _ = run_single_vector(ids[:3], np.array([[1, 0]], np.float32), dvecs, k=3)
+    assert ranked == [["a", "c", "b"]]                     # tie a/c broken by index
+    np.testing.assert_allclose(scores[0], [1, 1, 0])
+
+    a = ([["x", "y"], ["p"]], [np.array([2.0, 1.0]), np.array([1.0])])
+    b = ([["y", "z"], ["q", "p"]], [np.array([5.0, 1.0]), np.array([3.0, 2.0])])
+    assert fuse_runs(a, b, fusion="rrf", k=5) == [rrf([["x", "y"], ["y", "z"]], 5)[0],
+                                                  rrf([["p"], ["q", "p"]], 5)[0]]
+    assert fuse_runs(a, b, fusion="weighted", alpha=1.0, k=1) == [["x"], ["p"]]
+    with pytest.raises(ValueError, match="fusion"):
+        fuse_runs(a, b, fusion="max")

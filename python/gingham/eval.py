@@ -178,3 +178,71 @@ def encode_cached(encoder, texts: Sequence[str], source_path: str, kind: str,
     return cache.get_or_encode(key, lambda: fn(texts),
                                {"source": os.path.abspath(source_path), "kind": kind,
                                 "encoder": encoder.config()})
+
+
+# ---------------------------------------------------------------------- method runners
+# Each returns (ranked doc ids per query, scores per query, seconds per query); the CLI's
+# `gingham eval` and bench/text_quality.py share them. The PLAID row is added by the Index.
+def run_late_interaction(doc_ids: Sequence[str], queries: Sequence[np.ndarray],
+                         docs: Sequence[np.ndarray], k: int = 1000, dtype=np.float32
+                         ) -> tuple[list[list[str]], list[np.ndarray], list[float]]:
+    """Exact MaxSim (gingham.exact_search) of each (Lq, d) query over all documents."""
+    from .exact import exact_search
+
+    tokens, offsets = to_csr(docs, dtype=dtype)
+    ids, scores, secs = [], [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        s, idx = exact_search(q, tokens, offsets, k, check_finite=False)
+        secs.append(time.perf_counter() - t0)
+        ids.append([doc_ids[i] for i in idx[0]])
+        scores.append(s[0])
+    return ids, scores, secs
+
+
+def run_single_vector(doc_ids: Sequence[str], query_vecs: np.ndarray, doc_vecs: np.ndarray,
+                      k: int = 1000) -> tuple[list[list[str]], list[np.ndarray], list[float]]:
+    """Brute-force dot product of (nq, d) query vectors over (n, d) document vectors; ties by
+    lower document index."""
+    ids, scores, secs = [], [], []
+    kk = min(k, doc_vecs.shape[0])
+    for q in query_vecs:
+        t0 = time.perf_counter()
+        s = doc_vecs @ q
+        top = np.argpartition(-s, kk - 1)[:kk]
+        top = top[np.lexsort((top, -s[top]))]
+        secs.append(time.perf_counter() - t0)
+        ids.append([doc_ids[i] for i in top])
+        scores.append(s[top])
+    return ids, scores, secs
+
+
+def run_bm25(bm25, query_texts: Sequence[str], k: int = 1000
+             ) -> tuple[list[list[str]], list[np.ndarray], list[float]]:
+    """Search a :class:`gingham.hybrid.BM25Index` one query at a time."""
+    ids, scores, secs = [], [], []
+    for q in query_texts:
+        t0 = time.perf_counter()
+        i, s = bm25.search(q, k)[0]
+        secs.append(time.perf_counter() - t0)
+        ids.append(i)
+        scores.append(s)
+    return ids, scores, secs
+
+
+def fuse_runs(dense: tuple[list[list[str]], list[np.ndarray]],
+              sparse: tuple[list[list[str]], list[np.ndarray]], *, fusion: str = "rrf",
+              alpha: float = 0.5, k: int = 1000) -> list[list[str]]:
+    """Per-query fusion of two runs' (ids, scores): ``fusion="rrf"`` (k = 60) or
+    ``"weighted"`` (min-max normalized, alpha on the dense side)."""
+    from .hybrid import rrf, weighted
+
+    if fusion not in ("rrf", "weighted"):
+        raise ValueError(f"fusion must be 'rrf' or 'weighted'; got {fusion!r}")
+    out = []
+    for di, ds_, si, ss in zip(dense[0], dense[1], sparse[0], sparse[1]):
+        if fusion == "rrf":
+            out.append(rrf([di, si], k)[0])
+        else:
+            out.append(weighted((di, ds_), (si, ss), k, alpha=alpha)[0])
+    return out

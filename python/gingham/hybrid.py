@@ -3,9 +3,9 @@
 ``BM25Index`` keeps each live document's analysed terms (lowercased, stopwords removed,
 Snowball-stemmed with PyStemmer when installed) so that ``add`` tokenizes only the new texts and
 ``delete`` only drops rows; either marks the bm25s matrix stale, and it is rebuilt from the kept
-terms on the next search or save. The rebuild is O(total terms) in numpy: about a second per
-100k short passages on one core (see docs/text_quality.md), cheap next to encoding those
-passages. On disk (no pickle): ``bm25.json`` (settings, ids) + ``bm25_terms.jsonl`` (terms per
+terms on the next search or save. The rebuild is O(total terms): 0.66 s for msmarco's 5,000
+passages on this 2-core machine (about 0.13 ms per passage), against about 140 ms per passage
+to encode them, so one rebuild per add/delete batch is cheap; a per-document add loop is not. On disk (no pickle): ``bm25.json`` (settings, ids) + ``bm25_terms.jsonl`` (terms per
 document) + bm25s's own ``.npy``/``.json`` score matrix under ``bm25s/``.
 
 Fusion: ``rrf`` (reciprocal rank, k = 60) and ``weighted`` (min-max normalized scores,
