@@ -111,8 +111,9 @@ def representations(ds, states_d, states_q, prune=True):
             reps[f"pca-128 skip {label}"] = (pca.apply(pruned), pca.apply(raw_q))
         pooled = hierarchical_pool(raw_d, 2.0)
         reps["raw-384 pool 2"] = (pooled, raw_q)
-        pca = PCAReducer.fit(pooled, 128)
-        reps["pca-128 pool 2"] = (pca.apply(pooled), pca.apply(raw_q))
+        for dim in (128, 96, 64):
+            pca = PCAReducer.fit(pooled, dim)
+            reps[f"pca-{dim} pool 2"] = (pca.apply(pooled), pca.apply(raw_q))
     return reps
 
 
@@ -230,7 +231,7 @@ def main(argv=None):
         t0 = time.perf_counter()
         Encoder(show_progress=False, batch_size=32).encode_documents(sample)
         docs_per_s = len(sample) / (time.perf_counter() - t0)
-        reps = representations(ds, states_d, states_q, prune=(name == "msmarco"))
+        reps = representations(ds, states_d, states_q)
         vt, summary = variant_table(ds, qids, reps)
         if chosen is None:
             chosen, best = choose_default(summary)
@@ -245,10 +246,14 @@ def main(argv=None):
                 f"BM25 build (analyse + index) {bm_build:.2f} s. Encoding throughput (default "
                 f"model, first {len(sample)} documents, batch 32): {docs_per_s:.1f} documents/s "
                 f"on {os.cpu_count()} cores.", ""]
-    text = "\n".join(out)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
+        write(out, args.out)
+
+
+def write(lines, path):
+    text = "\n".join(lines)
+    print(text, flush=True)
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
             f.write(text + "\n")
 
 
