@@ -1,0 +1,248 @@
+"""Retrieval evaluation: metrics via pytrec_eval, latency, an embedding cache, method runners.
+
+Runs are ``{query_id: [doc_id, ...]}`` ranked best first. Metrics (means over every judged
+query; a judged query with no results scores 0): ``ndcg@10`` (graded gains as in the qrels),
+``recall@100`` and ``mrr@10`` with relevance = grade >= 1, all computed by pytrec_eval.
+
+The embedding cache keeps CSR token arrays (``tokens.npy`` float32, ``doc_offsets.npy`` int64)
+under ``<cache_dir>/<key>/`` where key = sha256(encoder fingerprint, corpus file sha256,
+settings), so a second evaluation of the same corpus skips encoding.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+METRICS = ("ndcg@10", "recall@100", "mrr@10")
+
+
+def default_cache_dir() -> str:
+    """``$GINGHAM_CACHE`` or ``~/.cache/gingham``."""
+    return os.environ.get("GINGHAM_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                            "gingham")
+
+
+# ---------------------------------------------------------------------- metrics
+def _trec_run(run: dict[str, Sequence[str]], depth: int) -> dict[str, dict[str, float]]:
+    # Scores from ranks, so pytrec_eval's own tie-breaking can never reorder our ranking.
+    out = {}
+    for qid, docs in run.items():
+        docs = list(docs)[:depth]
+        out[qid] = {str(d): float(len(docs) - r) for r, d in enumerate(docs)}
+    return out
+
+
+def evaluate_run(run: dict[str, Sequence[str]], qrels: dict[str, dict[str, int]]
+                 ) -> dict[str, float]:
+    """nDCG@10, Recall@100 and MRR@10 of a ranked run against qrels, averaged over the judged
+    queries (a judged query missing from the run counts 0). Returns {metric: float}."""
+    import pytrec_eval
+
+    if not qrels:
+        raise ValueError("qrels must judge at least one query")
+    qrels = {q: {d: int(g) for d, g in docs.items()} for q, docs in qrels.items()}
+    full = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100"})
+    top10 = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"})
+    per_full = full.evaluate(_trec_run(run, 100))
+    per_top10 = top10.evaluate(_trec_run(run, 10))
+    n = len(qrels)
+    return {
+        "ndcg@10": sum(per_full.get(q, {}).get("ndcg_cut_10", 0.0) for q in qrels) / n,
+        "recall@100": sum(per_full.get(q, {}).get("recall_100", 0.0) for q in qrels) / n,
+        "mrr@10": sum(per_top10.get(q, {}).get("recip_rank", 0.0) for q in qrels) / n,
+    }
+
+
+def p50_ms(seconds: Sequence[float]) -> float:
+    """Median of per-query latencies given in seconds, in milliseconds."""
+    if len(seconds) == 0:
+        raise ValueError("p50_ms needs at least one latency")
+    return float(np.percentile(np.asarray(seconds, dtype=np.float64), 50) * 1e3)
+
+
+def timed(fn: Callable[[object], object], items: Sequence[object]) -> tuple[list, list[float]]:
+    """Call ``fn`` on each item one at a time; returns (results, seconds per call)."""
+    results, secs = [], []
+    for item in items:
+        t0 = time.perf_counter()
+        results.append(fn(item))
+        secs.append(time.perf_counter() - t0)
+    return results, secs
+
+
+# ---------------------------------------------------------------------- CSR helpers
+def to_csr(embeddings: Sequence[np.ndarray], dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """List of (n_i, d) arrays -> (tokens (sum n_i, d), doc_offsets (n + 1,) int64)."""
+    if len(embeddings) == 0:
+        raise ValueError("embeddings must be a non-empty list")
+    lengths = np.fromiter((e.shape[0] for e in embeddings), dtype=np.int64,
+                          count=len(embeddings))
+    offsets = np.zeros(len(embeddings) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return np.ascontiguousarray(np.concatenate(embeddings, axis=0), dtype=dtype), offsets
+
+
+def from_csr(tokens: np.ndarray, doc_offsets: np.ndarray) -> list[np.ndarray]:
+    """Inverse of :func:`to_csr` (views into ``tokens``)."""
+    return [tokens[doc_offsets[i]:doc_offsets[i + 1]] for i in range(len(doc_offsets) - 1)]
+
+
+# ---------------------------------------------------------------------- embedding cache
+class EmbeddingCache:
+    """Token embeddings on disk keyed by (encoder fingerprint, corpus hash, settings)."""
+
+    def __init__(self, cache_dir: str | None = None) -> None:
+        self.cache_dir = cache_dir or default_cache_dir()
+
+    @staticmethod
+    def key(model_fingerprint: str, corpus_hash: str, settings: dict) -> str:
+        """Stable hex key of the three parts."""
+        blob = json.dumps([model_fingerprint, corpus_hash, settings], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def _dir(self, key: str) -> str:
+        return os.path.join(self.cache_dir, key)
+
+    def get(self, key: str) -> list[np.ndarray] | None:
+        """Cached embeddings (memory-mapped views) or None."""
+        d = self._dir(key)
+        if not os.path.exists(os.path.join(d, "done")):
+            return None
+        tokens = np.load(os.path.join(d, "tokens.npy"), mmap_mode="r", allow_pickle=False)
+        offsets = np.load(os.path.join(d, "doc_offsets.npy"), allow_pickle=False)
+        return from_csr(tokens, offsets)
+
+    def put(self, key: str, embeddings: Sequence[np.ndarray], info: dict | None = None) -> None:
+        """Store embeddings under ``key`` (written to a temp folder, then renamed)."""
+        final = self._dir(key)
+        tmp = final + f".tmp{os.getpid()}"
+        os.makedirs(tmp, exist_ok=True)
+        tokens, offsets = to_csr(embeddings)
+        np.save(os.path.join(tmp, "tokens.npy"), tokens, allow_pickle=False)
+        np.save(os.path.join(tmp, "doc_offsets.npy"), offsets, allow_pickle=False)
+        with open(os.path.join(tmp, "info.json"), "w", encoding="utf-8") as f:
+            json.dump(info or {}, f)
+        open(os.path.join(tmp, "done"), "w").close()
+        if os.path.exists(final):
+            import shutil
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+
+    def get_or_encode(self, key: str, encode: Callable[[], Sequence[np.ndarray]],
+                      info: dict | None = None) -> list[np.ndarray]:
+        """Cached embeddings for ``key``, computing and storing them with ``encode()`` first
+        when absent."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        t0 = time.perf_counter()
+        embeddings = list(encode())
+        info = dict(info or {}, encode_seconds=time.perf_counter() - t0)
+        self.put(key, embeddings, info)
+        return self.get(key)  # type: ignore[return-value]
+
+    def info(self, key: str) -> dict:
+        """The info stored with ``key`` (includes ``encode_seconds``), or {}."""
+        path = os.path.join(self._dir(key), "info.json")
+        if not os.path.exists(path):
+            return {}
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def cache_key(encoder, texts: Sequence[str], source_path: str, kind: str) -> str:
+    """Cache key of :func:`encode_cached`: (encoder fingerprint, sha256 of ``source_path``,
+    kind, number and sha256 of the texts)."""
+    from .beir import file_sha256
+
+    if kind not in ("documents", "queries"):
+        raise ValueError(f"kind must be 'documents' or 'queries'; got {kind!r}")
+    text_hash = hashlib.sha256("\x00".join(texts).encode()).hexdigest()
+    return EmbeddingCache.key(encoder.fingerprint(), file_sha256(source_path),
+                              {"kind": kind, "n": len(texts), "texts": text_hash})
+
+
+def encode_cached(encoder, texts: Sequence[str], source_path: str, kind: str,
+                  cache: EmbeddingCache | None = None) -> list[np.ndarray]:
+    """``encoder.encode_documents(texts)`` (kind="documents") or ``encode_queries`` (kind=
+    "queries"), cached under (encoder fingerprint, sha256 of ``source_path``, kind, count)."""
+    cache = cache or EmbeddingCache()
+    texts = list(texts)
+    key = cache_key(encoder, texts, source_path, kind)
+    fn = encoder.encode_documents if kind == "documents" else encoder.encode_queries
+    return cache.get_or_encode(key, lambda: fn(texts),
+                               {"source": os.path.abspath(source_path), "kind": kind,
+                                "encoder": encoder.config()})
+
+
+# ---------------------------------------------------------------------- method runners
+# Each returns (ranked doc ids per query, scores per query, seconds per query); the CLI's
+# `gingham eval` and bench/text_quality.py share them. The PLAID row is added by the Index.
+def run_late_interaction(doc_ids: Sequence[str], queries: Sequence[np.ndarray],
+                         docs: Sequence[np.ndarray], k: int = 1000, dtype=np.float32
+                         ) -> tuple[list[list[str]], list[np.ndarray], list[float]]:
+    """Exact MaxSim (gingham.exact_search) of each (Lq, d) query over all documents."""
+    from .exact import exact_search
+
+    tokens, offsets = to_csr(docs, dtype=dtype)
+    ids, scores, secs = [], [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        s, idx = exact_search(q, tokens, offsets, k, check_finite=False)
+        secs.append(time.perf_counter() - t0)
+        ids.append([doc_ids[i] for i in idx[0]])
+        scores.append(s[0])
+    return ids, scores, secs
+
+
+def run_single_vector(doc_ids: Sequence[str], query_vecs: np.ndarray, doc_vecs: np.ndarray,
+                      k: int = 1000) -> tuple[list[list[str]], list[np.ndarray], list[float]]:
+    """Brute-force dot product of (nq, d) query vectors over (n, d) document vectors; ties by
+    lower document index."""
+    ids, scores, secs = [], [], []
+    kk = min(k, doc_vecs.shape[0])
+    for q in query_vecs:
+        t0 = time.perf_counter()
+        s = doc_vecs @ q
+        top = np.argpartition(-s, kk - 1)[:kk]
+        top = top[np.lexsort((top, -s[top]))]
+        secs.append(time.perf_counter() - t0)
+        ids.append([doc_ids[i] for i in top])
+        scores.append(s[top])
+    return ids, scores, secs
+
+
+def run_bm25(bm25, query_texts: Sequence[str], k: int = 1000
+             ) -> tuple[list[list[str]], list[np.ndarray], list[float]]:
+    """Search a :class:`gingham.hybrid.BM25Index` one query at a time."""
+    ids, scores, secs = [], [], []
+    for q in query_texts:
+        t0 = time.perf_counter()
+        i, s = bm25.search(q, k)[0]
+        secs.append(time.perf_counter() - t0)
+        ids.append(i)
+        scores.append(s)
+    return ids, scores, secs
+
+
+def fuse_runs(dense: tuple[list[list[str]], list[np.ndarray]],
+              sparse: tuple[list[list[str]], list[np.ndarray]], *, fusion: str = "rrf",
+              alpha: float = 0.5, k: int = 1000) -> list[list[str]]:
+    """Per-query fusion of two runs' (ids, scores): ``fusion="rrf"`` (k = 60) or
+    ``"weighted"`` (min-max normalized, alpha on the dense side)."""
+    from .hybrid import rrf, weighted
+
+    if fusion not in ("rrf", "weighted"):
+        raise ValueError(f"fusion must be 'rrf' or 'weighted'; got {fusion!r}")
+    out = []
+    for di, ds_, si, ss in zip(dense[0], dense[1], sparse[0], sparse[1]):
+        if fusion == "rrf":
+            out.append(rrf([di, si], k)[0])
+        else:
+            out.append(weighted((di, ds_), (si, ss), k, alpha=alpha)[0])
+    return out
