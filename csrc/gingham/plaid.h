@@ -20,7 +20,8 @@
 //   5. top k (score descending, ties by lower global id)
 // If fewer than k searchable documents are candidates, every searchable document is scored as
 // in stage 4 (so the result always holds min(k, searchable non-empty documents) documents).
-// exact = true skips stages 2-3 and scores every searchable document.
+// exact = true skips stages 2-3 and scores every searchable document. The staged search is
+// exhaustive (equal to exact) with ncells >= n_centroids, threshold -inf and ndocs >= 4 n_docs.
 //
 // Threads: a batch with at least as many queries as threads runs one query per thread; otherwise
 // each stage is parallel. Every document score is computed by one thread in a fixed order, so
