@@ -76,6 +76,7 @@ class Index:
         self._id_to_global: dict[str, int] = {}
         self._ids: list[str] = []
         self._bases: list[int] = []
+        self.last_add_profile: dict[str, float] = {}
         for seg in store.segments:
             self._register(seg, check=True)
 
@@ -167,22 +168,33 @@ class Index:
         np.cumsum(lengths, out=doc_offsets[1:])
         tokens = np.concatenate(mats, axis=0) if len(mats) > 1 else mats[0]
         del mats
+        profile: dict[str, float] = {"n_tokens": float(tokens.shape[0])}
+        clock = time.perf_counter()
         new_codec = None
         if self._store.codec is None:
-            new_codec = self._train_codec(tokens)
+            new_codec = self._train_codec(tokens, profile)
         codec = new_codec if new_codec is not None else self._store.codec
+        clock = time.perf_counter()
         codes, residuals = _core.codec_encode(tokens, np.ascontiguousarray(codec["centroids"]),
                                               np.ascontiguousarray(codec["bucket_cutoffs"]),
                                               self.nbits)
+        profile["encode_s"] = time.perf_counter() - clock
         del tokens
+        clock = time.perf_counter()
         ivf_offsets, ivf_doc_ids = _core.ivf_build(codes, doc_offsets, len(codec["centroids"]))
+        profile["ivf_s"] = time.perf_counter() - clock
         arrays = {"codes": codes, "residuals": residuals, "doc_offsets": doc_offsets,
                   "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}
+        clock = time.perf_counter()
         self._store.commit(codec=new_codec, segment=(arrays, ids,
                                                      list(metadata) if metadata else None))
         self._register(self._store.segments[-1], check=False)
+        profile["write_s"] = time.perf_counter() - clock
+        #: Wall times (s) of the last add's phases, for profiling (bench/plaid.py).
+        self.last_add_profile = profile
 
-    def _train_codec(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
+    def _train_codec(self, tokens: np.ndarray, profile: dict[str, float]
+                     ) -> dict[str, np.ndarray]:
         s = self._store.settings
         n_tokens = tokens.shape[0]
         n_centroids = s["n_centroids"] or default_n_centroids(n_tokens)
@@ -190,9 +202,15 @@ class Index:
         n_centroids = min(n_centroids, n_sample)
         picks = np.sort(_core.sample_indices(n_tokens, n_sample, int(s["seed"])))
         sample = np.ascontiguousarray(tokens[picks])
+        clock = time.perf_counter()
         centroids = _core.kmeans_fit(sample, n_centroids, int(s["kmeans_iters"]), int(s["seed"]))
+        profile["kmeans_s"] = time.perf_counter() - clock
+        profile["kmeans_sample"] = float(n_sample)
+        profile["n_centroids"] = float(n_centroids)
+        clock = time.perf_counter()
         sample_codes = _core.kmeans_assign(sample, centroids)
         cutoffs, weights = _core.codec_fit_buckets(sample, sample_codes, centroids, self.nbits)
+        profile["buckets_s"] = time.perf_counter() - clock
         return {"centroids": centroids, "bucket_cutoffs": cutoffs, "bucket_weights": weights}
 
     # ---- searching -----------------------------------------------------------------------
