@@ -232,27 +232,31 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
 
   clock = std::chrono::steady_clock::now();
   std::vector<int64_t>& ids = w->ids;
-  bool exhaustive = p.exact;
+  const bool exhaustive = p.exact;
   if (!exhaustive) {
+    // Too few candidates for k: widen the probe (doubling ncells) until there are k or every
+    // cell is probed, at which point every searchable non-empty document is a candidate.
     std::vector<int64_t> cells;
-    top_cells(t, codec.n_centroids, p.ncells, &cells);
-    st.n_cells = static_cast<int64_t>(cells.size());
-    ids.clear();
-    for (int64_t s = 0; s < n_segments; ++s) {
-      const SegmentView& seg = segments[s];
-      for (int64_t c : cells) {
-        for (int64_t e = seg.ivf_offsets[c]; e < seg.ivf_offsets[c + 1]; ++e) {
-          const int64_t local = seg.ivf_doc_ids[e], global = seg.doc_base + local;
-          if (w->seen[global] || (seg.mask != nullptr && !seg.mask[local])) continue;
-          w->seen[global] = 1;
-          ids.push_back(global);
+    for (int64_t ncells = p.ncells;; ncells = std::min(codec.n_centroids, 2 * ncells)) {
+      top_cells(t, codec.n_centroids, ncells, &cells);
+      st.n_cells = static_cast<int64_t>(cells.size());
+      ids.clear();
+      for (int64_t s = 0; s < n_segments; ++s) {
+        const SegmentView& seg = segments[s];
+        for (int64_t c : cells) {
+          for (int64_t e = seg.ivf_offsets[c]; e < seg.ivf_offsets[c + 1]; ++e) {
+            const int64_t local = seg.ivf_doc_ids[e], global = seg.doc_base + local;
+            if (w->seen[global] || (seg.mask != nullptr && !seg.mask[local])) continue;
+            w->seen[global] = 1;
+            ids.push_back(global);
+          }
         }
       }
+      for (int64_t g : ids) w->seen[g] = 0;
+      if (static_cast<int64_t>(ids.size()) >= p.k || ncells >= codec.n_centroids) break;
     }
-    for (int64_t g : ids) w->seen[g] = 0;
     std::sort(ids.begin(), ids.end());
     st.n_candidates = static_cast<int64_t>(ids.size());
-    exhaustive = st.n_candidates < p.k;  // too few: score every searchable document
   }
   st.candidate_ms = ms_since(clock);
 

@@ -18,8 +18,9 @@
 //      those without pruning and keep the best max(ndocs / 4, k)
 //   4. exact MaxSim of the decoded tokens, computed from the look-up tables
 //   5. top k (score descending, ties by lower global id)
-// If fewer than k searchable documents are candidates, every searchable document is scored as
-// in stage 4 (so the result always holds min(k, searchable non-empty documents) documents).
+// If fewer than k searchable documents are candidates, stage 2 doubles ncells until there are k
+// or every cell is probed (then every searchable non-empty document is a candidate), so the
+// result always holds min(k, searchable non-empty documents) documents.
 // exact = true skips stages 2-3 and scores every searchable document. The staged search is
 // exhaustive (equal to exact) with ncells >= n_centroids, threshold -inf and ndocs >= 4 n_docs.
 //
