@@ -81,7 +81,8 @@ void decode(const CodecView& codec, const void* codes, int code_bytes, const uin
     const float* centroid = codec.centroids + code_at(codes, code_bytes, i) * dim;
     const uint8_t* row = residuals + i * row_bytes;
     for (int64_t d = 0; d < dim; ++d) {
-      out[i * dim + d] = centroid[d] + codec.weights[d * n_buckets + bucket_at(row, d, codec.nbits)];
+      const int bucket = bucket_at(row, d, codec.nbits);
+      out[i * dim + d] = centroid[d] + codec.weights[d * n_buckets + bucket];
     }
   }
 }

@@ -153,7 +153,8 @@ class SimpleStore:
         arrays = _load_arrays(folder, SEGMENT_ARRAYS + ("ids_utf8", "ids_offsets"))
         ids = decode_ids(arrays.pop("ids_utf8"), arrays.pop("ids_offsets"))
         meta_file = folder / "metadata.json"
-        metadata = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
+        metadata = (json.loads(meta_file.read_text(encoding="utf-8"))
+                    if meta_file.is_file() else None)
         return StoredSegment(name, arrays, ids, metadata)
 
     def _write_manifest(self) -> None:

@@ -131,12 +131,14 @@ void panel_argmax_avx2(const float* a, int64_t n_rows, int64_t dim, const float*
                                 best + r, arg + r);
   }
   const float* ar = a + r * dim;
+  float* br = best + r;
+  int32_t* ir = arg + r;
   switch (n_rows - r) {
-    case 1: argmax_rows_avx2<1>(ar, dim, packed, bias, panel_begin, panel_end, best + r, arg + r); break;
-    case 2: argmax_rows_avx2<2>(ar, dim, packed, bias, panel_begin, panel_end, best + r, arg + r); break;
-    case 3: argmax_rows_avx2<3>(ar, dim, packed, bias, panel_begin, panel_end, best + r, arg + r); break;
-    case 4: argmax_rows_avx2<4>(ar, dim, packed, bias, panel_begin, panel_end, best + r, arg + r); break;
-    case 5: argmax_rows_avx2<5>(ar, dim, packed, bias, panel_begin, panel_end, best + r, arg + r); break;
+    case 1: argmax_rows_avx2<1>(ar, dim, packed, bias, panel_begin, panel_end, br, ir); break;
+    case 2: argmax_rows_avx2<2>(ar, dim, packed, bias, panel_begin, panel_end, br, ir); break;
+    case 3: argmax_rows_avx2<3>(ar, dim, packed, bias, panel_begin, panel_end, br, ir); break;
+    case 4: argmax_rows_avx2<4>(ar, dim, packed, bias, panel_begin, panel_end, br, ir); break;
+    case 5: argmax_rows_avx2<5>(ar, dim, packed, bias, panel_begin, panel_end, br, ir); break;
     default: break;
   }
 }
