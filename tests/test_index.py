@@ -225,3 +225,12 @@ def test_bad_create(tmp_path):
     with pytest.raises(FileNotFoundError):
         gingham.Index.open(tmp_path / "missing")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_more_centroids_than_tokens_is_capped(tmp_path):
+    docs = clustered_docs(3, 16, 2, seed=4, min_len=2, max_len=2)  # 6 tokens
+    idx = gingham.Index.create(tmp_path / "tiny", dim=16, n_centroids=64)
+    idx.add(["a", "b", "c"], docs)
+    assert idx.stats()["n_centroids"] == 6
+    assert [h.id for h in idx.search(docs[1], k=1)] == ["b"]
+    assert len(idx.search(docs[1], k=5)) == 3
