@@ -13,6 +13,14 @@
 #include "gingham/quantize.h"
 #include "gingham/simd_level.h"
 #include "gingham/threads.h"
+// compressed index
+#include <cmath>
+#include <vector>
+
+#include "gingham/codec.h"
+#include "gingham/ivf.h"
+#include "gingham/kmeans.h"
+#include "gingham/plaid.h"
 
 namespace py = pybind11;
 using namespace gingham;
@@ -236,6 +244,410 @@ void bind_int8_storage(py::module_& m) {
 
 }  // namespace
 
+// ---- compressed index (k-means, codec, ivf, plaid) -------------------------------------------
+namespace {
+
+template <typename T>
+py::array_t<T> typed_array(const py::array& a, const char* name, py::ssize_t ndim,
+                           const char* dtype_name) {
+  if (!py::isinstance<py::array_t<T>>(a)) {
+    throw py::type_error(std::string(name) + " must be " + dtype_name + "; got " + dtype_of(a));
+  }
+  require_layout(a, name, ndim, dtype_name);
+  return py::reinterpret_borrow<py::array_t<T>>(a);
+}
+
+CodecView codec_view(const py::array& centroids, const py::array* weights,
+                     const py::array* cutoffs, int nbits, py::array_t<float>* keep_c,
+                     py::array_t<float>* keep_w, py::array_t<float>* keep_cut) {
+  require(valid_nbits(nbits), "nbits must be 1, 2 or 4; got " + std::to_string(nbits));
+  *keep_c = float32_matrix(centroids, "centroids", -1);
+  CodecView v;
+  v.centroids = keep_c->data();
+  v.n_centroids = keep_c->shape(0);
+  v.dim = keep_c->shape(1);
+  v.nbits = nbits;
+  require(v.n_centroids >= 1, "centroids must hold at least one row");
+  require(v.n_centroids <= (int64_t{1} << 31) - 1, "at most 2^31 - 1 centroids are supported");
+  require(v.dim * nbits % 8 == 0, "dim * nbits must be a multiple of 8; got dim " +
+                                      std::to_string(v.dim) + ", nbits " + std::to_string(nbits));
+  const int64_t n_buckets = int64_t{1} << nbits;
+  if (weights != nullptr) {
+    *keep_w = float32_matrix(*weights, "bucket_weights", n_buckets);
+    require(keep_w->shape(0) == v.dim, "bucket_weights must have shape (" +
+                                           std::to_string(v.dim) + ", " +
+                                           std::to_string(n_buckets) + "); got " +
+                                           shape_of(*keep_w));
+    v.weights = keep_w->data();
+  }
+  if (cutoffs != nullptr) {
+    *keep_cut = float32_matrix(*cutoffs, "bucket_cutoffs", n_buckets - 1);
+    require(keep_cut->shape(0) == v.dim, "bucket_cutoffs must have shape (" +
+                                             std::to_string(v.dim) + ", " +
+                                             std::to_string(n_buckets - 1) + "); got " +
+                                             shape_of(*keep_cut));
+    v.cutoffs = keep_cut->data();
+  }
+  return v;
+}
+
+// codes: uint16 or uint32 vector; returns the byte width.
+int codes_width(const py::array& codes, const char* name) {
+  require_layout(codes, name, 1, "uint16 or uint32");
+  const bool u16 = py::isinstance<py::array_t<uint16_t>>(codes);
+  const bool u32 = py::isinstance<py::array_t<uint32_t>>(codes);
+  if (!u16 && !u32) {
+    throw py::type_error(std::string(name) + " must be uint16 or uint32; got " + dtype_of(codes));
+  }
+  return u16 ? 2 : 4;
+}
+
+void check_codes_range(const py::array& codes, int width, int64_t n_centroids, const char* name) {
+  const int64_t n = codes.shape(0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = code_at(codes.data(), width, i);
+    if (c >= n_centroids) {
+      throw py::value_error(std::string(name) + "[" + std::to_string(i) + "] = " +
+                            std::to_string(c) + " is not below n_centroids = " +
+                            std::to_string(n_centroids));
+    }
+  }
+}
+
+// Holds the numpy arrays of one segment alive while its SegmentView is in use.
+struct SegmentArrays {
+  py::array codes, residuals, doc_offsets, ivf_offsets, ivf_doc_ids, mask;
+};
+
+// Shape and dtype checks of one segment tuple; O(n_docs + n_centroids). Contents of codes and
+// ivf_doc_ids (O(tokens)) are checked by check_segment, once when a segment is loaded.
+SegmentView segment_view(const py::handle& item, const CodecView& codec, int64_t doc_base,
+                         const std::string& name, SegmentArrays* keep) {
+  auto t = py::reinterpret_borrow<py::tuple>(item);
+  require(py::isinstance<py::tuple>(item) && t.size() == 6,
+          name + " must be a tuple (codes, residuals, doc_offsets, ivf_offsets, ivf_doc_ids, "
+                 "mask or None)");
+  SegmentView v;
+  keep->codes = t[0].cast<py::array>();
+  v.code_bytes = codes_width(keep->codes, (name + ".codes").c_str());
+  v.codes = keep->codes.data();
+  const int64_t n_tokens = keep->codes.shape(0);
+  keep->residuals = typed_array<uint8_t>(t[1].cast<py::array>(), (name + ".residuals").c_str(),
+                                         2, "uint8");
+  const int64_t row_bytes = residual_row_bytes(codec.dim, codec.nbits);
+  require(keep->residuals.shape(0) == n_tokens && keep->residuals.shape(1) == row_bytes,
+          name + ".residuals must have shape (" + std::to_string(n_tokens) + ", " +
+              std::to_string(row_bytes) + "); got " + shape_of(keep->residuals));
+  v.residuals = static_cast<const uint8_t*>(keep->residuals.data());
+  auto offsets = int64_vector(t[2].cast<py::array>(), (name + ".doc_offsets").c_str());
+  check_offsets(offsets, n_tokens, (name + ".doc_offsets").c_str());
+  keep->doc_offsets = offsets;
+  v.doc_offsets = offsets.data();
+  v.n_docs = offsets.shape(0) - 1;
+  auto ivf_offsets = int64_vector(t[3].cast<py::array>(), (name + ".ivf_offsets").c_str());
+  require(ivf_offsets.shape(0) == codec.n_centroids + 1,
+          name + ".ivf_offsets must hold n_centroids + 1 = " +
+              std::to_string(codec.n_centroids + 1) + " values; got " + shape_of(ivf_offsets));
+  keep->ivf_doc_ids = typed_array<int32_t>(t[4].cast<py::array>(),
+                                           (name + ".ivf_doc_ids").c_str(), 1, "int32");
+  check_offsets(ivf_offsets, keep->ivf_doc_ids.shape(0), (name + ".ivf_offsets").c_str());
+  keep->ivf_offsets = ivf_offsets;
+  v.ivf_offsets = ivf_offsets.data();
+  v.ivf_doc_ids = static_cast<const int32_t*>(keep->ivf_doc_ids.data());
+  if (!t[5].is_none()) {
+    keep->mask = typed_array<uint8_t>(t[5].cast<py::array>(), (name + ".mask").c_str(), 1,
+                                      "uint8");
+    require(keep->mask.shape(0) == v.n_docs, name + ".mask must hold n_docs = " +
+                                                 std::to_string(v.n_docs) + " values; got " +
+                                                 shape_of(keep->mask));
+    v.mask = static_cast<const uint8_t*>(keep->mask.data());
+  }
+  v.doc_base = doc_base;
+  return v;
+}
+
+py::array_t<float> py_kmeans_fit(const py::array& x, int64_t n_centroids, int64_t n_iters,
+                                 uint64_t seed, const py::object& init) {
+  auto data = float32_matrix(x, "x", -1);
+  const int64_t n = data.shape(0), dim = data.shape(1);
+  require(dim > 0, "x must have at least one column");
+  require(n_centroids >= 1 && n_centroids <= n,
+          "n_centroids must be in [1, n_points = " + std::to_string(n) + "]; got " +
+              std::to_string(n_centroids));
+  require(n_iters >= 0, "n_iters must be >= 0; got " + std::to_string(n_iters));
+  py::array_t<float> init_arr;
+  if (!init.is_none()) {
+    init_arr = float32_matrix(init.cast<py::array>(), "init", dim);
+    require(init_arr.shape(0) == n_centroids, "init must have n_centroids = " +
+                                                  std::to_string(n_centroids) + " rows; got " +
+                                                  shape_of(init_arr));
+  }
+  py::array_t<float> out({n_centroids, dim});
+  KMeansParams params;
+  params.n_centroids = n_centroids;
+  params.n_iters = n_iters;
+  params.seed = seed;
+  {
+    py::gil_scoped_release release;
+    kmeans_train(data.data(), n, dim, params, init.is_none() ? nullptr : init_arr.data(),
+                 out.mutable_data());
+  }
+  return out;
+}
+
+py::array_t<int32_t> py_kmeans_assign(const py::array& x, const py::array& centroids) {
+  auto c = float32_matrix(centroids, "centroids", -1);
+  require(c.shape(0) >= 1 && c.shape(0) < (int64_t{1} << 31),
+          "centroids must hold between 1 and 2^31 - 1 rows");
+  auto data = float32_matrix(x, "x", c.shape(1));
+  py::array_t<int32_t> out(data.shape(0));
+  {
+    py::gil_scoped_release release;
+    assign_nearest(data.data(), data.shape(0), data.shape(1), c.data(), c.shape(0),
+                   out.mutable_data());
+  }
+  return out;
+}
+
+py::array_t<int64_t> py_sample_indices(int64_t n, int64_t count, uint64_t seed) {
+  require(n >= 0 && count >= 0 && count <= n,
+          "need 0 <= count <= n; got n = " + std::to_string(n) + ", count = " +
+              std::to_string(count));
+  py::array_t<int64_t> out(count);
+  sample_without_replacement(n, count, seed, out.mutable_data());
+  return out;
+}
+
+py::tuple py_codec_fit_buckets(const py::array& x, const py::array& codes,
+                               const py::array& centroids, int nbits) {
+  py::array_t<float> kc, kw, kcut;
+  CodecView codec = codec_view(centroids, nullptr, nullptr, nbits, &kc, &kw, &kcut);
+  auto data = float32_matrix(x, "x", codec.dim);
+  require(data.shape(0) >= 1, "x must hold at least one row");
+  auto ids = typed_array<int32_t>(codes, "codes", 1, "int32");
+  require(ids.shape(0) == data.shape(0), "codes must hold one value per row of x");
+  for (int64_t i = 0; i < ids.shape(0); ++i) {
+    require(ids.data()[i] >= 0 && ids.data()[i] < codec.n_centroids,
+            "codes[" + std::to_string(i) + "] is out of range");
+  }
+  const int64_t n_buckets = int64_t{1} << nbits;
+  py::array_t<float> cutoffs({codec.dim, n_buckets - 1});
+  py::array_t<float> weights({codec.dim, n_buckets});
+  {
+    py::gil_scoped_release release;
+    fit_buckets(data.data(), data.shape(0), ids.data(), codec, cutoffs.mutable_data(),
+                weights.mutable_data());
+  }
+  return py::make_tuple(cutoffs, weights);
+}
+
+py::tuple py_codec_encode(const py::array& x, const py::array& centroids,
+                          const py::array& cutoffs, int nbits) {
+  py::array_t<float> kc, kw, kcut;
+  CodecView codec = codec_view(centroids, nullptr, &cutoffs, nbits, &kc, &kw, &kcut);
+  auto data = float32_matrix(x, "x", codec.dim);
+  const int64_t n = data.shape(0);
+  const int width = code_bytes_for(codec.n_centroids);
+  py::array codes = width == 2 ? py::array(py::array_t<uint16_t>(n))
+                               : py::array(py::array_t<uint32_t>(n));
+  py::array_t<uint8_t> residuals({n, residual_row_bytes(codec.dim, nbits)});
+  {
+    py::gil_scoped_release release;
+    encode(codec, data.data(), n, codes.mutable_data(), residuals.mutable_data());
+  }
+  return py::make_tuple(codes, residuals);
+}
+
+py::array_t<float> py_codec_decode(const py::array& codes, const py::array& residuals,
+                                   const py::array& centroids, const py::array& weights,
+                                   int nbits) {
+  py::array_t<float> kc, kw, kcut;
+  CodecView codec = codec_view(centroids, &weights, nullptr, nbits, &kc, &kw, &kcut);
+  const int width = codes_width(codes, "codes");
+  const int64_t n = codes.shape(0);
+  auto res = typed_array<uint8_t>(residuals, "residuals", 2, "uint8");
+  require(res.shape(0) == n && res.shape(1) == residual_row_bytes(codec.dim, nbits),
+          "residuals must have shape (" + std::to_string(n) + ", " +
+              std::to_string(residual_row_bytes(codec.dim, nbits)) + "); got " + shape_of(res));
+  check_codes_range(codes, width, codec.n_centroids, "codes");
+  py::array_t<float> out({n, codec.dim});
+  {
+    py::gil_scoped_release release;
+    decode(codec, codes.data(), width, res.data(), n, out.mutable_data());
+  }
+  return out;
+}
+
+py::tuple py_ivf_build(const py::array& codes, const py::array& doc_offsets, int64_t n_centroids) {
+  const int width = codes_width(codes, "codes");
+  require(n_centroids >= 1, "n_centroids must be >= 1");
+  check_codes_range(codes, width, n_centroids, "codes");
+  auto offsets = int64_vector(doc_offsets, "doc_offsets");
+  check_offsets(offsets, codes.shape(0), "doc_offsets");
+  require(offsets.shape(0) - 1 < (int64_t{1} << 31), "a segment holds at most 2^31 - 1 documents");
+  py::array_t<int64_t> ivf_offsets(n_centroids + 1);
+  std::vector<int32_t> ids;
+  {
+    py::gil_scoped_release release;
+    build_ivf(codes.data(), width, offsets.data(), offsets.shape(0) - 1, n_centroids,
+              ivf_offsets.mutable_data(), &ids);
+  }
+  py::array_t<int32_t> ivf_doc_ids(static_cast<py::ssize_t>(ids.size()));
+  std::copy(ids.begin(), ids.end(), ivf_doc_ids.mutable_data());
+  return py::make_tuple(ivf_offsets, ivf_doc_ids);
+}
+
+void py_check_segment(const py::tuple& segment, int64_t n_centroids, int64_t dim, int nbits) {
+  // A stand-in codec (no arrays touched) for the shape checks.
+  CodecView codec;
+  codec.n_centroids = n_centroids;
+  codec.dim = dim;
+  codec.nbits = nbits;
+  require(valid_nbits(nbits) && dim * nbits % 8 == 0, "invalid dim / nbits");
+  SegmentArrays keep;
+  const SegmentView v = segment_view(segment, codec, 0, "segment", &keep);
+  check_codes_range(keep.codes, v.code_bytes, n_centroids, "segment.codes");
+  const int64_t nnz = keep.ivf_doc_ids.shape(0);
+  for (int64_t e = 0; e < nnz; ++e) {
+    if (v.ivf_doc_ids[e] < 0 || v.ivf_doc_ids[e] >= v.n_docs) {
+      throw py::value_error("segment.ivf_doc_ids[" + std::to_string(e) + "] = " +
+                            std::to_string(v.ivf_doc_ids[e]) + " is out of range [0, " +
+                            std::to_string(v.n_docs) + ")");
+    }
+  }
+}
+
+py::tuple py_plaid_search(const py::array& queries, const py::array& query_offsets,
+                          const py::array& centroids, const py::array& weights, int nbits,
+                          const py::list& segments, int64_t k, int64_t ncells,
+                          float centroid_score_threshold, int64_t ndocs, bool exact) {
+  py::array_t<float> kc, kw, kcut;
+  CodecView codec = codec_view(centroids, &weights, nullptr, nbits, &kc, &kw, &kcut);
+  auto q = float32_matrix(queries, "queries", codec.dim);
+  auto q_offsets = int64_vector(query_offsets, "query_offsets");
+  check_offsets(q_offsets, q.shape(0), "query_offsets");
+  const int64_t n_queries = q_offsets.shape(0) - 1;
+  for (int64_t i = 0; i < n_queries; ++i) {
+    require(q_offsets.data()[i + 1] > q_offsets.data()[i],
+            "query " + std::to_string(i) + " is empty: every query needs at least one token");
+  }
+  require(k > 0, "k must be a positive integer; got " + std::to_string(k));
+  require(ncells > 0, "ncells must be a positive integer; got " + std::to_string(ncells));
+  require(ndocs > 0, "ndocs must be a positive integer; got " + std::to_string(ndocs));
+  require(!std::isnan(centroid_score_threshold), "centroid_score_threshold must not be NaN");
+  std::vector<SegmentArrays> keep(segments.size());
+  std::vector<SegmentView> views;
+  int64_t base = 0;
+  for (size_t s = 0; s < segments.size(); ++s) {
+    views.push_back(segment_view(segments[s], codec, base, "segments[" + std::to_string(s) + "]",
+                                 &keep[s]));
+    base += views.back().n_docs;
+  }
+  PlaidParams params;
+  params.k = k;
+  params.ncells = ncells;
+  params.centroid_score_threshold = centroid_score_threshold;
+  params.ndocs = ndocs;
+  params.exact = exact;
+  const int64_t k_out = std::min(k, count_searchable_docs(views.data(),
+                                                          static_cast<int64_t>(views.size())));
+  py::array_t<float> out_scores({n_queries, k_out});
+  py::array_t<int64_t> out_ids({n_queries, k_out});
+  std::vector<PlaidStats> stats(static_cast<size_t>(n_queries));
+  {
+    py::gil_scoped_release release;
+    plaid_search(codec, views.data(), static_cast<int64_t>(views.size()), q.data(),
+                 q_offsets.data(), n_queries, params, out_scores.mutable_data(),
+                 out_ids.mutable_data(), stats.data());
+  }
+  py::array_t<double> out_stats({n_queries, static_cast<int64_t>(kPlaidStatsFields)});
+  double* st = out_stats.mutable_data();
+  for (int64_t i = 0; i < n_queries; ++i) {
+    const PlaidStats& s = stats[i];
+    const double row[kPlaidStatsFields] = {s.centroid_ms, s.candidate_ms, s.approx_ms, s.full_ms,
+                                           s.topk_ms, double(s.n_cells), double(s.n_candidates),
+                                           double(s.n_after_pruning), double(s.n_full)};
+    std::copy(row, row + kPlaidStatsFields, st + i * kPlaidStatsFields);
+  }
+  return py::make_tuple(out_scores, out_ids, out_stats);
+}
+
+py::array_t<float> py_plaid_score_docs(const py::array& query, const py::array& centroids,
+                                       const py::array& weights, int nbits,
+                                       const py::tuple& segment, const py::array& doc_ids) {
+  py::array_t<float> kc, kw, kcut;
+  CodecView codec = codec_view(centroids, &weights, nullptr, nbits, &kc, &kw, &kcut);
+  auto q = float32_matrix(query, "query", codec.dim);
+  require(q.shape(0) > 0, "query must hold at least one token");
+  SegmentArrays keep;
+  const SegmentView v = segment_view(segment, codec, 0, "segment", &keep);
+  auto ids = int64_vector(doc_ids, "doc_ids");
+  for (int64_t i = 0; i < ids.shape(0); ++i) {
+    require(ids.data()[i] >= 0 && ids.data()[i] < v.n_docs,
+            "doc_ids[" + std::to_string(i) + "] = " + std::to_string(ids.data()[i]) +
+                " is out of range [0, " + std::to_string(v.n_docs) + ")");
+  }
+  py::array_t<float> scores(ids.shape(0));
+  {
+    py::gil_scoped_release release;
+    score_docs_from_codes(codec, v, q.data(), q.shape(0), ids.data(), ids.shape(0),
+                          scores.mutable_data());
+  }
+  return scores;
+}
+
+void register_compressed_index(py::module_& m) {
+  m.def("kmeans_fit", &py_kmeans_fit, py::arg("x"), py::arg("n_centroids"),
+        py::arg("n_iters") = 10, py::arg("seed") = 0, py::arg("init") = py::none(),
+        "Lloyd k-means on x (n, d) float32 -> centroids (n_centroids, d) float32. Seeded, "
+        "deterministic for any thread count; init (n_centroids, d) replaces the random start.");
+  m.def("kmeans_assign", &py_kmeans_assign, py::arg("x"), py::arg("centroids"),
+        "Nearest centroid (L2) of every row of x (n, d) float32 -> int32 (n,); ties -> lower id.");
+  m.def("sample_indices", &py_sample_indices, py::arg("n"), py::arg("count"), py::arg("seed"),
+        "count distinct indices of [0, n), seeded (splitmix64 partial Fisher-Yates) -> int64.");
+  m.def("codec_fit_buckets", &py_codec_fit_buckets, py::arg("x"), py::arg("codes"),
+        py::arg("centroids"), py::arg("nbits"),
+        "Per-dimension bucket cutoffs (d, 2^nbits - 1) and weights (d, 2^nbits) float32 from "
+        "the residuals of x (n, d) against centroids[codes] (codes int32 (n,)).");
+  m.def("codec_encode", &py_codec_encode, py::arg("x"), py::arg("centroids"),
+        py::arg("bucket_cutoffs"), py::arg("nbits"),
+        "Encode x (n, d) float32 -> (codes uint16/uint32 (n,), residuals uint8 "
+        "(n, d*nbits/8)); bit layout in csrc/gingham/codec.h.");
+  m.def("codec_decode", &py_codec_decode, py::arg("codes"), py::arg("residuals"),
+        py::arg("centroids"), py::arg("bucket_weights"), py::arg("nbits"),
+        "Decode codes (n,) + residuals (n, d*nbits/8) -> float32 (n, d).");
+  m.def("ivf_build", &py_ivf_build, py::arg("codes"), py::arg("doc_offsets"),
+        py::arg("n_centroids"),
+        "Inverted lists: (ivf_offsets int64 (n_centroids+1,), ivf_doc_ids int32) with the "
+        "sorted unique documents of each centroid.");
+  m.def("check_segment", &py_check_segment, py::arg("segment"), py::arg("n_centroids"),
+        py::arg("dim"), py::arg("nbits"),
+        "Full check of one segment tuple (codes, residuals, doc_offsets, ivf_offsets, "
+        "ivf_doc_ids, mask|None), including code and ivf id ranges (O(tokens)). plaid_search "
+        "checks shapes only, so call this once per segment loaded from outside.");
+  m.def("plaid_search", &py_plaid_search, py::arg("queries"), py::arg("query_offsets"),
+        py::arg("centroids"), py::arg("bucket_weights"), py::arg("nbits"), py::arg("segments"),
+        py::arg("k"), py::arg("ncells"), py::arg("centroid_score_threshold"), py::arg("ndocs"),
+        py::arg("exact") = false,
+        "Staged PLAID search (csrc/gingham/plaid.h) over a list of segment tuples sharing one "
+        "codec; global id = offset of the segment + local id. -> (scores float32, ids int64, "
+        "each (n_queries, min(k, searchable docs)); stats float64 (n_queries, 9): centroid_ms, "
+        "candidate_ms, approx_ms, full_ms, topk_ms, n_cells, n_candidates, n_after_pruning, "
+        "n_full).");
+  m.def("plaid_score_docs", &py_plaid_score_docs, py::arg("query"), py::arg("centroids"),
+        py::arg("bucket_weights"), py::arg("nbits"), py::arg("segment"), py::arg("doc_ids"),
+        "MaxSim of query (Lq, d) against the decoded tokens of the segment's documents "
+        "doc_ids (m,) int64 -> float32 (m,), computed from the codes; empty document: -inf.");
+  m.def("plaid_default_params", [](int64_t k) {
+    require(k > 0, "k must be a positive integer; got " + std::to_string(k));
+    const PlaidParams p = default_plaid_params(k);
+    return py::make_tuple(p.ncells, p.centroid_score_threshold, p.ndocs);
+  }, py::arg("k"), "PLAID defaults for k -> (ncells, centroid_score_threshold, ndocs).");
+}
+
+}  // namespace
+// ---- end compressed index --------------------------------------------------------------------
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "gingham compiled core: MaxSim kernels, top-k, SIMD dispatch (numpy buffers in/out)";
 
@@ -270,4 +682,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &get_num_threads, "Number of threads gingham kernels use.");
 
   bind_int8_storage(m);
+  register_compressed_index(m);  // compressed index (k-means, codec, ivf, plaid)
 }

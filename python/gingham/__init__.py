@@ -1,6 +1,8 @@
 """gingham: late-interaction (ColBERT-style) retrieval with a compiled core."""
 from ._runtime import get_num_threads, set_num_threads, simd_level
 from .exact import exact_search, maxsim_scores
+# compressed index
+from .index import Hit, Index
 
 # ---- int8 token storage (issue 9) ----
 from .exact import quantize_int8
@@ -8,6 +10,8 @@ from .exact import quantize_int8
 __version__ = "0.1.0"
 
 __all__ = [
+    "Hit",
+    "Index",
     "exact_search",
     "get_num_threads",
     "maxsim_scores",

@@ -1,0 +1,90 @@
+#include "gingham/codec.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "gingham/kmeans.h"
+#include "gingham/threads.h"
+
+namespace gingham {
+namespace {
+
+// numpy.quantile(values, q) with linear interpolation; values sorted ascending, n >= 1.
+double quantile_sorted(const std::vector<float>& values, double q) {
+  const double pos = q * static_cast<double>(values.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, values.size() - 1);
+  const double frac = pos - static_cast<double>(lo);
+  return values[lo] + frac * (static_cast<double>(values[hi]) - values[lo]);
+}
+
+}  // namespace
+
+void fit_buckets(const float* x, int64_t n, const int32_t* codes, const CodecView& codec,
+                 float* cutoffs, float* weights) {
+  const int64_t dim = codec.dim, n_buckets = int64_t{1} << codec.nbits;
+#pragma omp parallel num_threads(get_num_threads())
+  {
+    std::vector<float> values(static_cast<size_t>(n));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t d = 0; d < dim; ++d) {
+      for (int64_t i = 0; i < n; ++i) {
+        values[i] = x[i * dim + d] - codec.centroids[codes[i] * dim + d];
+      }
+      std::sort(values.begin(), values.end());
+      for (int64_t j = 0; j + 1 < n_buckets; ++j) {
+        cutoffs[d * (n_buckets - 1) + j] = static_cast<float>(
+            quantile_sorted(values, static_cast<double>(j + 1) / n_buckets));
+      }
+      for (int64_t b = 0; b < n_buckets; ++b) {
+        weights[d * n_buckets + b] = static_cast<float>(
+            quantile_sorted(values, (static_cast<double>(b) + 0.5) / n_buckets));
+      }
+    }
+  }
+}
+
+void encode(const CodecView& codec, const float* x, int64_t n, void* codes, uint8_t* residuals) {
+  const int64_t dim = codec.dim, row_bytes = residual_row_bytes(dim, codec.nbits);
+  const int64_t n_cut = (int64_t{1} << codec.nbits) - 1;
+  const int code_bytes = code_bytes_for(codec.n_centroids);
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  assign_nearest(x, n, dim, codec.centroids, codec.n_centroids, ids.data());
+#pragma omp parallel for num_threads(get_num_threads()) schedule(static) if (n > 1024)
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t c = ids[i];
+    if (code_bytes == 2) static_cast<uint16_t*>(codes)[i] = static_cast<uint16_t>(c);
+    else static_cast<uint32_t*>(codes)[i] = static_cast<uint32_t>(c);
+    uint8_t* row = residuals + i * row_bytes;
+    std::fill(row, row + row_bytes, uint8_t{0});
+    const float* centroid = codec.centroids + static_cast<int64_t>(c) * dim;
+    for (int64_t d = 0; d < dim; ++d) {
+      const float r = x[i * dim + d] - centroid[d];
+      const float* cut = codec.cutoffs + d * n_cut;
+      int bucket = 0;
+      for (int64_t j = 0; j < n_cut; ++j) bucket += cut[j] < r;
+      const int64_t bit = d * codec.nbits;
+      row[bit >> 3] |= static_cast<uint8_t>(bucket << (8 - codec.nbits - (bit & 7)));
+    }
+  }
+}
+
+void decode(const CodecView& codec, const void* codes, int code_bytes, const uint8_t* residuals,
+            int64_t n, float* out) {
+  const int64_t dim = codec.dim, row_bytes = residual_row_bytes(dim, codec.nbits);
+  const int64_t n_buckets = int64_t{1} << codec.nbits;
+#pragma omp parallel for num_threads(get_num_threads()) schedule(static) if (n > 1024)
+  for (int64_t i = 0; i < n; ++i) {
+    const float* centroid = codec.centroids + code_at(codes, code_bytes, i) * dim;
+    const uint8_t* row = residuals + i * row_bytes;
+    for (int64_t d = 0; d < dim; ++d) {
+      const int bucket = bucket_at(row, d, codec.nbits);
+      out[i * dim + d] = centroid[d] + codec.weights[d * n_buckets + bucket];
+    }
+  }
+}
+
+}  // namespace gingham

@@ -1,0 +1,72 @@
+// ColBERTv2-style residual codec: token = centroid + per-dimension quantized residual.
+//
+//   code(x)        = nearest centroid (kmeans.h, L2)
+//   r = x - centroids[code]
+//   bucket(r_d)    = number of cutoffs[d][j] strictly below r_d         in [0, 2^nbits)
+//   decode(x)[d]   = centroids[code][d] + weights[d][bucket(r_d)]
+//
+// Cutoffs and weights are per dimension, learned from the residuals of a training sample:
+// cutoffs[d][j] = quantile_d((j + 1) / B), weights[d][b] = quantile_d((b + 0.5) / B), B = 2^nbits,
+// quantiles with linear interpolation (numpy's default). Decoded vectors are not re-normalized,
+// so <q, decode(x)> = <q, centroid> + sum_d q_d * weights[d][bucket_d]: the search scores codes
+// from per-query look-up tables without building float tokens (plaid.h).
+//
+// Buffers:
+//   centroids  n_centroids x dim float32      cutoffs  dim x (B - 1) float32
+//   weights    dim x B float32                codes    n uint16 (n_centroids <= 65536) or uint32
+//   residuals  n x (dim * nbits / 8) uint8, each row bit-packed MSB first:
+//
+//   dimension d's bucket occupies bits [d*nbits, (d+1)*nbits) of the row, bit 0 being the most
+//   significant bit of byte 0, and the bucket's own bits are written most significant first
+//   (= numpy.packbits over the bucket bits in order). nbits = 2, one byte:
+//
+//        bit  7   6 | 5   4 | 3   2 | 1   0
+//            [ d0   | d1    | d2    | d3    ]     d0 = (byte >> 6) & 3, d3 = byte & 3
+//
+//   nbits = 1: byte k holds dims 8k..8k+7 (d 8k at bit 7); nbits = 4: dims 2k (high nibble), 2k+1.
+// dim * nbits must be a multiple of 8 so that rows are whole bytes.
+#pragma once
+
+#include <cstdint>
+
+namespace gingham {
+
+struct CodecView {
+  const float* centroids = nullptr;
+  int64_t n_centroids = 0;
+  int64_t dim = 0;
+  int nbits = 2;
+  const float* cutoffs = nullptr;  // dim x (2^nbits - 1), needed to encode
+  const float* weights = nullptr;  // dim x 2^nbits, needed to decode and to search
+};
+
+inline int64_t residual_row_bytes(int64_t dim, int nbits) { return dim * nbits / 8; }
+inline int code_bytes_for(int64_t n_centroids) { return n_centroids <= 65536 ? 2 : 4; }
+inline bool valid_nbits(int nbits) { return nbits == 1 || nbits == 2 || nbits == 4; }
+
+// Learns cutoffs (dim x (B-1)) and weights (dim x B) from the residuals of x (n x dim) against
+// their centroids codes (n int32). Parallel over dimensions.
+void fit_buckets(const float* x, int64_t n, const int32_t* codes, const CodecView& codec,
+                 float* cutoffs, float* weights);
+
+// Encodes x (n x dim): codes (n values of code_bytes_for(n_centroids) bytes each) and packed
+// residual rows. Needs centroids and cutoffs. Parallel over tokens.
+void encode(const CodecView& codec, const float* x, int64_t n, void* codes, uint8_t* residuals);
+
+// Decodes n tokens into out (n x dim). Needs centroids and weights. code_bytes is 2 or 4.
+void decode(const CodecView& codec, const void* codes, int code_bytes, const uint8_t* residuals,
+            int64_t n, float* out);
+
+// Bucket of dimension d in a packed row (see the layout above).
+inline int bucket_at(const uint8_t* row, int64_t d, int nbits) {
+  const int64_t bit = d * nbits;
+  const int shift = 8 - nbits - static_cast<int>(bit & 7);
+  return (row[bit >> 3] >> shift) & ((1 << nbits) - 1);
+}
+
+inline int64_t code_at(const void* codes, int code_bytes, int64_t i) {
+  return code_bytes == 2 ? static_cast<const uint16_t*>(codes)[i]
+                         : static_cast<int64_t>(static_cast<const uint32_t*>(codes)[i]);
+}
+
+}  // namespace gingham

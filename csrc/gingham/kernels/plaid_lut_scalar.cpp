@@ -1,0 +1,31 @@
+// Scalar reference of the look-up-table scoring kernel (see plaid_lut_kernels.h), and the
+// dispatch between it and the AVX2 kernel.
+#include <algorithm>
+
+#include "gingham/kernels/plaid_lut_kernels.h"
+#include "gingham/simd_level.h"
+
+namespace gingham {
+
+void lut_max_scalar(const float* cs, const float* lut, int64_t lp, int64_t row_bytes,
+                    const int32_t* codes, const uint8_t* residuals, int64_t n_tokens, float* mx) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float* centroid_row = cs + static_cast<int64_t>(codes[t]) * lp;
+    const uint8_t* row = residuals + t * row_bytes;
+    for (int64_t i = 0; i < lp; ++i) {
+      float value = centroid_row[i];
+      for (int64_t j = 0; j < row_bytes; ++j) value += lut[(j * 256 + row[j]) * lp + i];
+      mx[i] = std::max(mx[i], value);
+    }
+  }
+}
+
+LutMaxFn lut_max_kernel() {
+#if defined(GINGHAM_X86)
+  const SimdLevel level = simd_level();
+  if (level == SimdLevel::AVX2 || level == SimdLevel::AVX512) return lut_max_avx2;
+#endif
+  return lut_max_scalar;
+}
+
+}  // namespace gingham

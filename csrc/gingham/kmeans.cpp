@@ -1,0 +1,123 @@
+#include "gingham/kmeans.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <limits>
+#include <unordered_map>
+#include <vector>
+
+#include "gingham/kernels/kmeans_assign_kernels.h"
+#include "gingham/threads.h"
+
+namespace gingham {
+namespace {
+
+// Rows per chunk (one thread's unit of work; 192 x 128 floats = 96 KiB stays in L2) and panels
+// per block (8 x 16 centroids x 128 floats = 64 KiB) streamed against the chunk.
+constexpr int64_t kChunkRows = 192;
+constexpr int64_t kBlockPanels = 8;
+
+void update_centroids(const float* x, int64_t n, int64_t dim, int64_t k, const int32_t* ids,
+                      float* centroids) {
+  // Counting sort of the points by cluster, so each centroid sums its points in index order.
+  std::vector<int64_t> start(static_cast<size_t>(k + 1), 0);
+  for (int64_t i = 0; i < n; ++i) ++start[ids[i] + 1];
+  for (int64_t c = 0; c < k; ++c) start[c + 1] += start[c];
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::vector<int64_t> fill(start.begin(), start.end() - 1);
+  for (int64_t i = 0; i < n; ++i) order[fill[ids[i]]++] = i;
+#pragma omp parallel num_threads(get_num_threads())
+  {
+    std::vector<double> sum(static_cast<size_t>(dim));
+#pragma omp for schedule(dynamic, 16)
+    for (int64_t c = 0; c < k; ++c) {
+      const int64_t count = start[c + 1] - start[c];
+      if (count == 0) continue;
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (int64_t j = start[c]; j < start[c + 1]; ++j) {
+        const float* row = x + order[j] * dim;
+        for (int64_t d = 0; d < dim; ++d) sum[d] += row[d];
+      }
+      for (int64_t d = 0; d < dim; ++d) {
+        centroids[c * dim + d] = static_cast<float>(sum[d] / static_cast<double>(count));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+uint64_t splitmix64(uint64_t* state) {
+  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void sample_without_replacement(int64_t n, int64_t count, uint64_t seed, int64_t* out) {
+  // Partial Fisher-Yates over a virtual identity permutation (only swapped slots stored).
+  std::unordered_map<int64_t, int64_t> swapped;
+  uint64_t state = seed;
+  auto at = [&](int64_t i) {
+    auto it = swapped.find(i);
+    return it == swapped.end() ? i : it->second;
+  };
+  for (int64_t i = 0; i < count; ++i) {
+    const uint64_t span = static_cast<uint64_t>(n - i);
+    const int64_t j = i + static_cast<int64_t>(splitmix64(&state) % span);
+    const int64_t vi = at(i), vj = at(j);
+    swapped[j] = vi;
+    out[i] = vj;
+  }
+}
+
+void assign_nearest(const float* x, int64_t n, int64_t dim, const float* centroids,
+                    int64_t n_centroids, int32_t* out_ids) {
+  const int64_t n_panels = panel_count(n_centroids);
+  std::vector<float> packed(static_cast<size_t>(n_panels * dim * kPanelCols));
+  pack_panels(centroids, n_centroids, dim, packed.data());
+  std::vector<float> bias(static_cast<size_t>(n_panels * kPanelCols),
+                          -std::numeric_limits<float>::infinity());
+  for (int64_t c = 0; c < n_centroids; ++c) {
+    float norm = 0.0f;
+    for (int64_t d = 0; d < dim; ++d) norm += centroids[c * dim + d] * centroids[c * dim + d];
+    bias[c] = -0.5f * norm;
+  }
+  const DenseKernels& kernels = dense_kernels();
+  const int64_t n_chunks = (n + kChunkRows - 1) / kChunkRows;
+#pragma omp parallel num_threads(get_num_threads()) if (n_chunks > 1)
+  {
+    std::vector<float> best(static_cast<size_t>(kChunkRows));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t chunk = 0; chunk < n_chunks; ++chunk) {
+      const int64_t r0 = chunk * kChunkRows, rows = std::min(kChunkRows, n - r0);
+      std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
+      for (int64_t i = 0; i < rows; ++i) out_ids[r0 + i] = 0;
+      for (int64_t p0 = 0; p0 < n_panels; p0 += kBlockPanels) {
+        kernels.argmax(x + r0 * dim, rows, dim, packed.data(), bias.data(), p0,
+                       std::min(n_panels, p0 + kBlockPanels), best.data(), out_ids + r0);
+      }
+    }
+  }
+}
+
+void kmeans_train(const float* x, int64_t n, int64_t dim, const KMeansParams& params,
+                  const float* init, float* centroids) {
+  const int64_t k = params.n_centroids;
+  if (init != nullptr) {
+    std::copy(init, init + k * dim, centroids);
+  } else {
+    std::vector<int64_t> picks(static_cast<size_t>(k));
+    sample_without_replacement(n, k, params.seed, picks.data());
+    for (int64_t c = 0; c < k; ++c) std::copy(x + picks[c] * dim, x + (picks[c] + 1) * dim,
+                                              centroids + c * dim);
+  }
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int64_t it = 0; it < params.n_iters; ++it) {
+    assign_nearest(x, n, dim, centroids, k, ids.data());
+    update_centroids(x, n, dim, k, ids.data(), centroids);
+  }
+}
+
+}  // namespace gingham

@@ -1,0 +1,378 @@
+#include "gingham/plaid.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <vector>
+
+#include "gingham/kernels/kmeans_assign_kernels.h"
+#include "gingham/kernels/plaid_lut_kernels.h"
+#include "gingham/threads.h"
+#include "gingham/topk.h"
+
+namespace gingham {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int64_t kCentroidChunk = 256;  // centroid rows per parallel unit of stage 1
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// Query-side tables of stage 1 (layout in plaid_lut_kernels.h).
+struct QueryTables {
+  int64_t lq = 0, lp = 0, row_bytes = 0;
+  std::vector<float> cs;   // n_centroids x lp
+  std::vector<float> lut;  // row_bytes x 256 x lp
+};
+
+void build_tables(const CodecView& codec, const float* query, int64_t lq, bool parallel,
+                  QueryTables* t) {
+  const int64_t dim = codec.dim, n_panels = panel_count(lq);
+  t->lq = lq;
+  t->lp = n_panels * kPanelCols;
+  t->row_bytes = residual_row_bytes(dim, codec.nbits);
+  const int64_t lp = t->lp;
+  std::vector<float> packed(static_cast<size_t>(n_panels * dim * kPanelCols));
+  pack_panels(query, lq, dim, packed.data());
+  t->cs.resize(static_cast<size_t>(codec.n_centroids * lp));
+  t->lut.resize(static_cast<size_t>(t->row_bytes * 256 * lp));
+  const DenseKernels& kernels = dense_kernels();
+  const int64_t n_chunks = (codec.n_centroids + kCentroidChunk - 1) / kCentroidChunk;
+  const int nbits = codec.nbits, per_byte = 8 / nbits, n_buckets = 1 << nbits;
+#pragma omp parallel num_threads(get_num_threads()) if (parallel)
+  {
+#pragma omp for schedule(static) nowait
+    for (int64_t chunk = 0; chunk < n_chunks; ++chunk) {
+      const int64_t r0 = chunk * kCentroidChunk;
+      const int64_t rows = std::min(kCentroidChunk, codec.n_centroids - r0);
+      kernels.dots(codec.centroids + r0 * dim, rows, dim, packed.data(), 0, n_panels,
+                   t->cs.data() + r0 * lp, lp);
+    }
+    // dim_table[u][b][i] = q_i[d] * weights[d][b] for the per_byte dims d of residual byte j.
+    std::vector<float> dim_table(static_cast<size_t>(per_byte * n_buckets * lp));
+#pragma omp for schedule(static)
+    for (int64_t j = 0; j < t->row_bytes; ++j) {
+      for (int u = 0; u < per_byte; ++u) {
+        const int64_t d = j * per_byte + u;
+        for (int b = 0; b < n_buckets; ++b) {
+          const float w = codec.weights[d * n_buckets + b];
+          float* dst = dim_table.data() + (u * n_buckets + b) * lp;
+          for (int64_t i = 0; i < lp; ++i) dst[i] = i < lq ? query[i * dim + d] * w : 0.0f;
+        }
+      }
+      for (int v = 0; v < 256; ++v) {
+        float* dst = t->lut.data() + (j * 256 + v) * lp;
+        std::fill(dst, dst + lp, 0.0f);
+        for (int u = 0; u < per_byte; ++u) {
+          const int b = (v >> (8 - nbits * (u + 1))) & (n_buckets - 1);
+          const float* src = dim_table.data() + (u * n_buckets + b) * lp;
+          for (int64_t i = 0; i < lp; ++i) dst[i] += src[i];
+        }
+      }
+    }
+  }
+}
+
+// Per-thread buffers for scoring one document.
+struct DocScratch {
+  std::vector<float> mx;
+  std::vector<int32_t> codes;
+};
+
+int64_t segment_of(const SegmentView* segments, int64_t n_segments, int64_t global) {
+  int64_t s = n_segments - 1;
+  while (s > 0 && segments[s].doc_base > global) --s;
+  return s;
+}
+
+float sum_rows(const float* mx, int64_t lq, float floor_value) {
+  float score = 0.0f;
+  for (int64_t i = 0; i < lq; ++i) score += std::max(mx[i], floor_value);
+  return score;
+}
+
+// Exact MaxSim of the decoded document (stage 4); -inf for an empty document.
+float full_score(const QueryTables& t, const SegmentView& seg, int64_t local, LutMaxFn kernel,
+                 DocScratch* s) {
+  const int64_t begin = seg.doc_offsets[local], n = seg.doc_offsets[local + 1] - begin;
+  if (n <= 0) return kNegInf;
+  s->mx.assign(static_cast<size_t>(t.lp), kNegInf);
+  s->codes.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    s->codes[i] = static_cast<int32_t>(code_at(seg.codes, seg.code_bytes, begin + i));
+  }
+  kernel(t.cs.data(), t.lut.data(), t.lp, t.row_bytes, s->codes.data(),
+         seg.residuals + begin * t.row_bytes, n, s->mx.data());
+  return sum_rows(s->mx.data(), t.lq, kNegInf);
+}
+
+// Stage 3 score from centroid scores only; keep (nullable) marks the unpruned centroids.
+float approx_score(const QueryTables& t, const SegmentView& seg, int64_t local,
+                   const uint8_t* keep, float floor_value, DocScratch* s) {
+  s->mx.assign(static_cast<size_t>(t.lp), kNegInf);
+  float* mx = s->mx.data();
+  const int64_t lp = t.lp;
+  for (int64_t tok = seg.doc_offsets[local]; tok < seg.doc_offsets[local + 1]; ++tok) {
+    const int64_t c = code_at(seg.codes, seg.code_bytes, tok);
+    if (keep != nullptr && !keep[c]) continue;
+    const float* row = t.cs.data() + c * lp;
+    for (int64_t i = 0; i < lp; ++i) mx[i] = std::max(mx[i], row[i]);
+  }
+  return sum_rows(mx, t.lq, floor_value);
+}
+
+// scores[i] = fn(ids[i]) over global ids, in parallel when asked.
+template <typename Fn>
+void score_all(const SegmentView* segments, int64_t n_segments, const std::vector<int64_t>& ids,
+               bool parallel, std::vector<float>* scores, Fn fn) {
+  const int64_t n = static_cast<int64_t>(ids.size());
+  scores->resize(static_cast<size_t>(n));
+#pragma omp parallel num_threads(get_num_threads()) if (parallel && n > 16)
+  {
+    DocScratch scratch;
+#pragma omp for schedule(dynamic, 8)
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t s = segment_of(segments, n_segments, ids[i]);
+      (*scores)[i] = fn(segments[s], ids[i] - segments[s].doc_base, &scratch);
+    }
+  }
+}
+
+// Keeps the best `keep` of (ids, scores), best first.
+void keep_best(std::vector<int64_t>* ids, std::vector<float>* scores, int64_t keep) {
+  const int64_t n = static_cast<int64_t>(ids->size());
+  if (keep >= n) return;
+  std::vector<float> top_scores(static_cast<size_t>(keep));
+  std::vector<int64_t> top_ids(static_cast<size_t>(keep));
+  select_topk(scores->data(), ids->data(), n, keep, top_scores.data(), top_ids.data());
+  ids->swap(top_ids);
+  scores->swap(top_scores);
+}
+
+// One worker's reusable state: tables and the candidate marker (one byte per global document).
+struct Worker {
+  QueryTables tables;
+  std::vector<uint8_t> seen;
+  std::vector<uint8_t> keep;
+  std::vector<int64_t> ids;
+  std::vector<float> scores;
+};
+
+void top_cells(const QueryTables& t, int64_t n_centroids, int64_t ncells,
+               std::vector<int64_t>* cells) {
+  cells->clear();
+  if (ncells >= n_centroids) {
+    for (int64_t c = 0; c < n_centroids; ++c) cells->push_back(c);
+    return;
+  }
+  // Per query row, a sorted buffer of the best ncells (score desc, id asc); centroids arrive
+  // in ascending id order, so only a strictly higher score enters a full buffer.
+  const int64_t lq = t.lq, lp = t.lp;
+  std::vector<float> best(static_cast<size_t>(lq * ncells), kNegInf);
+  std::vector<int64_t> best_id(static_cast<size_t>(lq * ncells), -1);
+  std::vector<float> worst(static_cast<size_t>(lq), kNegInf);
+  std::vector<int64_t> filled(static_cast<size_t>(lq), 0);
+  for (int64_t c = 0; c < n_centroids; ++c) {
+    const float* row = t.cs.data() + c * lp;
+    for (int64_t i = 0; i < lq; ++i) {
+      if (row[i] <= worst[i] && filled[i] == ncells) continue;
+      float* b = best.data() + i * ncells;
+      int64_t* bi = best_id.data() + i * ncells;
+      int64_t pos = std::min(filled[i], ncells - 1);
+      while (pos > 0 && b[pos - 1] < row[i]) {
+        b[pos] = b[pos - 1];
+        bi[pos] = bi[pos - 1];
+        --pos;
+      }
+      b[pos] = row[i];
+      bi[pos] = c;
+      filled[i] = std::min(filled[i] + 1, ncells);
+      if (filled[i] == ncells) worst[i] = b[ncells - 1];
+    }
+  }
+  for (int64_t i = 0; i < lq; ++i) {
+    for (int64_t r = 0; r < filled[i]; ++r) cells->push_back(best_id[i * ncells + r]);
+  }
+  std::sort(cells->begin(), cells->end());
+  cells->erase(std::unique(cells->begin(), cells->end()), cells->end());
+}
+
+bool searchable(const SegmentView& seg, int64_t local) {
+  return seg.doc_offsets[local + 1] > seg.doc_offsets[local] &&
+         (seg.mask == nullptr || seg.mask[local] != 0);
+}
+
+void all_searchable(const SegmentView* segments, int64_t n_segments, std::vector<int64_t>* ids) {
+  ids->clear();
+  for (int64_t s = 0; s < n_segments; ++s) {
+    for (int64_t d = 0; d < segments[s].n_docs; ++d) {
+      if (searchable(segments[s], d)) ids->push_back(segments[s].doc_base + d);
+    }
+  }
+}
+
+void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_segments,
+                const float* query, int64_t lq, const PlaidParams& p, int64_t k_out,
+                bool parallel, Worker* w, float* out_scores, int64_t* out_ids,
+                PlaidStats* stats) {
+  PlaidStats st;
+  const LutMaxFn kernel = lut_max_kernel();
+  auto clock = std::chrono::steady_clock::now();
+  build_tables(codec, query, lq, parallel, &w->tables);
+  st.centroid_ms = ms_since(clock);
+  const QueryTables& t = w->tables;
+  auto full = [&](const SegmentView& seg, int64_t local, DocScratch* s) {
+    return full_score(t, seg, local, kernel, s);
+  };
+
+  clock = std::chrono::steady_clock::now();
+  std::vector<int64_t>& ids = w->ids;
+  const bool exhaustive = p.exact;
+  if (!exhaustive) {
+    // Too few candidates for k: widen the probe (doubling ncells) until there are k or every
+    // cell is probed, at which point every searchable non-empty document is a candidate.
+    std::vector<int64_t> cells;
+    for (int64_t ncells = p.ncells;; ncells = std::min(codec.n_centroids, 2 * ncells)) {
+      top_cells(t, codec.n_centroids, ncells, &cells);
+      st.n_cells = static_cast<int64_t>(cells.size());
+      ids.clear();
+      for (int64_t s = 0; s < n_segments; ++s) {
+        const SegmentView& seg = segments[s];
+        for (int64_t c : cells) {
+          for (int64_t e = seg.ivf_offsets[c]; e < seg.ivf_offsets[c + 1]; ++e) {
+            const int64_t local = seg.ivf_doc_ids[e], global = seg.doc_base + local;
+            if (w->seen[global] || (seg.mask != nullptr && !seg.mask[local])) continue;
+            w->seen[global] = 1;
+            ids.push_back(global);
+          }
+        }
+      }
+      for (int64_t g : ids) w->seen[g] = 0;
+      if (static_cast<int64_t>(ids.size()) >= p.k || ncells >= codec.n_centroids) break;
+    }
+    std::sort(ids.begin(), ids.end());
+    st.n_candidates = static_cast<int64_t>(ids.size());
+  }
+  st.candidate_ms = ms_since(clock);
+
+  clock = std::chrono::steady_clock::now();
+  if (!exhaustive) {
+    const bool prune = p.centroid_score_threshold > kNegInf;
+    const uint8_t* keep = nullptr;
+    if (prune) {
+      w->keep.assign(static_cast<size_t>(codec.n_centroids), 0);
+      for (int64_t c = 0; c < codec.n_centroids; ++c) {
+        const float* row = t.cs.data() + c * t.lp;
+        float m = kNegInf;
+        for (int64_t i = 0; i < lq; ++i) m = std::max(m, row[i]);
+        w->keep[c] = m >= p.centroid_score_threshold;
+      }
+      keep = w->keep.data();
+    }
+    const float floor_value = prune ? p.centroid_score_threshold : kNegInf;
+    score_all(segments, n_segments, ids, parallel, &w->scores,
+              [&](const SegmentView& seg, int64_t local, DocScratch* s) {
+                return approx_score(t, seg, local, keep, floor_value, s);
+              });
+    keep_best(&ids, &w->scores, std::max(p.ndocs, p.k));
+    st.n_after_pruning = static_cast<int64_t>(ids.size());
+    const int64_t n_full = std::max(p.ndocs / 4, p.k);
+    if (static_cast<int64_t>(ids.size()) > n_full) {
+      if (prune) {
+        score_all(segments, n_segments, ids, parallel, &w->scores,
+                  [&](const SegmentView& seg, int64_t local, DocScratch* s) {
+                    return approx_score(t, seg, local, nullptr, kNegInf, s);
+                  });
+      }
+      keep_best(&ids, &w->scores, n_full);
+    }
+  } else {
+    all_searchable(segments, n_segments, &ids);
+  }
+  st.approx_ms = ms_since(clock);
+
+  clock = std::chrono::steady_clock::now();
+  score_all(segments, n_segments, ids, parallel, &w->scores, full);
+  st.n_full = static_cast<int64_t>(ids.size());
+  st.full_ms = ms_since(clock);
+
+  clock = std::chrono::steady_clock::now();
+  select_topk(w->scores.data(), ids.data(), static_cast<int64_t>(ids.size()), k_out, out_scores,
+              out_ids);
+  st.topk_ms = ms_since(clock);
+  if (stats != nullptr) *stats = st;
+}
+
+}  // namespace
+
+PlaidParams default_plaid_params(int64_t k) {
+  PlaidParams p;
+  p.k = k;
+  if (k <= 10) {
+    p.ncells = 1, p.centroid_score_threshold = 0.5f, p.ndocs = 256;
+  } else if (k <= 100) {
+    p.ncells = 2, p.centroid_score_threshold = 0.45f, p.ndocs = 1024;
+  } else {
+    p.ncells = 4, p.centroid_score_threshold = 0.4f, p.ndocs = 4096;
+  }
+  return p;
+}
+
+int64_t count_searchable_docs(const SegmentView* segments, int64_t n_segments) {
+  int64_t count = 0;
+  for (int64_t s = 0; s < n_segments; ++s) {
+    for (int64_t d = 0; d < segments[s].n_docs; ++d) count += searchable(segments[s], d);
+  }
+  return count;
+}
+
+void plaid_search(const CodecView& codec, const SegmentView* segments, int64_t n_segments,
+                  const float* queries, const int64_t* query_offsets, int64_t n_queries,
+                  const PlaidParams& params, float* out_scores, int64_t* out_ids,
+                  PlaidStats* stats) {
+  const int64_t k_out = std::min(params.k, count_searchable_docs(segments, n_segments));
+  int64_t total_docs = 0;
+  for (int64_t s = 0; s < n_segments; ++s) {
+    total_docs = std::max(total_docs, segments[s].doc_base + segments[s].n_docs);
+  }
+  auto run = [&](int64_t qi, bool parallel, Worker* w) {
+    search_one(codec, segments, n_segments, queries + query_offsets[qi] * codec.dim,
+               query_offsets[qi + 1] - query_offsets[qi], params, k_out, parallel, w,
+               out_scores + qi * k_out, out_ids + qi * k_out, stats ? stats + qi : nullptr);
+  };
+  const int n_threads = get_num_threads();
+  if (n_queries >= n_threads && n_threads > 1) {
+#pragma omp parallel num_threads(n_threads)
+    {
+      Worker w;
+      w.seen.assign(static_cast<size_t>(total_docs), 0);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t qi = 0; qi < n_queries; ++qi) run(qi, false, &w);
+    }
+  } else {
+    Worker w;
+    w.seen.assign(static_cast<size_t>(total_docs), 0);
+    for (int64_t qi = 0; qi < n_queries; ++qi) run(qi, true, &w);
+  }
+}
+
+void score_docs_from_codes(const CodecView& codec, const SegmentView& segment, const float* query,
+                           int64_t n_rows, const int64_t* doc_ids, int64_t n_ids, float* scores) {
+  QueryTables t;
+  build_tables(codec, query, n_rows, true, &t);
+  const LutMaxFn kernel = lut_max_kernel();
+#pragma omp parallel num_threads(get_num_threads()) if (n_ids > 16)
+  {
+    DocScratch scratch;
+#pragma omp for schedule(dynamic, 8)
+    for (int64_t i = 0; i < n_ids; ++i) scores[i] = full_score(t, segment, doc_ids[i], kernel,
+                                                               &scratch);
+  }
+}
+
+}  // namespace gingham

@@ -1,0 +1,89 @@
+// PLAID staged search over residual-compressed tokens (ColBERTv2 / PLAID, with WARP-style
+// scoring straight from the codes). One index = a codec shared by one or more immutable
+// segments; a segment is flat arrays:
+//
+//   codes        T uint16/uint32         residuals    T x (dim * nbits / 8) uint8   (codec.h)
+//   doc_offsets  n_docs + 1 int64        ivf_offsets  n_centroids + 1 int64          (ivf.h)
+//   ivf_doc_ids  int32 (segment-local)   mask         n_docs uint8, 1 = searchable (optional)
+//
+// A document's global id is its segment's doc_base + its local index; results are global ids.
+//
+// Stages for one query q (Lq x dim):
+//   1. cs = q x centroids^T (dense kernels), and the residual look-up tables (plaid_lut_kernels.h)
+//   2. cells = union over query rows of the top `ncells` centroids; candidates = the searchable
+//      documents of those cells' inverted lists
+//   3. approximate score = sum_i max over the document's tokens of cs[code][i], where tokens
+//      whose centroid scores below `centroid_score_threshold` for every query row are skipped
+//      and each row's maximum is floored at the threshold; keep the best max(ndocs, k); re-score
+//      those without pruning and keep the best max(ndocs / 4, k)
+//   4. exact MaxSim of the decoded tokens, computed from the look-up tables
+//   5. top k (score descending, ties by lower global id)
+// If fewer than k searchable documents are candidates, stage 2 doubles ncells until there are k
+// or every cell is probed (then every searchable non-empty document is a candidate), so the
+// result always holds min(k, searchable non-empty documents) documents.
+// exact = true skips stages 2-3 and scores every searchable document. The staged search is
+// exhaustive (equal to exact) with ncells >= n_centroids, threshold -inf and ndocs >= 4 n_docs.
+//
+// Threads: a batch with at least as many queries as threads runs one query per thread; otherwise
+// each stage is parallel. Every document score is computed by one thread in a fixed order, so
+// results do not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "gingham/codec.h"
+
+namespace gingham {
+
+struct SegmentView {
+  const void* codes = nullptr;
+  int code_bytes = 2;
+  const uint8_t* residuals = nullptr;
+  const int64_t* doc_offsets = nullptr;
+  int64_t n_docs = 0;
+  const int64_t* ivf_offsets = nullptr;
+  const int32_t* ivf_doc_ids = nullptr;
+  const uint8_t* mask = nullptr;  // null: every document is searchable
+  int64_t doc_base = 0;           // global id of local document 0 (segments in ascending order)
+};
+
+// Mirrors the keywords of gingham.Index.search. A threshold of -inf disables pruning.
+struct PlaidParams {
+  int64_t k = 10;
+  int64_t ncells = 1;
+  float centroid_score_threshold = 0.5f;
+  int64_t ndocs = 256;
+  bool exact = false;
+};
+
+// PLAID's defaults: k <= 10: 1 / 0.5 / 256; k <= 100: 2 / 0.45 / 1024; else 4 / 0.4 / 4096.
+PlaidParams default_plaid_params(int64_t k);
+
+// Per-query profile (milliseconds and counts).
+struct PlaidStats {
+  double centroid_ms = 0, candidate_ms = 0, approx_ms = 0, full_ms = 0, topk_ms = 0;
+  int64_t n_cells = 0;        // distinct centroids probed
+  int64_t n_candidates = 0;   // searchable documents in those cells
+  int64_t n_after_pruning = 0;  // kept by the pruned approximate stage
+  int64_t n_full = 0;         // documents scored exactly from their codes
+};
+constexpr int kPlaidStatsFields = 9;
+
+// Searchable documents with at least one token: results per query = min(k, this).
+int64_t count_searchable_docs(const SegmentView* segments, int64_t n_segments);
+
+// Top-k per query for n_queries queries stored back to back (query_offsets: n_queries + 1).
+// out_scores / out_ids: n_queries x min(k, count_searchable_docs); stats: n_queries entries or
+// null. codec needs centroids and weights.
+void plaid_search(const CodecView& codec, const SegmentView* segments, int64_t n_segments,
+                  const float* queries, const int64_t* query_offsets, int64_t n_queries,
+                  const PlaidParams& params, float* out_scores, int64_t* out_ids,
+                  PlaidStats* stats);
+
+// MaxSim of one query (n_rows x dim) against the decoded tokens of the listed documents of one
+// segment (local ids), without decoding them; an empty document scores -inf. Parallel.
+void score_docs_from_codes(const CodecView& codec, const SegmentView& segment, const float* query,
+                           int64_t n_rows, const int64_t* doc_ids, int64_t n_ids, float* scores);
+
+}  // namespace gingham

@@ -1,0 +1,112 @@
+"""Residual codec: bit layout, bucket fitting and round-trip error against numpy."""
+import numpy as np
+import pytest
+from plaid_data import clustered_docs, decode_np, unpack_buckets
+
+from gingham import _core
+
+
+def trained(nbits, dim=32, n_centroids=64, seed=0):
+    x = np.concatenate(clustered_docs(300, dim, 40, seed))
+    c = _core.kmeans_fit(x, n_centroids, 5, seed)
+    codes = _core.kmeans_assign(x, c)
+    cutoffs, weights = _core.codec_fit_buckets(x, codes, c, nbits)
+    return x, c, cutoffs, weights
+
+
+@pytest.mark.parametrize("nbits", [1, 2, 4])
+def test_fit_buckets_are_numpy_quantiles(nbits):
+    x, c, cutoffs, weights = trained(nbits)
+    r = x.astype(np.float64) - c[_core.kmeans_assign(x, c)]
+    nb = 1 << nbits
+    np.testing.assert_allclose(cutoffs, np.quantile(r, np.arange(1, nb) / nb, axis=0).T,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(weights, np.quantile(r, (np.arange(nb) + 0.5) / nb, axis=0).T,
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("nbits", [1, 2, 4])
+def test_encode_layout_and_decode_match_numpy(nbits):
+    x, c, cutoffs, weights = trained(nbits)
+    codes, residuals = _core.codec_encode(x, c, cutoffs, nbits)
+    assert codes.dtype == np.uint16 and residuals.shape == (len(x), 32 * nbits // 8)
+    np.testing.assert_array_equal(codes, _core.kmeans_assign(x, c))
+    # buckets read back with numpy.unpackbits: strictly above cutoff b-1, at most cutoff b
+    r = x - c[codes.astype(np.int64)]
+    buckets = unpack_buckets(residuals, 32, nbits)
+    expected = (r[:, :, None] > cutoffs[None, :, :]).sum(axis=2)
+    np.testing.assert_array_equal(buckets, expected)
+    decoded = _core.codec_decode(codes, residuals, c, weights, nbits)
+    np.testing.assert_array_equal(decoded, decode_np(codes, residuals, c, weights, nbits)
+                                  .astype(np.float32))
+
+
+def test_pack_order_hand_computed():
+    # dim 4, nbits 2, one centroid at 0: residual = x; cutoffs -1, 0, 1 per dimension
+    c = np.zeros((1, 4), np.float32)
+    cutoffs = np.tile(np.array([-1.0, 0.0, 1.0], np.float32), (4, 1))
+    x = np.array([[-2.0, -0.5, 0.5, 2.0]], np.float32)  # buckets 0, 1, 2, 3
+    codes, residuals = _core.codec_encode(x, c, cutoffs, 2)
+    assert residuals.tolist() == [[0b00011011]]
+    x = np.array([[2.0, 0.5, -0.5, -2.0, 2.0, 2.0, 2.0, 2.0]], np.float32)
+    c8 = np.zeros((1, 8), np.float32)
+    cut8 = np.zeros((8, 1), np.float32)
+    _, r1 = _core.codec_encode(x, c8, cut8, 1)  # bits 1 1 0 0 1 1 1 1
+    assert r1.tolist() == [[0b11001111]]
+
+
+@pytest.mark.parametrize("nbits", [1, 2, 4])
+def test_round_trip_error_bounds(nbits):
+    x, c, cutoffs, weights = trained(nbits)
+    codes, residuals = _core.codec_encode(x, c, cutoffs, nbits)
+    decoded = _core.codec_decode(codes, residuals, c, weights, nbits)
+    r = x - c[codes.astype(np.int64)]
+    buckets = unpack_buckets(residuals, 32, nbits)
+    nb = 1 << nbits
+    lower = np.concatenate([np.full((32, 1), -np.inf), cutoffs], axis=1)
+    upper = np.concatenate([cutoffs, np.full((32, 1), np.inf)], axis=1)
+    lo = lower[np.arange(32)[None, :], buckets]
+    hi = upper[np.arange(32)[None, :], buckets]
+    err = np.abs(x - decoded)
+    interior = np.isfinite(lo) & np.isfinite(hi)
+    # inside an interior bucket the error is at most the bucket's width (plus rounding)
+    assert np.all(err[interior] <= (hi - lo)[interior] + 1e-5)
+    # the decoded token is closer to x than its centroid alone, and error shrinks with nbits
+    assert np.mean(err ** 2) < np.mean(r ** 2)
+    cos = (x * decoded).sum(1) / np.linalg.norm(decoded, axis=1)
+    assert np.median(cos) > {1: 0.9, 2: 0.95, 4: 0.98}[nbits]
+    assert nb == weights.shape[1]
+
+
+def test_error_decreases_with_nbits():
+    errs = []
+    for nbits in (1, 2, 4):
+        x, c, cutoffs, weights = trained(nbits)
+        codes, residuals = _core.codec_encode(x, c, cutoffs, nbits)
+        errs.append(np.mean((x - _core.codec_decode(codes, residuals, c, weights, nbits)) ** 2))
+    assert errs[0] > errs[1] > errs[2]
+
+
+def test_uint32_codes_beyond_65536_centroids():
+    rng = np.random.default_rng(0)
+    c = rng.standard_normal((65537, 8)).astype(np.float32)
+    x = c[[0, 65536, 12345]] + 0.001
+    cutoffs = np.zeros((8, 1), np.float32)
+    weights = np.tile(np.array([-0.001, 0.001], np.float32), (8, 1))
+    codes, residuals = _core.codec_encode(x, c, cutoffs, 1)
+    assert codes.dtype == np.uint32 and codes.tolist() == [0, 65536, 12345]
+    np.testing.assert_allclose(_core.codec_decode(codes, residuals, c, weights, 1), x, atol=1e-6)
+
+
+def test_bad_arguments():
+    c = np.zeros((2, 12), np.float32)
+    with pytest.raises(ValueError, match="nbits"):
+        _core.codec_encode(c, c, np.zeros((12, 2), np.float32), 3)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        _core.codec_encode(c, c, np.zeros((12, 1), np.float32), 1)
+    with pytest.raises(ValueError, match="bucket_cutoffs"):
+        _core.codec_encode(np.zeros((2, 16), np.float32), np.zeros((2, 16), np.float32),
+                           np.zeros((16, 2), np.float32), 2)
+    with pytest.raises(ValueError, match="codes"):
+        _core.codec_decode(np.array([5], np.uint16), np.zeros((1, 4), np.uint8),
+                           np.zeros((2, 16), np.float32), np.zeros((16, 4), np.float32), 2)

@@ -1,0 +1,217 @@
+"""Staged PLAID search (gingham._core.plaid_search) against numpy oracles."""
+import numpy as np
+import pytest
+from plaid_data import clustered_docs, csr, decode_np, maxsim_np, queries_from, topk_np
+
+from gingham import _core
+
+NBITS = 2
+INF = float("-inf")
+
+
+class Corpus:
+    """A codec and segments built directly from _core calls."""
+
+    def __init__(self, n_docs=600, dim=32, n_centroids=128, nbits=NBITS, seed=0, splits=(0.5,),
+                 empty=()):
+        docs = clustered_docs(n_docs, dim, 60, seed)
+        for i in empty:
+            docs[i] = np.zeros((0, dim), np.float32)
+        self.docs, self.nbits, self.dim = docs, nbits, dim
+        tokens, _ = csr(docs)
+        self.centroids = _core.kmeans_fit(tokens, n_centroids, 5, seed)
+        codes = _core.kmeans_assign(tokens, self.centroids)
+        self.cutoffs, self.weights = _core.codec_fit_buckets(tokens, codes, self.centroids, nbits)
+        bounds = [0] + [int(s * n_docs) for s in splits] + [n_docs]
+        self.segments, decoded = [], []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            t, off = csr(docs[a:b])
+            codes, res = _core.codec_encode(t, self.centroids, self.cutoffs, nbits)
+            ivf_off, ivf_ids = _core.ivf_build(codes, off, n_centroids)
+            self.segments.append((codes, res, off, ivf_off, ivf_ids, None))
+            decoded.append(decode_np(codes, res, self.centroids, self.weights, nbits))
+        self.decoded_tokens = np.concatenate(decoded)
+        self.offsets = csr(docs)[1]
+
+    def search(self, queries, k, ncells=1, threshold=0.5, ndocs=256, exact=False, masks=None):
+        segs = self.segments if masks is None else [s[:5] + (m,) for s, m in
+                                                    zip(self.segments, masks)]
+        stacked, q_off = csr(queries)
+        return _core.plaid_search(stacked, q_off, self.centroids, self.weights, self.nbits,
+                                  segs, k, ncells, threshold, ndocs, exact)
+
+    def oracle(self, query):
+        """float64 MaxSim of the query against the decoded tokens of every document."""
+        return maxsim_np(query, self.decoded_tokens, self.offsets)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return Corpus(empty=(3, 400))
+
+
+@pytest.fixture(scope="module")
+def queries(corpus):
+    return queries_from(corpus.docs[:3] + corpus.docs[4:], 12, 8, seed=1)
+
+
+def test_default_params():
+    assert _core.plaid_default_params(10) == (1, pytest.approx(0.5), 256)
+    assert _core.plaid_default_params(11) == (2, pytest.approx(0.45), 1024)
+    assert _core.plaid_default_params(100) == (2, pytest.approx(0.45), 1024)
+    assert _core.plaid_default_params(101) == (4, pytest.approx(0.4), 4096)
+
+
+def test_exact_mode_matches_numpy_decode(corpus, queries):
+    scores, ids, _ = corpus.search(queries, k=20, exact=True)
+    assert ids.shape == (12, 20)
+    for q, s_row, i_row in zip(queries, scores, ids):
+        ref = corpus.oracle(q)
+        np.testing.assert_allclose(s_row, ref[i_row], rtol=1e-5, atol=1e-5)
+        want_s, _ = topk_np(ref, np.arange(len(ref)), 20)
+        np.testing.assert_allclose(s_row, want_s, rtol=1e-5, atol=1e-5)  # same ranking
+        assert 3 not in i_row and 400 not in i_row  # empty documents never appear
+
+
+def test_exhaustive_staged_equals_exact(corpus, queries):
+    """Every cell, no pruning, and ndocs / 4 >= n (stage 4 scores the best ndocs / 4)."""
+    n = len(corpus.docs)
+    for k in (1, 10, 100, 2000):
+        a = corpus.search(queries, k, exact=True)
+        b = corpus.search(queries, k, ncells=len(corpus.centroids), threshold=INF, ndocs=4 * n)
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[1].shape[1] == min(k, n - 2)
+
+
+def test_candidate_stage_counts(corpus, queries):
+    """n_candidates equals the union of the top-ncells cells' documents (numpy oracle)."""
+    for ncells in (1, 3):
+        _, _, stats = corpus.search(queries, 5, ncells=ncells, threshold=INF, ndocs=10_000)
+        for q, row in zip(queries, stats):
+            cs = q.astype(np.float64) @ corpus.centroids.T.astype(np.float64)
+            cells = np.unique(np.argsort(-cs, axis=1, kind="stable")[:, :ncells])
+            docs = set()
+            base = 0
+            for seg in corpus.segments:
+                ivf_off, ivf_ids = seg[3], seg[4]
+                for c in cells:
+                    docs.update((base + ivf_ids[ivf_off[c]:ivf_off[c + 1]]).tolist())
+                base += len(seg[2]) - 1
+            assert row[5] == len(cells)
+            assert row[6] == len(docs)
+            assert row[8] == len(docs) if len(docs) >= 5 else True
+
+
+def test_staged_scores_are_exact_scores(corpus, queries):
+    scores, ids, stats = corpus.search(queries, 10)
+    assert (stats[:, 8] <= 64 + 0).all() or (stats[:, 6] < 10).any()
+    for q, s_row, i_row in zip(queries, scores, ids):
+        np.testing.assert_allclose(s_row, corpus.oracle(q)[i_row], rtol=1e-5, atol=1e-5)
+        assert len(set(i_row.tolist())) == len(i_row)
+        assert np.all(np.diff(s_row) <= 0)
+
+
+def test_recall_on_clustered_data():
+    c = Corpus(n_docs=3000, dim=64, n_centroids=256, seed=5, splits=())
+    qs = queries_from(c.docs, 30, 16, seed=6)
+    exact = c.search(qs, 10, exact=True)[1]
+    staged = c.search(qs, 10)[1]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact.tolist(), staged.tolist())])
+    assert recall >= 0.9
+
+
+def test_masks_exclude_documents(corpus, queries):
+    n0 = len(corpus.segments[0][2]) - 1
+    n = len(corpus.docs)
+    rng = np.random.default_rng(3)
+    mask = (rng.random(n) < 0.3).astype(np.uint8)
+    masks = [mask[:n0].copy(), mask[n0:].copy()]
+    searchable = [i for i in range(n) if mask[i] and len(corpus.docs[i])]
+    for exact in (True, False):
+        scores, ids, _ = corpus.search(queries, 10, exact=exact, masks=masks)
+        assert ids.shape[1] == 10
+        assert set(ids.ravel().tolist()) <= set(searchable)
+    # exact mode under a mask = oracle restricted to the mask
+    scores, ids, _ = corpus.search(queries[:3], 15, exact=True, masks=masks)
+    for q, s_row in zip(queries[:3], scores):
+        ref = corpus.oracle(q)[searchable]
+        np.testing.assert_allclose(s_row, np.sort(ref)[::-1][:15], rtol=1e-5, atol=1e-5)
+
+
+def test_selective_mask_falls_back_to_exact(corpus, queries):
+    n0 = len(corpus.segments[0][2]) - 1
+    n = len(corpus.docs)
+    keep = [5, 77, 450, 3]  # doc 3 is empty: never returned
+    mask = np.zeros(n, np.uint8)
+    mask[keep] = 1
+    masks = [mask[:n0].copy(), mask[n0:].copy()]
+    scores, ids, stats = corpus.search(queries, 10, masks=masks)
+    assert ids.shape == (len(queries), 3)
+    for q, s_row, i_row in zip(queries, scores, ids):
+        assert sorted(i_row.tolist()) == [5, 77, 450]
+        np.testing.assert_allclose(s_row, np.sort(corpus.oracle(q)[[5, 77, 450]])[::-1],
+                                   rtol=1e-5, atol=1e-5)
+    assert (stats[:, 8] == 3).all()
+    empty = [np.zeros(n0, np.uint8), np.zeros(n - n0, np.uint8)]
+    scores, ids, _ = corpus.search(queries, 10, masks=empty)
+    assert ids.shape == (len(queries), 0)
+
+
+def test_threads_batch_and_levels_agree(corpus, queries):
+    before_threads, before_level = _core.get_num_threads(), _core.simd_level()
+    results = []
+    try:
+        for threads in (1, 2):
+            _core.set_num_threads(threads)
+            for level in [lvl for lvl in _core.supported_simd_levels() if lvl != "neon"]:
+                _core.set_simd_level(level)
+                batch = corpus.search(queries, 10, ndocs=64)
+                single = [corpus.search([q], 10, ndocs=64) for q in queries]
+                np.testing.assert_array_equal(batch[1], np.concatenate([s[1] for s in single]))
+                results.append(batch)
+    finally:
+        _core.set_num_threads(before_threads)
+        _core.set_simd_level(before_level)
+    for r in results[1:]:
+        np.testing.assert_array_equal(r[1], results[0][1])
+        np.testing.assert_allclose(r[0], results[0][0], rtol=1e-5, atol=1e-5)
+
+
+def test_score_docs_from_codes(corpus, queries):
+    seg = corpus.segments[1]
+    n0 = len(corpus.segments[0][2]) - 1
+    ids = np.array([0, 5, 99, 400 - n0, 7], np.int64)
+    got = _core.plaid_score_docs(queries[0], corpus.centroids, corpus.weights, corpus.nbits, seg,
+                                 ids)
+    ref = corpus.oracle(queries[0])[ids + n0]
+    assert got[3] == -np.inf
+    keep = np.isfinite(ref)
+    np.testing.assert_allclose(got[keep], ref[keep], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("nbits", [1, 4])
+def test_other_nbits_exact(nbits):
+    c = Corpus(n_docs=200, dim=16, n_centroids=32, nbits=nbits, seed=2)
+    qs = queries_from(c.docs, 4, 5, seed=3)
+    scores, ids, _ = c.search(qs, 7, exact=True)
+    for q, s_row, i_row in zip(qs, scores, ids):
+        np.testing.assert_allclose(s_row, c.oracle(q)[i_row], rtol=1e-5, atol=1e-5)
+
+
+def test_bad_arguments(corpus, queries):
+    with pytest.raises(ValueError, match="k must"):
+        corpus.search(queries, 0)
+    with pytest.raises(ValueError, match="ncells"):
+        corpus.search(queries, 5, ncells=0)
+    with pytest.raises(ValueError, match="mask"):
+        corpus.search(queries, 5, masks=[np.ones(3, np.uint8), None])
+    bad = list(corpus.segments[0])
+    bad[3] = bad[3][:-1]
+    with pytest.raises(ValueError, match="ivf_offsets"):
+        _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
+    bad = list(corpus.segments[0])
+    bad[4] = bad[4].copy()
+    bad[4][0] = 10_000
+    with pytest.raises(ValueError, match="ivf_doc_ids"):
+        _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
