@@ -1,0 +1,503 @@
+"""``gingham.Retriever``: text in, ranked texts out, over a ``gingham.Index``.
+
+An index folder built by :meth:`Retriever.build` holds, beside the Index's own files:
+
+    <index>/encoder/   the encoder that made the vectors (``Encoder.save``: settings, any stored
+                       projection, the PCA fitted on this corpus), written before the first
+                       documents are committed, so queries are always encoded the same way
+    <index>/bm25/      a BM25 index (``hybrid.BM25Index``) over the same documents, plus
+                       ``source.json`` = the document count and sha256 of the sorted ids it was
+                       built from
+
+The Index catalog is the source of truth. ``add``/``delete`` commit to the Index first and then
+rewrite the BM25 folder; a crash in between leaves ``source.json`` disagreeing with the catalog,
+and the next :meth:`Retriever.open` rebuilds BM25 from the texts stored in the Index.
+
+Scores: late interaction hits carry raw MaxSim sums (Index convention); hybrid hits carry the
+fused score (``hybrid.weighted`` or ``hybrid.rrf``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from .encoder import RECOMMENDED_SETTINGS, Encoder
+from .hybrid import DEFAULT_ALPHA, BM25Index, rrf, weighted
+from .index import Index
+
+ENCODER_DIR = "encoder"
+BM25_DIR = "bm25"
+BM25_SOURCE = "source.json"
+SETTINGS_KEY = "retriever"
+HYBRID_MODES = ("rrf", "weighted")
+# Dense and BM25 candidates fetched per query before fusion (at least k).
+FUSION_DEPTH = 100
+
+
+def _texts_list(texts: Any, name: str = "texts") -> list[str]:
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise TypeError(f"{name} must be a list of strings; got {type(texts).__name__}")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise TypeError(f"{name}[{i}] must be a string; got {type(t).__name__}")
+        if not t.strip():
+            raise ValueError(f"{name}[{i}] is empty")
+    return out
+
+
+def _ids_for(texts: list[str], ids: Sequence[str] | None, start: int = 0) -> list[str]:
+    if ids is None:
+        return [str(start + i) for i in range(len(texts))]
+    ids = list(ids)
+    if len(ids) != len(texts):
+        raise ValueError(f"ids must hold one id per text: {len(ids)} ids, {len(texts)} texts")
+    for i, x in enumerate(ids):
+        if not isinstance(x, str):
+            raise TypeError(f"ids[{i}] must be a string; got {type(x).__name__}")
+    return ids
+
+
+def _ids_digest(ids: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for x in sorted(ids):
+        h.update(x.encode("utf-8") + b"\x00")
+    return h.hexdigest()
+
+
+def _hybrid_mode(hybrid: Any) -> str | None:
+    if hybrid is False or hybrid is None:
+        return None
+    if hybrid is True:
+        return "weighted"
+    if hybrid in HYBRID_MODES:
+        return hybrid
+    raise ValueError(f"hybrid must be False, True, 'rrf' or 'weighted'; got {hybrid!r}")
+
+
+class Retriever:
+    """Text retrieval over a late-interaction index folder (see the module docstring).
+
+    Build with :meth:`build`, reopen with :meth:`open`. ``timings`` holds the wall seconds of the
+    last build/add: ``encode_s`` (text -> vectors), ``engine_s`` (Index.add: codec training,
+    compression, IVF, commit), ``bm25_s``.
+    """
+
+    def __init__(self, index: Index, encoder: Encoder, bm25: BM25Index | None) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.bm25 = bm25
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def build(cls, path: str | os.PathLike, texts: Sequence[str],
+              ids: Sequence[str] | None = None, metadata: Sequence[Any] | None = None,
+              model: str | None = None, *, storage: str = "residual", nbits: int = 2,
+              n_centroids: int | None = None, seed: int = 0,
+              pca_dim: int | None = RECOMMENDED_SETTINGS["pca_dim"],
+              pool_factor: float = RECOMMENDED_SETTINGS["pool_factor"],
+              skiplist: str | Sequence[str] | None = None, projection: str = "auto",
+              query_length: int | None = None, document_length: int | None = None,
+              bm25_language: str | None = "english", batch_size: int = 32,
+              device: str = "cpu", num_threads: int | None = None, show_progress: bool = True,
+              overwrite: bool = False) -> "Retriever":
+        """Encode ``texts`` and write a new index folder at ``path``.
+
+        texts: non-empty strings; ids: one string per text (default "0", "1", ...); metadata:
+        one JSON dict (or None) per text. model: encoder checkpoint (None = the offline
+        all-MiniLM-L6-v2). storage/nbits/n_centroids/seed: passed to ``Index.create``.
+        pca_dim/pool_factor/skiplist/projection/query_length/document_length: ``Encoder``
+        settings (defaults: ``encoder.RECOMMENDED_SETTINGS``, pooling by 2 then PCA to 96 fitted
+        on these texts). bm25_language: BM25 analyser language, None for no BM25 (no hybrid).
+        """
+        texts = _texts_list(texts)
+        if not texts:
+            raise ValueError("texts must hold at least one document")
+        ids = _ids_for(texts, ids)
+        if bm25_language is not None:
+            BM25Index(bm25_language)  # validates the language before any work
+        encoder = Encoder(model, projection=projection, seed=seed, pca_dim=pca_dim,
+                          skiplist=skiplist, pool_factor=pool_factor,
+                          query_length=query_length, document_length=document_length,
+                          device=device, num_threads=num_threads, batch_size=batch_size,
+                          show_progress=show_progress)
+        t0 = time.perf_counter()
+        embeddings = encoder.fit_documents(texts)
+        encode_s = time.perf_counter() - t0
+        settings = {SETTINGS_KEY: {"format_version": 1, "encoder": encoder.config(),
+                                   "encoder_fingerprint": encoder.fingerprint(),
+                                   "bm25_language": bm25_language}}
+        index = Index.create(path, dim=encoder.dim, storage=storage, nbits=nbits,
+                             n_centroids=n_centroids, seed=seed,
+                             model=encoder.model_name or "all-MiniLM-L6-v2",
+                             settings=settings, overwrite=overwrite)
+        # The encoder folder exists before any document is committed: an index whose documents
+        # are visible always has the encoder that made them.
+        encoder.save(os.path.join(index.path, ENCODER_DIR))
+        t0 = time.perf_counter()
+        index.add(ids, embeddings, metadata=metadata, texts=texts)
+        engine_s = time.perf_counter() - t0
+        r = cls(index, encoder, None)
+        t0 = time.perf_counter()
+        if bm25_language is not None:
+            r.bm25 = BM25Index(bm25_language)
+            r.bm25.add(ids, texts)
+            r._save_bm25()
+        r.timings = {"encode_s": encode_s, "engine_s": engine_s,
+                     "bm25_s": time.perf_counter() - t0, "n_docs": float(len(texts))}
+        return r
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, device: str = "cpu",
+             num_threads: int | None = None, batch_size: int = 32,
+             show_progress: bool = False) -> "Retriever":
+        """Open a folder written by :meth:`build`; rebuilds BM25 from the stored texts when it
+        does not match the Index catalog (interrupted add/delete)."""
+        index = Index.open(path)
+        settings = (index.settings or {}).get(SETTINGS_KEY)
+        enc_dir = os.path.join(index.path, ENCODER_DIR)
+        if settings is None or not os.path.exists(os.path.join(enc_dir, "encoder.json")):
+            raise ValueError(f"{path}: not a Retriever index (no encoder settings or "
+                             f"{ENCODER_DIR}/encoder.json); open it with gingham.Index")
+        encoder = Encoder.load(enc_dir, device=device, num_threads=num_threads,
+                               batch_size=batch_size, show_progress=show_progress)
+        r = cls(index, encoder, None)
+        lang = settings.get("bm25_language")
+        if lang is not None:
+            r.bm25 = r._load_or_rebuild_bm25(lang)
+        return r
+
+    # ------------------------------------------------------------------ BM25 upkeep
+    @property
+    def _bm25_dir(self) -> str:
+        return os.path.join(self.index.path, BM25_DIR)
+
+    def _save_bm25(self) -> None:
+        """Write BM25 to a temporary folder, then swap it in (source.json written last)."""
+        assert self.bm25 is not None
+        final = self._bm25_dir
+        tmp = final + ".tmp"
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+        self.bm25.save(tmp)
+        ids = self.bm25.ids
+        with open(os.path.join(tmp, BM25_SOURCE), "w", encoding="utf-8") as f:
+            json.dump({"n_docs": len(ids), "ids_sha256": _ids_digest(ids)}, f)
+        old = final + ".old"
+        if os.path.exists(old):
+            shutil.rmtree(old)
+        if os.path.exists(final):
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if os.path.exists(old):
+            shutil.rmtree(old)
+
+    def _bm25_is_current(self) -> bool:
+        src = os.path.join(self._bm25_dir, BM25_SOURCE)
+        if not os.path.exists(src):
+            return False
+        with open(src, encoding="utf-8") as f:
+            source = json.load(f)
+        ids = self.index.ids()
+        return source.get("n_docs") == len(ids) and source.get("ids_sha256") == _ids_digest(ids)
+
+    def _load_or_rebuild_bm25(self, language: str) -> BM25Index:
+        if self._bm25_is_current():
+            return BM25Index.load(self._bm25_dir)
+        ids = self.index.ids()
+        texts = [self.index.get(x)["text"] or "" for x in ids]
+        self.bm25 = BM25Index(language)
+        if ids:
+            self.bm25.add(ids, texts)
+        self._save_bm25()
+        return self.bm25
+
+    # ------------------------------------------------------------------ updates
+    def add(self, texts: Sequence[str], ids: Sequence[str] | None = None,
+            metadata: Sequence[Any] | None = None) -> list[str]:
+        """Encode and add documents (one Index commit, then BM25). ids default to
+        "<n>", "<n+1>", ... continuing after the current count. Returns the ids added."""
+        texts = _texts_list(texts)
+        if not texts:
+            raise ValueError("texts must hold at least one document")
+        ids = _ids_for(texts, ids, start=len(self.index))
+        if ids and set(ids) & set(self.index.ids()):
+            raise ValueError(f"ids already in the index: {sorted(set(ids) & set(self.index.ids()))[:5]}")
+        t0 = time.perf_counter()
+        embeddings = self.encoder.encode_documents(texts)
+        encode_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.index.add(ids, embeddings, metadata=metadata, texts=texts)
+        engine_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if self.bm25 is not None:
+            self.bm25.add(ids, texts)
+            self._save_bm25()
+        self.timings = {"encode_s": encode_s, "engine_s": engine_s,
+                        "bm25_s": time.perf_counter() - t0, "n_docs": float(len(texts))}
+        return ids
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete documents by id (unknown ids raise KeyError before any change). Returns the
+        number deleted."""
+        ids = list(ids)
+        n = self.index.delete(ids)
+        if self.bm25 is not None:
+            self.bm25.delete(ids)
+            self._save_bm25()
+        return n
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    # ------------------------------------------------------------------ search
+    def _result(self, doc_id: str, score: float, rank: int) -> dict[str, Any]:
+        doc = self.index.get(doc_id)
+        return {"id": doc_id, "score": float(score), "rank": rank, "text": doc.get("text"),
+                "metadata": doc.get("metadata")}
+
+    def search(self, query: str | Sequence[str], k: int = 10, *, hybrid: Any = False,
+               alpha: float = DEFAULT_ALPHA, subset: Sequence[str] | None = None,
+               where: str | None = None, params: Sequence[Any] | None = None,
+               mode: str = "plaid") -> Any:
+        """Top-k documents for a query string -> list of {"id", "score", "rank", "text",
+        "metadata"} (rank from 0), or for a list of queries -> one such list per query.
+
+        hybrid: False (late interaction only), True / "weighted" (min-max fusion with BM25,
+        ``alpha`` on the late-interaction side) or "rrf" (reciprocal rank, k = 60).
+        subset / where / params: restrict to these ids / a SQL filter over the metadata JSON
+        (see ``Index.search``); BM25 candidates are filtered the same way. mode: "plaid" or
+        "exact".
+        """
+        single = isinstance(query, str)
+        queries = [query] if single else _texts_list(query, "query")
+        if single and not query.strip():
+            raise ValueError("query is empty")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+            raise ValueError(f"k must be a positive int; got {k!r}")
+        fusion = _hybrid_mode(hybrid)
+        if fusion is not None and self.bm25 is None:
+            raise ValueError("hybrid search needs BM25; this index was built with "
+                             "bm25_language=None")
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1]; got {alpha}")
+        qvecs = self.encoder.encode_queries(queries)
+        depth = int(k) if fusion is None else max(int(k), FUSION_DEPTH)
+        filters = {"subset": None if subset is None else list(subset), "where": where,
+                   "params": None if params is None else list(params)}
+        dense = self.index.search(qvecs, k=depth, mode=mode, **filters)
+        out = []
+        for qi, hits in enumerate(dense):
+            if fusion is None:
+                ranked = [(h.id, h.score) for h in hits[:k]]
+            else:
+                ranked = self._fuse(queries[qi], qvecs[qi], hits, int(k), depth, fusion,
+                                    float(alpha), filters)
+            out.append([self._result(d, s, r) for r, (d, s) in enumerate(ranked)])
+        return out[0] if single else out
+
+    def _fuse(self, text: str, qvec: np.ndarray, hits: list, k: int, depth: int, fusion: str,
+              alpha: float, filters: dict) -> list[tuple[str, float]]:
+        assert self.bm25 is not None
+        sparse_ids, sparse_scores = self.bm25.search(text, depth)[0]
+        if filters["subset"] is not None or filters["where"] is not None:
+            allowed = set(sparse_ids)
+            if filters["subset"] is not None:
+                allowed &= set(filters["subset"])
+            if allowed and filters["where"] is not None:
+                # The Index applies the filter: the candidates it returns are the ones passing.
+                cand = [d for d in sparse_ids if d in allowed]
+                allowed = {h.id for h in self.index.search(
+                    qvec, k=len(cand), mode="exact", subset=cand, where=filters["where"],
+                    params=filters["params"])}
+            keep = [i for i, d in enumerate(sparse_ids) if d in allowed]
+            sparse_ids = [sparse_ids[i] for i in keep]
+            sparse_scores = np.asarray(sparse_scores)[keep]
+        dense_ids = [h.id for h in hits]
+        dense_scores = [h.score for h in hits]
+        if fusion == "rrf":
+            ids, scores = rrf([dense_ids, sparse_ids], k)
+        else:
+            ids, scores = weighted((dense_ids, dense_scores), (sparse_ids, sparse_scores), k,
+                                   alpha=alpha)
+        return list(zip(ids, scores.tolist()))
+
+    def rerank(self, query: str, texts_or_ids: Sequence[str], k: int | None = None
+               ) -> list[dict[str, Any]]:
+        """Exact MaxSim of ``query`` against the given documents, best first.
+
+        texts_or_ids: ids of indexed documents (scored from the stored vectors), or texts
+        (encoded now with the index's encoder; their results have ``"id": None`` and
+        ``"position"`` = index in the input). A list mixing ids and non-ids is treated as texts.
+        k: keep the best k (default all).
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("query must be a non-empty string")
+        items = _texts_list(texts_or_ids, "texts_or_ids")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer))
+                              or k <= 0):
+            raise ValueError(f"k must be a positive int or None; got {k!r}")
+        if not items:
+            return []
+        qvec = self.encoder.encode_query(query)
+        known = set(self.index.ids())
+        if all(x in known for x in items):
+            hits = self.index.rerank(qvec, items, k)
+            return [self._result(h.id, h.score, r) for r, h in enumerate(hits)]
+        from .exact import maxsim_scores
+        from .eval import to_csr
+
+        docs = self.encoder.encode_documents(items)
+        tokens, offsets = to_csr(docs)
+        scores = np.asarray(maxsim_scores(qvec, tokens, offsets), dtype=np.float64).ravel()
+        order = np.argsort(-scores, kind="stable")[: k or len(items)]
+        return [{"id": None, "position": int(i), "score": float(scores[i]), "rank": r,
+                 "text": items[i], "metadata": None} for r, i in enumerate(order.tolist())]
+
+    # ------------------------------------------------------------------ explanations
+    def explain(self, query: str, doc_id: str) -> list[dict[str, Any]]:
+        """Token-level explanation of ``doc_id``'s exact MaxSim score for ``query``.
+
+        Returns one dict per query token: ``query_token`` (string), ``query_position``,
+        ``doc_position`` (row of the stored document vectors with the highest dot product),
+        ``similarity`` (that dot product; the similarities sum to the exact MaxSim score from
+        the stored vectors), ``doc_token`` (the matched token's text; for pooled documents the
+        tokens of its group joined by " "), ``doc_tokens`` (the group's token strings) and
+        ``doc_spans`` ([start, end) character offsets of those tokens in the stored text).
+        Token strings come from re-tokenizing the stored text with the encoder's tokenizer and
+        its skip list/pooling; when that cannot be aligned, names fall back to "#<row>".
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("query must be a non-empty string")
+        doc = self.index.get(doc_id)
+        stored = np.asarray(self.index.tokens(doc_id), dtype=np.float32)
+        qvec = self.encoder.encode_query(query)
+        sims = qvec.astype(np.float32) @ stored.T
+        best = np.argmax(sims, axis=1)
+        q_tokens = _token_strings(self.encoder, query, "query", qvec.shape[0])
+        groups = document_token_groups(self.encoder, doc.get("text"), stored.shape[0])
+        out = []
+        for i, j in enumerate(best.tolist()):
+            g = groups[j] if groups is not None else None
+            out.append({"query_token": q_tokens[i] if q_tokens else f"#{i}",
+                        "query_position": i, "doc_position": int(j),
+                        "similarity": float(sims[i, j]),
+                        "doc_token": " ".join(t for t, _ in g) if g else f"#{j}",
+                        "doc_tokens": [t for t, _ in g] if g else [],
+                        "doc_spans": [list(s) for _, s in g if s is not None] if g else []})
+        return out
+
+
+# ---------------------------------------------------------------------- token strings
+def _mask_module(model: Any) -> Any:
+    from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
+    for m in model:
+        if isinstance(m, MultiVectorMask):
+            return m
+    return None
+
+
+def _tokenized(encoder: Encoder, text: str, task: str) -> tuple[list[int], list[int]]:
+    """(input ids, kept positions) as the encoder's model sees ``text`` for ``task``: padding
+    and (for documents) skip-list tokens removed, as ``MultiVectorMask`` does."""
+    model = encoder.model
+    prefix = encoder.query_prefix if task == "query" else encoder.document_prefix
+    feats = model.preprocess([text], prompt=prefix, task=task)
+    ids = [int(x) for x in feats["input_ids"][0].tolist()]
+    att = [int(x) for x in feats["attention_mask"][0].tolist()]
+    keep = [p for p, a in enumerate(att) if a]
+    mask = _mask_module(model)
+    skip = set(getattr(mask, "_skiplist_ids", None) or []) if mask is not None else set()
+    if task == "document" and skip:
+        keep = [p for p in keep if ids[p] not in skip]
+    return ids, keep
+
+
+def _token_strings(encoder: Encoder, text: str, task: str, n_rows: int) -> list[str] | None:
+    ids, keep = _tokenized(encoder, text, task)
+    if len(keep) != n_rows:
+        return None
+    return encoder.model.tokenizer.convert_ids_to_tokens([ids[p] for p in keep])
+
+
+def _offsets(encoder: Encoder, text: str, ids: list[int]) -> list[tuple[int, int] | None]:
+    """Character span in ``text`` of each input id, or None where unknown (markers, prefix)."""
+    tok = encoder.model.tokenizer
+    try:
+        enc = tok(text, return_offsets_mapping=True, add_special_tokens=True, truncation=True,
+                  max_length=len(ids))
+    except (NotImplementedError, TypeError, ValueError):
+        return [None] * len(ids)
+    ref, spans = enc["input_ids"], enc["offset_mapping"]
+    # Align from the end of any prefix/marker tokens: the text's own tokens are a suffix run.
+    out: list[tuple[int, int] | None] = [None] * len(ids)
+    special = set(tok.all_special_ids)
+    text_part = [(i, s) for i, s in zip(ref, spans) if i not in special]
+    pos = [p for p, i in enumerate(ids) if i not in special]
+    for (tid, span), p in zip(reversed(text_part), reversed(pos[-len(text_part):] if text_part
+                                                              else [])):
+        if ids[p] == tid and span[1] > span[0]:
+            out[p] = (int(span[0]), int(span[1]))
+    return out
+
+
+def document_token_groups(encoder: Encoder, text: str | None, n_rows: int
+                          ) -> list[list[tuple[str, tuple[int, int] | None]]] | None:
+    """For each stored row of a document, the (token string, character span) of the input
+    tokens it stands for: one token each, or the Ward cluster of tokens merged by pooling
+    (recomputed exactly as ``HierarchicalTokenPooling`` does). None when ``text`` is missing or
+    the rows cannot be aligned (e.g. the stored text was truncated differently)."""
+    if not text:
+        return None
+    ids, keep = _tokenized(encoder, text, "document")
+    strings = encoder.model.tokenizer.convert_ids_to_tokens([ids[p] for p in keep])
+    spans_all = _offsets(encoder, text, ids)
+    tokens = [(s, spans_all[p]) for s, p in zip(strings, keep)]
+    if encoder.pool_factor <= 1:
+        return [[t] for t in tokens] if len(tokens) == n_rows else None
+    vectors = encoder.model.encode_document([text], prompt=encoder.document_prefix,
+                                            convert_to_numpy=True, show_progress_bar=False)[0]
+    if len(vectors) != len(tokens):
+        return None
+    groups = pool_groups(np.asarray(vectors, dtype=np.float32), encoder.pool_factor)
+    if len(groups) != n_rows:
+        return None
+    return [[tokens[p] for p in g] for g in groups]
+
+
+def pool_groups(vectors: np.ndarray, pool_factor: float, num_protected: int = 1
+                ) -> list[list[int]]:
+    """Input positions merged into each output row by sentence-transformers'
+    ``HierarchicalTokenPooling`` (Ward linkage on cosine distance, first ``num_protected`` rows
+    kept, clusters in ascending label order). vectors: (n, d) float32 unit rows."""
+    import torch
+    from scipy.cluster import hierarchy
+    from scipy.spatial.distance import squareform
+
+    try:
+        from sentence_transformers.multi_vector_encoder.modules.token_pooling import (
+            _ward_linkage_fn)
+        linkage_fn = _ward_linkage_fn()
+    except ImportError:  # pragma: no cover - older layout
+        linkage_fn = hierarchy.linkage
+    n = vectors.shape[0]
+    protected = [[p] for p in range(min(num_protected, n))]
+    rest = list(range(num_protected, n))
+    n_clusters = max(int(len(rest) // pool_factor), 1)
+    if n_clusters >= len(rest):
+        return protected + [[p] for p in rest]
+    x = torch.from_numpy(np.ascontiguousarray(vectors[num_protected:], dtype=np.float32))
+    dist = (1 - torch.mm(x, x.t())).clamp_(0, 2).numpy()
+    link = linkage_fn(squareform(dist, checks=False), method="ward")
+    labels = hierarchy.fcluster(link, t=n_clusters, criterion="maxclust") - 1
+    groups: dict[int, list[int]] = {}
+    for p, lab in zip(rest, labels.tolist()):
+        groups.setdefault(int(lab), []).append(p)
+    return protected + [groups[lab] for lab in sorted(groups)]
