@@ -246,3 +246,163 @@ def fuse_runs(dense: tuple[list[list[str]], list[np.ndarray]],
         else:
             out.append(weighted((di, ds_), (si, ss), k, alpha=alpha)[0])
     return out
+
+
+# ---------------------------------------------------------------------- method comparison
+# `gingham eval`: one table, a row per method. Every late-interaction row uses the default
+# Retriever representation (encoder.RECOMMENDED_SETTINGS), derived from one cached encoding pass
+# of the model's token states exactly as the Encoder pipeline computes it (normalize, pool,
+# PCA fitted on the pooled corpus tokens); the derived tokens are cached too.
+METHODS = ("bm25", "bi-encoder", "exact", "plaid", "hybrid")
+METHOD_LABELS = {"bm25": "BM25", "bi-encoder": "bi-encoder (mean-pooled)",
+                 "exact": "late interaction exact", "plaid": "late interaction PLAID",
+                 "hybrid": "hybrid (PLAID + BM25)"}
+EVAL_DEPTH = 100
+
+
+def detect_language(texts: Sequence[str]) -> str:
+    """"arabic" when most letters of the texts are Arabic, else "english" (BM25 analyser)."""
+    sample = "".join(texts[:200])
+    letters = [c for c in sample if c.isalpha()]
+    arabic = sum(1 for c in letters if "\u0600" <= c <= "\u06ff")
+    return "arabic" if letters and arabic / len(letters) > 0.5 else "english"
+
+
+def _derived_tokens(cache: EmbeddingCache, states_key: str, states: Sequence[np.ndarray],
+                    pool_factor: float, show_progress: bool) -> list[np.ndarray]:
+    from .reduce import l2_normalize
+
+    normed = [l2_normalize(np.asarray(s)) for s in states]
+    if pool_factor <= 1:
+        return normed
+
+    def pool() -> list[np.ndarray]:
+        import torch
+        from sentence_transformers.multi_vector_encoder.modules import HierarchicalTokenPooling
+
+        from ._progress import progress
+        pooler = HierarchicalTokenPooling(pool_factor=pool_factor)
+        return [pooler.pool([torch.from_numpy(np.ascontiguousarray(d))])[0].numpy()
+                for d in progress(normed, "pooling", show_progress)]
+
+    key = EmbeddingCache.key(states_key, "derived", {"pool_factor": pool_factor})
+    return [np.asarray(d) for d in cache.get_or_encode(key, pool, {"pool_factor": pool_factor})]
+
+
+def compare_methods(folder: str, methods: Sequence[str] = METHODS, *, split: str = "test",
+                    cache_dir: str | None = None, nbits: int = 2, alpha: float | None = None,
+                    language: str | None = None, show_progress: bool = True) -> list[dict]:
+    """Evaluate ``methods`` on a BEIR folder with the default offline model. Returns one dict
+    per method: method, label, ndcg@10, recall@100, mrr@10, p50_ms (search only, one query at a
+    time, queries pre-encoded), bytes_per_doc (index bytes / documents: BM25 folder,
+    fp32 vectors, fp32 token matrix, PLAID index folder, PLAID + BM25)."""
+    import tempfile
+
+    from .beir import load_beir
+    from .encoder import RECOMMENDED_SETTINGS, Encoder, mean_pool
+    from .hybrid import DEFAULT_ALPHA, BM25Index
+    from .reduce import PCAReducer, l2_normalize
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {','.join(METHODS)}; got "
+                         f"{','.join(methods)}")
+    alpha = DEFAULT_ALPHA if alpha is None else float(alpha)
+    ds = load_beir(folder, split)
+    qids, qtexts = ds.judged_queries
+    if not qids:
+        raise ValueError(f"{folder}: no query of queries.jsonl has judgments in {split}.tsv")
+    cache = EmbeddingCache(cache_dir)
+    need_states = any(m in methods for m in ("bi-encoder", "exact", "plaid", "hybrid"))
+    need_bm25 = any(m in methods for m in ("bm25", "hybrid"))
+    runs: dict[str, tuple] = {}
+    sizes: dict[str, float] = {}
+    n = len(ds.doc_ids)
+    if need_bm25:
+        bm = BM25Index(language or detect_language(ds.doc_texts))
+        bm.add(ds.doc_ids, ds.doc_texts)
+        runs["bm25"] = run_bm25(bm, qtexts, EVAL_DEPTH)
+        with tempfile.TemporaryDirectory(prefix="gingham-eval-") as tmp:
+            bm.save(tmp)
+            sizes["bm25"] = _folder_bytes(tmp) / n
+    if need_states:
+        enc = Encoder(projection="none", skiplist="none", normalize=False,
+                      show_progress=show_progress)
+        qpath = os.path.join(folder, "queries.jsonl")
+        states_q = [np.asarray(s) for s in encode_cached(enc, qtexts, qpath, "queries", cache)]
+        states_d = encode_cached(enc, ds.doc_texts, ds.corpus_path, "documents", cache)
+        if "bi-encoder" in methods:
+            runs["bi-encoder"] = run_single_vector(ds.doc_ids, mean_pool(states_q),
+                                                   mean_pool([np.asarray(s) for s in states_d]),
+                                                   EVAL_DEPTH)
+            sizes["bi-encoder"] = states_d[0].shape[1] * 4.0
+        if any(m in methods for m in ("exact", "plaid", "hybrid")):
+            skey = cache_key(enc, ds.doc_texts, ds.corpus_path, "documents")
+            docs = _derived_tokens(cache, skey, states_d, RECOMMENDED_SETTINGS["pool_factor"],
+                                   show_progress)
+            pca = PCAReducer.fit(docs, RECOMMENDED_SETTINGS["pca_dim"])
+            docs = pca.apply(docs)
+            queries = pca.apply([l2_normalize(s) for s in states_q])
+            if "exact" in methods:
+                runs["exact"] = run_late_interaction(ds.doc_ids, queries, docs, EVAL_DEPTH)
+                sizes["exact"] = sum(d.nbytes for d in docs) / n
+            if "plaid" in methods or "hybrid" in methods:
+                runs["plaid"], sizes["plaid"] = run_plaid(ds.doc_ids, queries, docs, nbits,
+                                                          EVAL_DEPTH)
+    if "hybrid" in methods:
+        dense, sparse = runs["plaid"], runs["bm25"]
+        fused = fuse_runs(dense[:2], sparse[:2], fusion="weighted", alpha=alpha, k=EVAL_DEPTH)
+        t_fuse = []
+        for i in range(len(qids)):
+            t0 = time.perf_counter()
+            fuse_runs(([dense[0][i]], [dense[1][i]]), ([sparse[0][i]], [sparse[1][i]]),
+                      fusion="weighted", alpha=alpha, k=EVAL_DEPTH)
+            t_fuse.append(time.perf_counter() - t0)
+        secs = [a + b + c for a, b, c in zip(dense[2], sparse[2], t_fuse)]
+        runs["hybrid"] = (fused, None, secs)
+        sizes["hybrid"] = sizes["plaid"] + sizes["bm25"]
+    rows = []
+    for m in methods:
+        ranked, _, secs = runs[m]
+        metrics = evaluate_run(dict(zip(qids, ranked)), ds.qrels)
+        label = METHOD_LABELS[m]
+        if m == "plaid":
+            label += f" nbits={nbits}"
+        elif m == "hybrid":
+            label += f" weighted alpha={alpha}"
+        rows.append({"method": m, "label": label, **metrics, "p50_ms": p50_ms(secs),
+                     "bytes_per_doc": sizes[m]})
+    return rows
+
+
+def run_plaid(doc_ids: Sequence[str], queries: Sequence[np.ndarray], docs: Sequence[np.ndarray],
+              nbits: int = 2, k: int = EVAL_DEPTH
+              ) -> tuple[tuple[list[list[str]], list[np.ndarray], list[float]], float]:
+    """Build a compressed gingham.Index over ``docs`` in a temporary folder and search each
+    query (PLAID defaults for k). Returns ((ids, scores, seconds) per query, index bytes per
+    document)."""
+    import tempfile
+
+    from .index import Index
+
+    with tempfile.TemporaryDirectory(prefix="gingham-eval-") as tmp:
+        idx = Index.create(os.path.join(tmp, "index"), dim=int(docs[0].shape[1]), nbits=nbits,
+                           seed=0)
+        idx.add(list(doc_ids), list(docs))
+        ids, scores, secs = [], [], []
+        for q in queries:
+            t0 = time.perf_counter()
+            hits = idx.search(q, k=k)
+            secs.append(time.perf_counter() - t0)
+            ids.append([h.id for h in hits])
+            scores.append(np.asarray([h.score for h in hits], dtype=np.float32))
+        size = _folder_bytes(os.path.join(tmp, "index")) / max(1, len(idx))
+    return (ids, scores, secs), size
+
+
+def _folder_bytes(path: str) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            total += os.path.getsize(os.path.join(root, name))
+    return total
