@@ -91,7 +91,7 @@ DIM = 8
 _docs = clustered_docs(60, DIM, 6, seed=41, min_len=1, max_len=6)
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(storage=st.sampled_from(["residual", "fp32", "int8"]),
        n_docs=st.integers(1, 60), k=st.integers(1, 70),

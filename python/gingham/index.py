@@ -461,12 +461,14 @@ class Index:
 
     @staticmethod
     def _collect(view: _View, parts: list, scores, seg, rows) -> None:
+        if not scores.shape[1]:
+            return
+        internal = np.empty(rows.shape, dtype=np.int64)
+        for s in np.unique(seg).tolist():
+            sel = seg == s
+            internal[sel] = view.segments[s].internal_ids[rows[sel]]
         for q in range(scores.shape[0]):
-            if scores.shape[1]:
-                internal = np.array([view.segments[s].internal_ids[r]
-                                     for s, r in zip(seg[q].tolist(), rows[q].tolist())],
-                                    dtype=np.int64)
-                parts[q].append((scores[q], internal, seg[q], rows[q]))
+            parts[q].append((scores[q], internal[q], seg[q], rows[q]))
 
     def _stats_dict(self, mode: str, k: int, params: dict, raw: np.ndarray, wall_ms: float
                     ) -> dict:
