@@ -7,11 +7,15 @@ from .index import Hit, Index
 # ---- int8 token storage (issue 9) ----
 from .exact import quantize_int8
 
+# ---- text facade (issue 6; torch is imported only when encoding) ----
+from .retriever import Retriever
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Hit",
     "Index",
+    "Retriever",
     "exact_search",
     "get_num_threads",
     "maxsim_scores",
