@@ -103,7 +103,12 @@ def read_documents(path: str) -> Documents:
         raise ValueError(f"input {path!r} holds no documents")
     if len(set(docs.ids)) != len(docs.ids):
         seen: set[str] = set()
-        dup = next(x for x in docs.ids if x in seen or seen.add(x))  # type: ignore[func-returns-value]
+        dup = ""
+        for x in docs.ids:
+            if x in seen:
+                dup = x
+                break
+            seen.add(x)
         raise ValueError(f"input {path!r}: id {dup!r} appears more than once")
     return docs
 

@@ -223,13 +223,23 @@ class Retriever:
     def add(self, texts: Sequence[str], ids: Sequence[str] | None = None,
             metadata: Sequence[Any] | None = None) -> list[str]:
         """Encode and add documents (one Index commit, then BM25). ids default to
-        "<n>", "<n+1>", ... continuing after the current count. Returns the ids added."""
+        "<n>", "<n+1>", ... (n = current count, skipping ids in use). Returns the ids added."""
         texts = _texts_list(texts)
         if not texts:
             raise ValueError("texts must hold at least one document")
-        ids = _ids_for(texts, ids, start=len(self.index))
-        if ids and set(ids) & set(self.index.ids()):
-            raise ValueError(f"ids already in the index: {sorted(set(ids) & set(self.index.ids()))[:5]}")
+        existing = set(self.index.ids())
+        if ids is None:
+            # "<n>", "<n+1>", ... skipping ids still in use (possible after deletes).
+            fresh, n = [], len(existing)
+            while len(fresh) < len(texts):
+                if str(n) not in existing:
+                    fresh.append(str(n))
+                n += 1
+            ids = fresh
+        ids = _ids_for(texts, ids)
+        taken = sorted(set(ids) & existing)
+        if taken:
+            raise ValueError(f"ids already in the index: {taken[:5]}")
         t0 = time.perf_counter()
         embeddings = self.encoder.encode_documents(texts)
         encode_s = time.perf_counter() - t0
