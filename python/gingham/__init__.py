@@ -7,9 +7,13 @@ from .index import Hit, Index
 # ---- int8 token storage (issue 9) ----
 from .exact import quantize_int8
 
+# ---- HTTP client of `gingham serve` (issue 8; httpx from gingham[server], imported lazily) ----
+from .client import Client
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "Client",
     "Hit",
     "Index",
     "exact_search",
