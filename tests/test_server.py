@@ -401,3 +401,38 @@ def test_health_stats_metrics_and_openapi(server):
                 "/metrics"} <= set(schema["paths"])
         assert "ErrorResponse" in schema["components"]["schemas"]
         assert http.get("/docs").status_code == 200
+
+
+# ---- the command line ---------------------------------------------------------------------------
+
+def test_gingham_serve_command(index_path):
+    import subprocess
+    import sys
+
+    from server_util import free_socket
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**__import__("os").environ, "GINGHAM_API_KEY": "k1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gingham.cli", "serve", index_path,
+                             "--port", str(port), "--log-level", "warning"], env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        assert httpx.get(f"{url}/stats").status_code == 401  # key taken from the environment
+        with gingham.Client(url, api_key="k1") as c:
+            assert len(c.search(queries(1)[0], k=2)) == 2
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    missing = subprocess.run([sys.executable, "-m", "gingham.cli", "serve",
+                              index_path + "-missing"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no index at" in missing.stderr

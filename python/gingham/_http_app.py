@@ -221,6 +221,10 @@ def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def timeout(request: Request, exc: TimeoutError) -> JSONResponse:
         return counted(504, "timeout", str(exc) or "the request timed out")
 
+    @app.exception_handler(NotImplementedError)
+    async def not_supported(request: Request, exc: NotImplementedError) -> JSONResponse:
+        return counted(501, "not_supported", str(exc))
+
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -11,7 +11,7 @@ into one batched call (``service.Service``); writes run one at a time on a write
 Every error is JSON ``{"error": {"code": ..., "message": ...}}`` with a stable code:
 invalid_request / invalid_argument / limit_exceeded (422), unauthorized (401), not_found /
 index_not_found (404), method_not_allowed (405), payload_too_large (413), overloaded (503, with
-Retry-After), timeout (504), internal (500).
+Retry-After), timeout (504), not_supported (501), internal (500).
 """
 from __future__ import annotations
 

@@ -199,8 +199,7 @@ class Service:
         return text
 
     def check_query_embedding(self, x: Any, name: str) -> np.ndarray:
-        mat = _validate.float_matrix(np.asarray(x, dtype=np.float32) if isinstance(x, list)
-                                     else x, name, self.dim)
+        mat = _validate.float_matrix(_json_floats(x, name), name, self.dim)
         if mat.shape[0] > self.limits.max_query_tokens:
             raise LimitError(f"{name} has {mat.shape[0]} tokens; the limit is "
                              f"{self.limits.max_query_tokens}")
@@ -210,8 +209,7 @@ class Service:
         if isinstance(x, list) and len(x) > self.limits.max_doc_tokens:
             raise LimitError(f"{name} has {len(x)} tokens; the limit is "
                              f"{self.limits.max_doc_tokens}")
-        return _validate.float_matrix(np.asarray(x, dtype=np.float32) if isinstance(x, list)
-                                      else x, name, self.dim)
+        return _validate.float_matrix(_json_floats(x, name), name, self.dim)
 
     def check_count(self, n: int, limit: int, name: str) -> None:
         if n > limit:
@@ -268,7 +266,13 @@ class Service:
             at += len(item)
         return out
 
+    def _needs(self, method: str) -> None:
+        if not hasattr(self.index, method):
+            raise NotImplementedError(f"this index ({type(self.index).__name__} at {self.path}) "
+                                      f"does not support {method}()")
+
     def _document(self, doc_id: str) -> dict:
+        self._needs("get")
         doc = self.index.get(doc_id)
         return {"text": doc.get("text"), "metadata": doc.get("metadata")}
 
@@ -286,6 +290,7 @@ class Service:
         return [{"id": h.id, "score": float(h.score), "rank": int(h.rank)} for h in hits]
 
     def get(self, doc_id: str) -> dict:
+        self._needs("get")
         with self._gate.read():
             doc = self.index.get(doc_id)
         return {"id": doc_id, "text": doc.get("text"), "metadata": doc.get("metadata")}
@@ -345,9 +350,31 @@ class Service:
 
     def delete(self, ids: list[str], missing: str) -> int:
         """Delete documents (writer thread only); KeyError for unknown ids unless ignored."""
+        self._needs("delete")
         target = self.retriever if self.retriever is not None else self.index
         n = target.delete(ids, missing=missing)
         return int(n) if n is not None else len(ids)
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _json_floats(x: Any, name: str) -> Any:
+    """Nested JSON number lists -> float32 array; values float32 cannot hold are rejected
+    (a silent cast would turn them into inf)."""
+    if not isinstance(x, list):
+        return x
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be a rectangular n_tokens x dim list of numbers") from exc
+    if arr.size:
+        finite = np.isfinite(arr)
+        if finite.all() and np.abs(arr).max() > _FLOAT32_MAX:
+            raise ValueError(f"{name} holds a value beyond the float32 range")
+        if not finite.all():
+            raise ValueError(f"{name} holds a non-finite value (NaN or inf)")
+    return arr.astype(np.float32)
 
 
 def _hit_dict(h: Any) -> dict:
