@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import server_models as m
@@ -191,6 +192,10 @@ def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         where = ".".join(str(x) for x in first["loc"])
         return counted(422, "invalid_request", f"{where}: {first['msg']}", details=details)
 
+    @app.exception_handler(ValidationError)
+    async def invalid_body(request: Request, exc: ValidationError) -> JSONResponse:
+        return await invalid_request(request, RequestValidationError(exc.errors()))
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
@@ -244,6 +249,14 @@ def _not_found(exc: KeyError) -> ApiError:
                     else f"unknown document id {what!r}")
 
 
+def _json_body(model: type) -> dict:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    if schema.pop("$defs", None):
+        raise ValueError(f"{model.__name__} has nested models; let FastAPI document it")
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": schema}}}}
+
+
 def _add_routes(app: FastAPI, service: Service, metrics: Metrics, read_auth: Callable,
                 write_auth: Callable, timeout_s: float, write_timeout_s: float) -> None:
     limits = service.limits
@@ -251,9 +264,14 @@ def _add_routes(app: FastAPI, service: Service, metrics: Metrics, read_auth: Cal
     write = [Depends(write_auth)]
 
     @app.post("/search", response_model=m.SearchResponse, dependencies=read, responses=_ERRORS,
-              summary="Top-k documents for one or many queries (text or embeddings)")
-    async def search(body: m.SearchRequest) -> dict:
+              summary="Top-k documents for one or many queries (text or embeddings)",
+              openapi_extra=_json_body(m.SearchRequest))
+    async def search(request: Request) -> JSONResponse:
+        # The body is parsed here, not by FastAPI: a full queue answers 503 before the body is
+        # read, and pydantic's JSON mode parses embeddings ~6x faster than json.loads + validate.
         start = time.perf_counter()
+        service.batcher.ensure_room()
+        body = m.SearchRequest.model_validate_json(await request.body())
         given = [n for n in ("query", "queries", "embedding", "embeddings")
                  if getattr(body, n) is not None]
         if len(given) != 1:
@@ -284,7 +302,8 @@ def _add_routes(app: FastAPI, service: Service, metrics: Metrics, read_auth: Cal
                         params=tuple(body.params) if body.params is not None else None,
                         with_documents=body.with_documents)
         results = await _with_timeout(service.search(key, items), timeout_s, "search")
-        return {"results": results, "took_ms": 1000.0 * (time.perf_counter() - start)}
+        return JSONResponse({"results": results,
+                             "took_ms": 1000.0 * (time.perf_counter() - start)})
 
     @app.post("/rerank", response_model=m.RerankResponse, dependencies=read, responses=_ERRORS,
               summary="Exact MaxSim of one query against the given documents, best first")
