@@ -57,9 +57,12 @@ class Server:
     def __init__(self, index: str, *options: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Idle OpenMP threads sleep instead of spinning: spinning workers starve the event loop
+        # and the other process on a small shared machine (see docs/server.md).
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         self.proc = subprocess.Popen([sys.executable, "-m", "gingham.cli", "serve", index,
                                       "--port", str(self.port), "--log-level", "warning",
-                                      *options])
+                                      *options], env=env)
 
     def wait(self) -> None:
         import httpx
@@ -175,7 +178,7 @@ def run_scenario(index: str, name: str, options: list[str], bodies: list[bytes],
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--docs", type=int, default=3000)
+    p.add_argument("--docs", type=int, default=1000)
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--query-tokens", type=int, default=32)
     p.add_argument("-k", type=int, default=10)

@@ -129,21 +129,19 @@ def open_backend(path: str | os.PathLike) -> tuple[Index, Any]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"no index at {os.fspath(path)!r}")
     try:
-        from .retriever import Retriever
-    except ImportError:
-        Retriever = None
-    if Retriever is not None and _has_encoder(path):
-        retriever = Retriever.open(path)
-        return retriever.index, retriever
-    return Index.open(path), None
-
-
-def _has_encoder(path: str | os.PathLike) -> bool:
-    try:
-        from .retriever import is_text_index
-    except ImportError:
-        return os.path.exists(os.path.join(path, "encoder"))
-    return bool(is_text_index(path))
+        from . import retriever
+    except ImportError:  # the text layer is optional
+        retriever = None
+    index = Index.open(path)
+    # Retriever.build records its encoder settings under this key of Index.settings.
+    key = getattr(retriever, "SETTINGS_KEY", "retriever")
+    if retriever is not None and key in (getattr(index, "settings", None) or {}):
+        close = getattr(index, "close", None)
+        if close is not None:
+            close()
+        r = retriever.Retriever.open(path)
+        return r.index, r
+    return index, None
 
 
 class Service:
@@ -351,9 +349,14 @@ class Service:
     def delete(self, ids: list[str], missing: str) -> int:
         """Delete documents (writer thread only); KeyError for unknown ids unless ignored."""
         self._needs("delete")
-        target = self.retriever if self.retriever is not None else self.index
-        n = target.delete(ids, missing=missing)
-        return int(n) if n is not None else len(ids)
+        if self.retriever is None:
+            return int(self.index.delete(ids, missing=missing))
+        if missing == "ignore":  # Retriever.delete raises on unknown ids
+            known = set(self.index.ids())
+            ids = [x for x in ids if x in known]
+            if not ids:
+                return 0
+        return int(self.retriever.delete(ids))
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
