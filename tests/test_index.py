@@ -54,13 +54,14 @@ def test_search_shapes_and_hits(built, data):
 def test_exact_mode_and_rerank_agree_with_decoded_oracle(built, data):
     path, idx = built
     docs, queries = data
-    store = idx._store
-    codec = store.codec
+    view = idx._view
+    codec = view.snap.codec
     decoded = np.concatenate([
         _core.codec_decode(np.asarray(s.arrays["codes"]), np.asarray(s.arrays["residuals"]),
                            np.asarray(codec["centroids"]), np.asarray(codec["bucket_weights"]), 2)
-        for s in store.segments])
+        for s in view.segments])
     offsets = csr(docs)[1]
+    np.testing.assert_array_equal(idx.tokens("doc-42"), decoded[offsets[42]:offsets[43]])
     ref = maxsim_np(queries[1], decoded, offsets)
     hits = idx.search(queries[1], k=8, mode="exact")
     np.testing.assert_allclose([h.score for h in hits], np.sort(ref)[::-1][:8], rtol=1e-5)
@@ -71,7 +72,8 @@ def test_exact_mode_and_rerank_agree_with_decoded_oracle(built, data):
     for h in rr:
         assert h.score == pytest.approx(want[h.id], rel=1e-5)
     assert rr[0].id == hits[0].id
-    with pytest.raises(ValueError, match="unknown id"):
+    assert idx.rerank(queries[1], ids, k=2) == rr[:2]
+    with pytest.raises(KeyError, match="nope"):
         idx.rerank(queries[1], ["nope"])
 
 
@@ -109,7 +111,7 @@ def test_stats(built):
     s = idx.stats()
     assert s["n_docs"] == 500 and s["n_segments"] == 2 and s["nbits"] == 2 and s["dim"] == 32
     assert s["n_centroids"] == 64
-    assert s["n_tokens"] == sum(int(x.arrays["doc_offsets"][-1]) for x in idx._store.segments)
+    assert s["n_tokens"] == sum(int(x.arrays["doc_offsets"][-1]) for x in idx._view.segments)
     assert s["code_bytes_per_token"] == 2 + 32 * 2 / 8
     on_disk = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
     assert s["bytes_on_disk"] == on_disk

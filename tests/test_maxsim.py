@@ -219,3 +219,39 @@ def test_many_documents_parallel(threads):
     sub = rng.choice(5000, size=300, replace=False).astype(np.int64)
     np.testing.assert_array_equal(_core.maxsim_scores_subset(query, tokens, offsets, sub),
                                   gingham.maxsim_scores(query, tokens, offsets)[sub])
+
+
+# ---- masked exact search (durable index) ----
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
+def test_exact_search_subset_equals_search_over_the_subset(dtype):
+    rng = np.random.default_rng(7)
+    lengths = rng.integers(0, 6, size=80)  # some empty documents
+    offsets = np.zeros(81, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    tokens = rng.standard_normal((int(offsets[-1]), 24)).astype(np.float32)
+    scales = None
+    if dtype == "int8":
+        tokens, scales = gingham.quantize_int8(tokens)
+    elif dtype == "float16":
+        tokens = tokens.astype(np.float16)
+    queries = rng.standard_normal((9, 24)).astype(np.float32)
+    q_offsets = np.array([0, 4, 9], dtype=np.int64)
+    ids = np.sort(rng.choice(80, size=33, replace=False)).astype(np.int64)
+    for k in (1, 5, 100):
+        got_s, got_i = _core.exact_search_subset(queries, q_offsets, tokens, offsets, ids, k,
+                                                 token_scales=scales)
+        sub_off = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(lengths[ids], out=sub_off[1:])
+        rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in ids])
+        want_s, want_i = _core.exact_search(queries, q_offsets, np.ascontiguousarray(
+            tokens[rows]), sub_off, k, token_scales=None if scales is None else
+            np.ascontiguousarray(scales[rows]))
+        assert got_i.shape[1] == min(k, int((lengths[ids] > 0).sum()))
+        np.testing.assert_array_equal(got_i, ids[want_i])
+        np.testing.assert_array_equal(got_s, want_s)
+    with pytest.raises(ValueError, match="ascending"):
+        _core.exact_search_subset(queries, q_offsets, tokens, offsets, ids[::-1].copy(), 3,
+                                  token_scales=scales)
+    with pytest.raises(ValueError, match="ascending"):
+        _core.exact_search_subset(queries, q_offsets, tokens, offsets,
+                                  np.array([80], dtype=np.int64), 3, token_scales=scales)

@@ -648,6 +648,57 @@ void register_compressed_index(py::module_& m) {
 }  // namespace
 // ---- end compressed index --------------------------------------------------------------------
 
+// ---- masked exact search (durable index) ----------------------------------------------------
+namespace {
+
+py::tuple py_exact_search_subset(const py::array& queries, const py::array& query_offsets,
+                                 const py::array& tokens, const py::array& doc_offsets,
+                                 const py::array& doc_ids, int64_t k,
+                                 const py::object& token_scales) {
+  auto q = float32_matrix(queries, "queries", -1);
+  require(q.shape(1) > 0, "queries must have at least one column");
+  auto q_offsets = int64_vector(query_offsets, "query_offsets");
+  check_offsets(q_offsets, q.shape(0), "query_offsets");
+  const int64_t n_queries = q_offsets.shape(0) - 1;
+  for (int64_t i = 0; i < n_queries; ++i) {
+    require(q_offsets.data()[i + 1] > q_offsets.data()[i],
+            "query " + std::to_string(i) + " is empty: every query needs at least one token");
+  }
+  require(k > 0, "k must be a positive integer; got " + std::to_string(k));
+  auto offsets = int64_vector(doc_offsets, "doc_offsets");
+  const DocTokens docs = doc_tokens(tokens, offsets, q.shape(1), token_scales);
+  auto ids = int64_vector(doc_ids, "doc_ids");
+  const int64_t n_ids = ids.shape(0);
+  for (int64_t i = 0; i < n_ids; ++i) {
+    const int64_t d = ids.data()[i];
+    require(d >= 0 && d < docs.n_docs && (i == 0 || d > ids.data()[i - 1]),
+            "doc_ids must be strictly ascending in [0, " + std::to_string(docs.n_docs) +
+                "); doc_ids[" + std::to_string(i) + "] = " + std::to_string(d));
+  }
+  const int64_t k_out =
+      std::min<int64_t>(k, count_nonempty_listed(docs.doc_offsets, ids.data(), n_ids));
+  py::array_t<float> out_scores({n_queries, k_out});
+  py::array_t<int64_t> out_ids({n_queries, k_out});
+  {
+    py::gil_scoped_release release;
+    exact_search_subset(q.data(), q_offsets.data(), n_queries, docs, ids.data(), n_ids, k,
+                        out_scores.mutable_data(), out_ids.mutable_data());
+  }
+  return py::make_tuple(out_scores, out_ids);
+}
+
+void register_masked_exact_search(py::module_& m) {
+  m.def("exact_search_subset", &py_exact_search_subset, py::arg("queries"),
+        py::arg("query_offsets"), py::arg("tokens"), py::arg("doc_offsets"), py::arg("doc_ids"),
+        py::arg("k"), py::arg("token_scales") = py::none(),
+        "exact_search restricted to doc_ids (m,) int64, strictly ascending -> (scores float32, "
+        "document indices int64), each (n_queries, min(k, non-empty listed documents)); best "
+        "first, ties by lower index.");
+}
+
+}  // namespace
+// ---- end masked exact search -----------------------------------------------------------------
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "gingham compiled core: MaxSim kernels, top-k, SIMD dispatch (numpy buffers in/out)";
 
@@ -683,4 +734,5 @@ PYBIND11_MODULE(_core, m) {
 
   bind_int8_storage(m);
   register_compressed_index(m);  // compressed index (k-means, codec, ivf, plaid)
+  register_masked_exact_search(m);  // durable index: masked exact search
 }

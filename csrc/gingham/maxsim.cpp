@@ -101,13 +101,12 @@ int64_t count_nonempty_docs(const int64_t* doc_offsets, int64_t n_docs) {
   return count;
 }
 
-void exact_search(const float* queries, const int64_t* query_offsets, int64_t n_queries,
-                  const DocTokens& docs, int64_t k, float* out_scores, int64_t* out_ids) {
-  std::vector<int64_t> nonempty;
-  nonempty.reserve(static_cast<size_t>(docs.n_docs));
-  for (int64_t i = 0; i < docs.n_docs; ++i) {
-    if (docs.doc_offsets[i + 1] > docs.doc_offsets[i]) nonempty.push_back(i);
-  }
+namespace {
+
+// Top-k over the listed documents `nonempty` (ascending, every one non-empty).
+void exact_search_docs(const float* queries, const int64_t* query_offsets, int64_t n_queries,
+                       const DocTokens& docs, const std::vector<int64_t>& nonempty, int64_t k,
+                       float* out_scores, int64_t* out_ids) {
   const int64_t n = static_cast<int64_t>(nonempty.size());
   const int64_t k_out = std::min<int64_t>(k, n);
   auto pack = [&](int64_t qi) {
@@ -159,5 +158,37 @@ void exact_search(const float* queries, const int64_t* query_offsets, int64_t n_
     }
   }
 }
+
+}  // namespace
+
+void exact_search(const float* queries, const int64_t* query_offsets, int64_t n_queries,
+                  const DocTokens& docs, int64_t k, float* out_scores, int64_t* out_ids) {
+  std::vector<int64_t> nonempty;
+  nonempty.reserve(static_cast<size_t>(docs.n_docs));
+  for (int64_t i = 0; i < docs.n_docs; ++i) {
+    if (docs.doc_offsets[i + 1] > docs.doc_offsets[i]) nonempty.push_back(i);
+  }
+  exact_search_docs(queries, query_offsets, n_queries, docs, nonempty, k, out_scores, out_ids);
+}
+
+// ---- masked exact search (durable index: liveness and filters) ----
+int64_t count_nonempty_listed(const int64_t* doc_offsets, const int64_t* doc_ids, int64_t n_ids) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < n_ids; ++i) count += doc_offsets[doc_ids[i] + 1] > doc_offsets[doc_ids[i]];
+  return count;
+}
+
+void exact_search_subset(const float* queries, const int64_t* query_offsets, int64_t n_queries,
+                         const DocTokens& docs, const int64_t* doc_ids, int64_t n_ids, int64_t k,
+                         float* out_scores, int64_t* out_ids) {
+  std::vector<int64_t> nonempty;
+  nonempty.reserve(static_cast<size_t>(n_ids));
+  for (int64_t i = 0; i < n_ids; ++i) {
+    const int64_t d = doc_ids[i];
+    if (docs.doc_offsets[d + 1] > docs.doc_offsets[d]) nonempty.push_back(d);
+  }
+  exact_search_docs(queries, query_offsets, n_queries, docs, nonempty, k, out_scores, out_ids);
+}
+// ---- end masked exact search ----
 
 }  // namespace gingham

@@ -48,4 +48,16 @@ int64_t count_nonempty_docs(const int64_t* doc_offsets, int64_t n_docs);
 void exact_search(const float* queries, const int64_t* query_offsets, int64_t n_queries,
                   const DocTokens& docs, int64_t k, float* out_scores, int64_t* out_ids);
 
+// ---- masked exact search (durable index: liveness and filters) ----
+// Number of non-empty documents among doc_ids (each in [0, n_docs)).
+int64_t count_nonempty_listed(const int64_t* doc_offsets, const int64_t* doc_ids, int64_t n_ids);
+
+// exact_search restricted to the documents doc_ids (n_ids values, strictly ascending, each in
+// [0, n_docs)); empty ones are skipped. k_out = min(k, count_nonempty_listed); result ids are
+// document indices of `docs` (not positions in doc_ids); ties: lower document index.
+void exact_search_subset(const float* queries, const int64_t* query_offsets, int64_t n_queries,
+                         const DocTokens& docs, const int64_t* doc_ids, int64_t n_ids, int64_t k,
+                         float* out_scores, int64_t* out_ids);
+// ---- end masked exact search ----
+
 }  // namespace gingham

@@ -1,11 +1,17 @@
-"""``gingham.Index``: a compressed (PLAID / ColBERTv2 residual) late-interaction index.
+"""``gingham.Index``: a durable, mutable late-interaction index (contract: INDEX_API.md).
+
+Storage kinds: ``"residual"`` (compressed PLAID / ColBERTv2 codes, ``_segment_residual``) and
+the flat exact kinds ``"fp32" | "fp16" | "int8"`` (``_segment_flat``). Both sit on
+``gingham.storage`` (immutable segment folders + one SQLite catalog, docs/format.md): every
+``add`` appends a segment in one commit, ``delete`` tombstones, ``compact`` merges.
 
 Scores are raw MaxSim sums: for each query token the best dot product with any of the
-document's tokens, summed over query tokens. In the compressed index the document tokens are
-their decoded approximations (centroid + quantized residual, csrc/gingham/codec.h); ``rerank``
-and ``mode="exact"`` score every listed/searchable document from those codes, ``mode="plaid"``
-finds the best documents while touching a small part of the index (csrc/gingham/plaid.h).
-Results are ordered by score, ties by insertion order.
+document's stored tokens (decoded, for residual), summed over query tokens. Results are
+ordered by score, ties by internal id (= insertion order; upserted documents count as new).
+
+Threads: any number of threads may search one Index while one thread writes. A search runs on
+the view (snapshot + checked segment arrays) it took when it started; writes are serialized and
+publish a new view when they commit; ``refresh()`` picks up other writers' commits.
 """
 from __future__ import annotations
 
@@ -13,17 +19,25 @@ import json
 import math
 import numbers
 import os
+import shutil
+import threading
 import time
+from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from . import _core, _validate
-from ._simple_store import SimpleStore, StoredSegment
+from . import _segment_flat as flat
+from . import _segment_residual as residual
+from ._segment_common import merge_topk
+from ._segment_residual import default_n_centroids  # noqa: F401  (public helper)
+from .storage import CorruptionError, DuplicateIdError, Merged, Snapshot, StorageError, Store
 
 MODES = ("plaid", "exact")
-_STAT_FIELDS = ("centroid_ms", "candidate_ms", "approx_ms", "full_ms", "topk_ms", "n_cells",
-                "n_candidates", "n_after_pruning", "n_full")
+STORAGE_KINDS = ("residual",) + flat.KINDS
+_INDEX_KEYS = ("gingham_index", "storage", "dim", "nbits", "n_centroids", "seed",
+               "kmeans_iters", "sample_per_centroid", "model", "user_settings")
 
 
 class Hit(NamedTuple):
@@ -34,11 +48,6 @@ class Hit(NamedTuple):
     rank: int
 
 
-def default_n_centroids(n_tokens: int) -> int:
-    """PLAID's default: 2^floor(log2(16 * sqrt(n_tokens))), at least 1."""
-    return 1 << max(0, int(math.floor(math.log2(16.0 * math.sqrt(max(n_tokens, 1))))))
-
-
 def default_search_params(k: int) -> dict[str, Any]:
     """PLAID's per-k defaults: k <= 10: 1/0.5/256; k <= 100: 2/0.45/1024; else 4/0.4/4096."""
     ncells, threshold, ndocs = _core.plaid_default_params(k)
@@ -46,101 +55,213 @@ def default_search_params(k: int) -> dict[str, Any]:
             "ndocs": int(ndocs)}
 
 
-def _optional_positive_int(x: Any, name: str) -> int | None:
-    return None if x is None else _validate.positive_int(x, name)
-
-
 def _ids_list(ids: Any, name: str = "ids") -> list[str]:
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
         raise TypeError(f"{name} must be a list of strings; got {type(ids).__name__}")
     out = list(ids)
+    seen: set[str] = set()
     for i, x in enumerate(out):
         if not isinstance(x, str):
             raise TypeError(f"{name}[{i}] must be a string; got {type(x).__name__}")
-    seen: set[str] = set()
-    for x in out:
+        if not x:
+            raise ValueError(f"{name}[{i}] must be a non-empty string")
         if x in seen:
             raise ValueError(f"{name} holds {x!r} more than once")
         seen.add(x)
     return out
 
 
-class Index:
-    """A compressed multi-vector index stored in a folder (see ``_simple_store``)."""
+def _non_negative_int(x: Any, name: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 0:
+        raise TypeError(f"{name} must be a non-negative integer; got {x!r}")
+    return int(x)
 
-    def __init__(self, store: SimpleStore):
+
+def _folder_of(arrays: dict, fallback: Path) -> Path:
+    """Folder of memory-mapped arrays (to name it in errors)."""
+    for arr in arrays.values():
+        name = getattr(arr, "filename", None)
+        if name:
+            return Path(name).parent
+    return fallback
+
+
+class _View:
+    """What one search needs, fixed at one commit: the snapshot and its checked segments."""
+
+    def __init__(self, snap: Snapshot, segments: list, codecs: dict):
+        self.snap = snap
+        self.segments = segments            # storage.SegmentView, segment-id order
+        self.codecs = codecs                # codec version -> arrays (residual only)
+        self.position = {s.id: i for i, s in enumerate(segments)}
+        self.all_live = [not s.n_docs or bool(s.live.all()) for s in segments]
+
+    def masks(self, selected: np.ndarray | None) -> list:
+        """Per-segment uint8 masks (None = every row searchable) for a selection of internal
+        ids (None = every live document)."""
+        if selected is None:
+            return [None if full else np.ascontiguousarray(s.live)
+                    for s, full in zip(self.segments, self.all_live)]
+        return self.snap.masks(selected)
+
+
+class Index:
+    """A multi-vector index in a folder; create with ``Index.create``, open with ``Index.open``."""
+
+    def __init__(self, store: Store):
         self._store = store
         s = store.settings
+        if s.get("gingham_index") != 1 or s.get("storage") not in STORAGE_KINDS:
+            store.close()
+            raise ValueError(f"{store.path} is a gingham store but not a gingham Index "
+                             f"(settings {sorted(s)})")
         self.dim: int = int(s["dim"])
-        self.nbits: int = int(s["nbits"])
-        self._id_to_global: dict[str, int] = {}
-        self._ids: list[str] = []
-        self._bases: list[int] = []
+        self.storage: str = s["storage"]
+        self.nbits: int | None = int(s["nbits"]) if self.storage == "residual" else None
+        self._write_mutex = threading.Lock()
+        self._checked: dict[tuple[str, str], bool] = {}
+        #: Wall times (s) of the last add's phases, for profiling (bench/plaid.py).
         self.last_add_profile: dict[str, float] = {}
-        for seg in store.segments:
-            self._register(seg, check=True)
+        self._view = self._make_view(store.snapshot())
 
     # ---- construction --------------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | os.PathLike, dim: int, nbits: int = 2,
-               n_centroids: int | None = None, seed: int = 0, kmeans_iters: int = 10,
-               sample_per_centroid: int = 32) -> "Index":
-        """Create an empty index folder at ``path`` (which must not exist or be empty).
+    def create(cls, path: str | os.PathLike, dim: int, *, storage: str = "residual",
+               nbits: int = 2, n_centroids: int | None = None, seed: int = 0,
+               model: str | None = None, settings: dict | None = None, overwrite: bool = False,
+               kmeans_iters: int = 10, sample_per_centroid: int = 32,
+               lock_timeout: float = 10.0) -> "Index":
+        """Create an empty index folder at ``path`` (absent or empty, or an existing gingham
+        index when ``overwrite=True``).
 
-        dim: token dimension; nbits: residual bits per dimension (1, 2 or 4; dim * nbits must
-        be a multiple of 8); n_centroids: k-means centroids (default
-        2^floor(log2(16 sqrt(n_tokens))) of the first ``add``, capped by the training sample);
-        seed: k-means / sampling seed; kmeans_iters: Lloyd iterations; sample_per_centroid:
-        training tokens per centroid (the sample is at most all tokens of the first add).
+        dim: token dimension; storage: "residual" (compressed, PLAID search) or "fp32" /
+        "fp16" / "int8" (flat, exhaustive); nbits: residual bits per dimension (1, 2, 4; dim *
+        nbits a multiple of 8); n_centroids: k-means centroids (default 2^floor(log2(16
+        sqrt(n_tokens))) of the first add, capped by the sample); seed, kmeans_iters,
+        sample_per_centroid: codec training; model: encoder name (recorded only); settings:
+        extra JSON dict stored in the catalog and merged into ``idx.settings``.
         """
         dim = _validate.positive_int(dim, "dim")
-        nbits = _validate.positive_int(nbits, "nbits")
-        if nbits not in (1, 2, 4):
-            raise ValueError(f"nbits must be 1, 2 or 4; got {nbits}")
-        if dim * nbits % 8:
-            raise ValueError(f"dim * nbits must be a multiple of 8; got dim {dim}, nbits {nbits}")
-        n_centroids = _optional_positive_int(n_centroids, "n_centroids")
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise TypeError(f"seed must be a non-negative integer; got {seed!r}")
-        if isinstance(kmeans_iters, bool) or not isinstance(kmeans_iters, numbers.Integral) \
-                or kmeans_iters < 0:
-            raise ValueError(f"kmeans_iters must be a non-negative integer; got {kmeans_iters!r}")
-        sample_per_centroid = _validate.positive_int(sample_per_centroid, "sample_per_centroid")
-        settings = {"kind": "residual", "dim": dim, "nbits": nbits, "n_centroids": n_centroids,
-                    "seed": int(seed), "kmeans_iters": int(kmeans_iters),
-                    "sample_per_centroid": sample_per_centroid}
-        return cls(SimpleStore.create(path, settings))
+        if storage not in STORAGE_KINDS:
+            raise ValueError(f"storage must be one of {', '.join(STORAGE_KINDS)}; "
+                             f"got {storage!r}")
+        own: dict[str, Any] = {"gingham_index": 1, "storage": storage, "dim": dim,
+                               "model": model}
+        if model is not None and not isinstance(model, str):
+            raise TypeError(f"model must be a string or None; got {type(model).__name__}")
+        if storage == "residual":
+            nbits = _validate.positive_int(nbits, "nbits")
+            if nbits not in (1, 2, 4):
+                raise ValueError(f"nbits must be 1, 2 or 4; got {nbits}")
+            if dim * nbits % 8:
+                raise ValueError(f"dim * nbits must be a multiple of 8; got dim {dim}, "
+                                 f"nbits {nbits}")
+            own.update(nbits=nbits, seed=_non_negative_int(seed, "seed"),
+                       n_centroids=None if n_centroids is None else
+                       _validate.positive_int(n_centroids, "n_centroids"),
+                       kmeans_iters=_non_negative_int(kmeans_iters, "kmeans_iters"),
+                       sample_per_centroid=_validate.positive_int(sample_per_centroid,
+                                                                  "sample_per_centroid"))
+        user = {} if settings is None else settings
+        if not isinstance(user, dict) or not all(isinstance(k, str) for k in user):
+            raise TypeError("settings must be a dict with string keys")
+        clash = sorted(set(user) & set(_INDEX_KEYS))
+        if clash:
+            raise ValueError(f"settings keys {clash} are reserved by the index")
+        try:
+            json.dumps(user, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"settings must be JSON-serializable: {exc}") from None
+        own["user_settings"] = user
+        root = Path(path)
+        if overwrite and root.exists() and any(root.iterdir()):
+            if not (root / "catalog.sqlite").is_file():
+                raise FileExistsError(f"{root} is not a gingham index; overwrite=True only "
+                                      "replaces an existing index")
+            shutil.rmtree(root)
+        return cls(Store.create(root, own, lock_timeout=lock_timeout))
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "Index":
-        """Open an existing index folder (arrays are memory-mapped)."""
-        return cls(SimpleStore.open(path))
+    def open(cls, path: str | os.PathLike, *, lock_timeout: float = 10.0) -> "Index":
+        """Open an existing index (segments memory-mapped; structural checks per segment)."""
+        root = Path(path)
+        if not root.exists():
+            raise FileNotFoundError(f"no gingham index at {str(root)!r}")
+        if not (root / "catalog.sqlite").is_file():
+            raise ValueError(f"{str(root)!r} is not a gingham index (no catalog.sqlite)")
+        return cls(Store.open(root, lock_timeout=lock_timeout))
 
-    def _register(self, seg: StoredSegment, check: bool) -> None:
-        if check:
-            codec = self._store.codec
+    def close(self) -> None:
+        """Release the catalog connections (searches already running finish)."""
+        self._store.close()
+        self._view.snap.close()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- views ---------------------------------------------------------------------------
+
+    def _make_view(self, snap: Snapshot) -> _View:
+        try:
+            codecs = {}
+            if self.storage == "residual":
+                for version, arrays in snap.codecs.items():
+                    folder = _folder_of(arrays, self._store.path / "codec")
+                    if (str(folder), "codec") not in self._checked:
+                        residual.check_codec(folder, arrays, self.dim, self.nbits)
+                        self._checked[(str(folder), "codec")] = True
+                    codecs[version] = arrays
+            for seg in snap.segments:
+                self._check_segment(seg, codecs)
+        except BaseException:
+            snap.close()
+            raise
+        return _View(snap, list(snap.segments), codecs)
+
+    def _check_segment(self, seg, codecs: dict, force: bool = False) -> None:
+        key = (str(seg.folder), seg.files.manifest_sha256)
+        if key in self._checked and not force:
+            return
+        if self.storage == "residual":
+            codec = codecs.get(seg.codec_version)
             if codec is None:
-                raise ValueError(f"index {self._store.path} has segments but no codec")
-            _core.check_segment(self._segment_tuple(seg, None), len(codec["centroids"]),
-                                self.dim, self.nbits)
-        base = len(self._ids)
-        self._bases.append(base)
-        for i, x in enumerate(seg.ids):
-            if x in self._id_to_global:
-                raise ValueError(f"segment {seg.name} repeats id {x!r}")
-            self._id_to_global[x] = base + i
-        self._ids.extend(seg.ids)
+                raise CorruptionError(seg.folder / "manifest.json", "residual segment without "
+                                                                     "a codec")
+            residual.check_segment(seg.folder, seg.arrays, seg.n_docs, len(codec["centroids"]),
+                                   self.dim, self.nbits)
+        else:
+            flat.check_segment(seg.folder, seg.arrays, seg.n_docs, self.storage, self.dim)
+        self._checked[key] = True
 
-    # ---- adding --------------------------------------------------------------------------
+    def _publish(self) -> None:
+        self._view = self._make_view(self._store.snapshot())
+        # The old view's snapshot closes when the last search holding it lets it go.
+
+    def refresh(self) -> None:
+        """See the commits made since by other Index objects or processes."""
+        with self._write_mutex:
+            self._publish()
+
+    # ---- writes --------------------------------------------------------------------------
 
     def add(self, ids: Sequence[str], embeddings: Sequence[Any],
-            metadata: Sequence[Any] | None = None) -> None:
-        """Add documents: ids (unique strings, new to the index), embeddings (one (n_i, dim)
-        float array per document, n_i >= 1, finite), metadata (optional JSON-serializable value
-        per document). Everything is validated before anything is written. The first add trains
-        the codec on a sample of its tokens; later adds encode with that codec."""
+            metadata: Sequence[Any] | None = None, texts: Sequence[Any] | None = None, *,
+            upsert: bool = False) -> None:
+        """Add documents in one commit.
+
+        ids: unique non-empty strings; embeddings: one (n_i, dim) finite float array per id,
+        n_i >= 1; metadata: one JSON dict (or None) per id; texts: one str (or None) per id.
+        An id already in the index raises ValueError (before anything is written) unless
+        upsert=True, which replaces it. The first add of a residual index trains the codec on
+        a sample of its tokens and commits codec and segment together.
+        """
         ids = _ids_list(ids)
+        if not ids:
+            raise ValueError("ids must hold at least one document")
         if isinstance(embeddings, np.ndarray) and embeddings.ndim == 3:
             embeddings = list(embeddings)
         if not isinstance(embeddings, Sequence) or isinstance(embeddings, (str, bytes)):
@@ -148,78 +269,106 @@ class Index:
         if len(embeddings) != len(ids):
             raise ValueError(f"embeddings must hold one array per id: {len(ids)} ids, "
                              f"{len(embeddings)} embeddings")
-        if not ids:
-            raise ValueError("ids must hold at least one document")
-        for x in ids:
-            if x in self._id_to_global:
-                raise ValueError(f"id {x!r} is already in the index")
-        if metadata is not None:
-            if not isinstance(metadata, Sequence) or isinstance(metadata, (str, bytes)) \
-                    or len(metadata) != len(ids):
-                raise ValueError("metadata must be a list with one entry per id")
-            try:
-                metadata = json.loads(json.dumps(list(metadata)))
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"metadata must be JSON-serializable: {exc}") from exc
+        metadata = self._check_per_doc(metadata, len(ids), "metadata", dict)
+        texts = self._check_per_doc(texts, len(ids), "texts", str)
         mats = [_validate.float_matrix(e, f"embeddings[{i}]", self.dim)
                 for i, e in enumerate(embeddings)]
-        lengths = np.fromiter((m.shape[0] for m in mats), dtype=np.int64, count=len(mats))
         doc_offsets = np.zeros(len(mats) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=doc_offsets[1:])
+        np.cumsum([m.shape[0] for m in mats], out=doc_offsets[1:])
         tokens = np.concatenate(mats, axis=0) if len(mats) > 1 else mats[0]
         del mats
         profile: dict[str, float] = {"n_tokens": float(tokens.shape[0])}
-        clock = time.perf_counter()
-        new_codec = None
-        if self._store.codec is None:
-            new_codec = self._train_codec(tokens, profile)
-        codec = new_codec if new_codec is not None else self._store.codec
-        clock = time.perf_counter()
-        codes, residuals = _core.codec_encode(tokens, np.ascontiguousarray(codec["centroids"]),
-                                              np.ascontiguousarray(codec["bucket_cutoffs"]),
-                                              self.nbits)
-        profile["encode_s"] = time.perf_counter() - clock
-        del tokens
-        clock = time.perf_counter()
-        ivf_offsets, ivf_doc_ids = _core.ivf_build(codes, doc_offsets, len(codec["centroids"]))
-        profile["ivf_s"] = time.perf_counter() - clock
-        arrays = {"codes": codes, "residuals": residuals, "doc_offsets": doc_offsets,
-                  "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}
-        clock = time.perf_counter()
-        self._store.commit(codec=new_codec, segment=(arrays, ids,
-                                                     list(metadata) if metadata else None))
-        self._register(self._store.segments[-1], check=False)
-        profile["write_s"] = time.perf_counter() - clock
-        #: Wall times (s) of the last add's phases, for profiling (bench/plaid.py).
+        with self._write_mutex, self._store.write_lock():
+            with self._store.snapshot() as snap:
+                if not upsert:
+                    found = snap.resolve(ids, missing="ignore")
+                    if found.size:
+                        dup = snap.external_ids(found[:5])
+                        raise DuplicateIdError(f"{found.size} id(s) already in the index, "
+                                               f"e.g. {dup!r}; pass upsert=True to replace")
+                codec, new_codec = snap.codec, None
+            if self.storage == "residual":
+                if codec is None:
+                    codec = new_codec = residual.train_codec(tokens, self._store.settings,
+                                                             profile)
+                arrays = residual.encode(tokens, doc_offsets, codec, self.nbits, profile)
+            else:
+                clock = time.perf_counter()
+                arrays = flat.encode(tokens, doc_offsets, self.storage)
+                profile["encode_s"] = time.perf_counter() - clock
+            del tokens
+            clock = time.perf_counter()
+            self._store.add(ids, arrays, metadata=metadata, texts=texts, upsert=upsert,
+                            codec=new_codec)
+            profile["write_s"] = time.perf_counter() - clock
+            self._publish()
         self.last_add_profile = profile
 
-    def _train_codec(self, tokens: np.ndarray, profile: dict[str, float]
-                     ) -> dict[str, np.ndarray]:
-        s = self._store.settings
-        n_tokens = tokens.shape[0]
-        n_centroids = s["n_centroids"] or default_n_centroids(n_tokens)
-        n_sample = min(n_tokens, max(n_centroids, 1) * int(s["sample_per_centroid"]))
-        n_centroids = min(n_centroids, n_sample)
-        picks = np.sort(_core.sample_indices(n_tokens, n_sample, int(s["seed"])))
-        sample = np.ascontiguousarray(tokens[picks])
-        clock = time.perf_counter()
-        centroids = _core.kmeans_fit(sample, n_centroids, int(s["kmeans_iters"]), int(s["seed"]))
-        profile["kmeans_s"] = time.perf_counter() - clock
-        profile["kmeans_sample"] = float(n_sample)
-        profile["n_centroids"] = float(n_centroids)
-        clock = time.perf_counter()
-        sample_codes = _core.kmeans_assign(sample, centroids)
-        cutoffs, weights = _core.codec_fit_buckets(sample, sample_codes, centroids, self.nbits)
-        profile["buckets_s"] = time.perf_counter() - clock
-        return {"centroids": centroids, "bucket_cutoffs": cutoffs, "bucket_weights": weights}
+    @staticmethod
+    def _check_per_doc(values: Any, n: int, name: str, kind: type) -> list | None:
+        if values is None:
+            return None
+        if isinstance(values, (str, bytes, dict)) or not isinstance(values, Sequence) \
+                or len(values) != n:
+            raise ValueError(f"{name} must be a list with one entry per id ({n})")
+        for i, v in enumerate(values):
+            if v is not None and not isinstance(v, kind):
+                raise TypeError(f"{name}[{i}] must be a {kind.__name__} or None; "
+                                f"got {type(v).__name__}")
+            if kind is dict:
+                try:
+                    json.dumps(v, allow_nan=False)
+                except (TypeError, ValueError) as exc:
+                    raise TypeError(f"{name}[{i}] must be JSON-serializable: {exc}") from None
+        return list(values)
+
+    def delete(self, ids: Sequence[str], *, missing: str = "raise") -> int:
+        """Tombstone documents in one commit (O(len(ids))) -> number deleted.
+
+        missing: "raise" (KeyError naming unknown ids, nothing deleted) or "ignore"."""
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
+            raise TypeError(f"ids must be a list of strings; got {type(ids).__name__}")
+        with self._write_mutex:
+            result = self._store.delete(list(ids), missing=missing)
+            self._publish()
+        return int(result.n_docs)
+
+    def compact(self, *, retrain: bool = False) -> None:
+        """Merge every segment into one and drop deleted documents, in one commit.
+
+        Stored codes / tokens are copied unchanged, so scores do not change. retrain=True
+        (residual only) refits the codec on the decoded tokens of the live documents (the
+        original vectors are not kept) and re-encodes them."""
+        if not isinstance(retrain, bool):
+            raise TypeError("retrain must be True or False")
+        with self._write_mutex:
+            view = self._view
+            if not retrain and len(view.segments) <= 1 and all(view.all_live):
+                self._publish()  # already compact; still pick up other writers' commits
+                return
+            self._store.compact(lambda inp: self._merge(inp, retrain))
+            self._publish()
+
+    def _merge(self, inp, retrain: bool):
+        arrays = [s.arrays for s in inp.segments]
+        if self.storage != "residual":
+            return flat.merge(arrays, inp.rows)
+        codec = inp.codec
+        if any(s.codec_version != inp.codec_version for s in inp.segments):
+            raise StorageError("segments use different codec versions; compact(retrain=True)")
+        if not retrain:
+            return residual.merge(codec, arrays, inp.rows)
+        decoded = [residual.decode_rows(codec, self.nbits, a, r)
+                   for a, r in zip(arrays, inp.rows)]
+        tokens = np.ascontiguousarray(np.concatenate([d[0] for d in decoded]))
+        offsets = np.zeros(sum(len(d[1]) - 1 for d in decoded) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate([np.diff(d[1]) for d in decoded]), out=offsets[1:])
+        profile: dict[str, float] = {}
+        new_codec = residual.train_codec(tokens, inp.settings, profile)
+        return Merged(residual.encode(tokens, offsets, new_codec, self.nbits, profile),
+                      new_codec)
 
     # ---- searching -----------------------------------------------------------------------
-
-    @staticmethod
-    def _segment_tuple(seg: StoredSegment, mask: np.ndarray | None) -> tuple:
-        a = seg.arrays
-        return (a["codes"], a["residuals"], a["doc_offsets"], a["ivf_offsets"], a["ivf_doc_ids"],
-                mask)
 
     def _resolve_params(self, k: int, mode: str, ncells: Any, centroid_score_threshold: Any,
                         ndocs: Any) -> dict[str, Any]:
@@ -240,99 +389,209 @@ class Index:
             params["centroid_score_threshold"] = float(centroid_score_threshold)
         return params
 
-    def search(self, queries: Any, k: int = 10, mode: str = "plaid", ncells: int | None = None,
+    @staticmethod
+    def _selection(view: _View, subset: Any, where: Any, params: Any) -> np.ndarray | None:
+        """Internal ids allowed by subset / where (None: no filter). Unknown or deleted ids
+        in subset match nothing."""
+        if params is not None and where is None:
+            raise ValueError("params is given without where")
+        selected = None
+        if subset is not None:
+            if isinstance(subset, (str, bytes)) or not isinstance(subset, Sequence):
+                raise TypeError("subset must be a list of ids")
+            selected = np.unique(view.snap.resolve(list(subset), missing="ignore"))
+        if where is not None:
+            chosen = view.snap.where(where, () if params is None else params)
+            selected = chosen if selected is None else np.intersect1d(selected, chosen)
+        return selected
+
+    def search(self, queries: Any, k: int = 10, *, mode: str = "plaid", subset: Any = None,
+               where: str | None = None, params: Any = None, ncells: int | None = None,
                centroid_score_threshold: float | None = None, ndocs: int | None = None,
                return_stats: bool = False) -> Any:
         """Top-k documents for one query ((Lq, dim) float array) -> list[Hit], or for a list of
-        queries -> list[list[Hit]]. Each list holds min(k, number of documents) hits, best
-        first (ties: earlier-added document first).
+        queries -> list[list[Hit]]. Each list holds exactly min(k, matching live documents)
+        hits, best first (ties: lower internal id, i.e. earlier added).
 
-        mode: "plaid" (staged search) or "exact" (every document scored from its codes).
-        ncells / centroid_score_threshold / ndocs override PLAID's per-k defaults
-        (``default_search_params``); a threshold of -inf disables centroid pruning.
-        return_stats=True returns (hits, stats) with per-stage wall times (ms) and counts.
+        mode: "plaid" (staged search; residual only, flat kinds are always exact) or "exact".
+        subset: ids to search within (unknown / deleted ids match nothing); where: SQL
+        expression over the documents' metadata JSON (column ``metadata``; also
+        ``external_id``, ``text``), e.g. "json_extract(metadata, '$.lang') = ?", with values in
+        params (bound, never formatted in). ncells / centroid_score_threshold / ndocs override
+        PLAID's per-k defaults. return_stats=True returns (hits, stats dict).
         """
         k = _validate.positive_int(k, "k")
-        params = self._resolve_params(k, mode, ncells, centroid_score_threshold, ndocs)
+        search_params = self._resolve_params(k, mode, ncells, centroid_score_threshold, ndocs)
         stacked, query_offsets, single = _validate.query_batch(queries, self.dim)
-        n_queries = len(query_offsets) - 1
+        view = self._view  # one commit for the whole call, whatever writers do meanwhile
         t0 = time.perf_counter()
-        if not self._store.segments:
-            scores = np.zeros((n_queries, 0), np.float32)
-            gids = np.zeros((n_queries, 0), np.int64)
-            raw_stats = np.zeros((n_queries, len(_STAT_FIELDS)))
+        masks = view.masks(self._selection(view, subset, where, params))
+        n_queries = len(query_offsets) - 1
+        parts: list[list] = [[] for _ in range(n_queries)]
+        raw_stats = np.zeros((n_queries, len(residual.STAT_FIELDS)))
+        keep = [i for i, m in enumerate(masks) if m is None or m.any()]
+        if self.storage == "residual":
+            groups: dict[int, list[int]] = {}
+            for i in keep:
+                groups.setdefault(view.segments[i].codec_version, []).append(i)
+            for version, members in groups.items():
+                scores, seg, rows, st = residual.search(
+                    view.codecs[version], self.nbits, [view.segments[i].arrays for i in members],
+                    [masks[i] for i in members], stacked, query_offsets, k, search_params,
+                    mode == "exact")
+                raw_stats += st
+                seg = np.asarray(members, dtype=np.int64)[seg]
+                self._collect(view, parts, scores, seg, rows)
         else:
-            codec = self._store.codec
-            segments = [self._segment_tuple(seg, None) for seg in self._store.segments]
-            scores, gids, raw_stats = _core.plaid_search(
-                stacked, query_offsets, np.ascontiguousarray(codec["centroids"]),
-                np.ascontiguousarray(codec["bucket_weights"]), self.nbits, segments, k,
-                params["ncells"], params["centroid_score_threshold"], params["ndocs"],
-                mode == "exact")
+            for i in keep:
+                scores, rows = flat.search(view.segments[i].arrays, masks[i], stacked,
+                                           query_offsets, k)
+                raw_stats[:, 8] += scores.shape[1]
+                self._collect(view, parts, scores, np.full(rows.shape, i, np.int64), rows)
+        hits = []
+        for q in range(n_queries):
+            scores, seg, rows = merge_topk(parts[q], k)
+            hits.append([Hit(view.segments[s].external_id(r), float(sc), rank) for rank, (sc, s, r)
+                         in enumerate(zip(scores.tolist(), seg.tolist(), rows.tolist()))])
         wall_ms = 1000.0 * (time.perf_counter() - t0)
-        hits = [[Hit(self._ids[g], float(s), r) for r, (g, s) in
-                 enumerate(zip(gids[q].tolist(), scores[q].tolist()))] for q in range(n_queries)]
         result: Any = hits[0] if single else hits
         if not return_stats:
             return result
-        per_query = [{f: (float(v) if f.endswith("_ms") else int(v))
-                      for f, v in zip(_STAT_FIELDS, row)} for row in raw_stats.tolist()]
-        stats = {"mode": mode, "k": k, **params, "n_queries": n_queries, "wall_ms": wall_ms,
-                 "stages_ms": {f[:-3]: float(raw_stats[:, i].sum())
-                               for i, f in enumerate(_STAT_FIELDS) if f.endswith("_ms")},
-                 "counts_mean": {f[2:]: float(raw_stats[:, i].mean()) if n_queries else 0.0
-                                 for i, f in enumerate(_STAT_FIELDS) if f.startswith("n_")},
-                 "per_query": per_query}
-        return result, stats
+        return result, self._stats_dict(mode, k, search_params, raw_stats, wall_ms)
 
-    def rerank(self, query: Any, ids: Sequence[str]) -> list[Hit]:
-        """Exact MaxSim (from the stored codes) of one query against the documents ``ids``
-        -> list[Hit] over all of them, best first (ties: earlier-added document first)."""
+    @staticmethod
+    def _collect(view: _View, parts: list, scores, seg, rows) -> None:
+        if not scores.shape[1]:
+            return
+        internal = np.empty(rows.shape, dtype=np.int64)
+        for s in np.unique(seg).tolist():
+            sel = seg == s
+            internal[sel] = view.segments[s].internal_ids[rows[sel]]
+        for q in range(scores.shape[0]):
+            parts[q].append((scores[q], internal[q], seg[q], rows[q]))
+
+    def _stats_dict(self, mode: str, k: int, params: dict, raw: np.ndarray, wall_ms: float
+                    ) -> dict:
+        fields = residual.STAT_FIELDS
+        n_queries = raw.shape[0]
+        per_query = [{f: (float(v) if f.endswith("_ms") else int(v))
+                      for f, v in zip(fields, row)} for row in raw.tolist()]
+        effective = mode if self.storage == "residual" else "exact"
+        return {"mode": effective, "storage": self.storage, "k": k, **params,
+                "n_queries": n_queries, "wall_ms": wall_ms,
+                "stages_ms": {f[:-3]: float(raw[:, i].sum())
+                              for i, f in enumerate(fields) if f.endswith("_ms")},
+                "counts_mean": {f[2:]: float(raw[:, i].mean()) if n_queries else 0.0
+                                for i, f in enumerate(fields) if f.startswith("n_")},
+                "per_query": per_query}
+
+    def rerank(self, query: Any, ids: Sequence[str], k: int | None = None) -> list[Hit]:
+        """Exact MaxSim (from the stored data) of one query (Lq, dim) against the documents
+        ``ids`` -> list[Hit], best first (ties: lower internal id); the best k if k is given.
+        KeyError if an id is not in the index."""
         q = _validate.float_matrix(query, "query", self.dim)
         ids = _ids_list(ids)
-        gids = []
-        for x in ids:
-            g = self._id_to_global.get(x)
-            if g is None:
-                raise ValueError(f"unknown id {x!r}")
-            gids.append(g)
-        if not gids:
+        if k is not None:
+            k = _validate.positive_int(k, "k")
+        view = self._view
+        if not ids:
             return []
-        gids_arr = np.asarray(gids, dtype=np.int64)
-        scores = np.empty(len(gids), dtype=np.float32)
-        codec = self._store.codec
-        bases = np.asarray(self._bases, dtype=np.int64)
-        seg_of = np.searchsorted(bases, gids_arr, side="right") - 1
-        for s in np.unique(seg_of).tolist():
-            sel = np.flatnonzero(seg_of == s)
-            seg = self._store.segments[s]
-            scores[sel] = _core.plaid_score_docs(
-                q, np.ascontiguousarray(codec["centroids"]),
-                np.ascontiguousarray(codec["bucket_weights"]), self.nbits,
-                self._segment_tuple(seg, None), gids_arr[sel] - self._bases[s])
-        order = np.lexsort((gids_arr, -scores.astype(np.float64)))
+        internal, seg_ids, rows = view.snap.rows(ids)
+        pos = np.array([view.position[s] for s in seg_ids.tolist()], dtype=np.int64)
+        scores = np.empty(len(ids), dtype=np.float32)
+        for p in np.unique(pos).tolist():
+            sel = np.flatnonzero(pos == p)
+            seg = view.segments[p]
+            if self.storage == "residual":
+                scores[sel] = residual.score_rows(view.codecs[seg.codec_version], self.nbits,
+                                                  seg.arrays, q, rows[sel])
+            else:
+                scores[sel] = flat.score_rows(seg.arrays, q, rows[sel])
+        order = np.lexsort((internal, -scores.astype(np.float64)))[:k]
         return [Hit(ids[i], float(scores[i]), r) for r, i in enumerate(order.tolist())]
 
-    # ---- information ---------------------------------------------------------------------
+    # ---- documents -----------------------------------------------------------------------
+
+    def get(self, id: str) -> dict[str, Any]:
+        """{"id", "metadata" (dict), "text" (str or None)} of one document; KeyError if
+        unknown."""
+        if not isinstance(id, str):
+            raise TypeError(f"id must be a string; got {type(id).__name__}")
+        snap = self._view.snap
+        internal = snap.resolve([id])
+        return {"id": id, "metadata": snap.metadata(internal)[0],
+                "text": snap.texts(internal)[0]}
+
+    def tokens(self, id: str) -> np.ndarray:
+        """Stored token vectors of one document as float32 (n_tokens, dim) (decoded for
+        residual, dequantized for int8); KeyError if unknown."""
+        if not isinstance(id, str):
+            raise TypeError(f"id must be a string; got {type(id).__name__}")
+        view = self._view
+        _, seg_ids, rows = view.snap.rows([id])
+        seg = view.segments[view.position[int(seg_ids[0])]]
+        if self.storage == "residual":
+            return residual.decode_rows(view.codecs[seg.codec_version], self.nbits, seg.arrays,
+                                        rows)[0]
+        return flat.decode_rows(seg.arrays, rows)[0]
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._view.snap)
 
-    def stats(self) -> dict[str, Any]:
-        """n_docs, n_tokens, n_centroids, nbits, dim, n_segments, bytes_on_disk,
-        bytes_per_token (whole folder / tokens), code_bytes_per_token (codes + residuals)."""
-        segs = self._store.segments
-        n_tokens = sum(s.n_tokens for s in segs)
-        code_bytes = sum(s.arrays["codes"].nbytes + s.arrays["residuals"].nbytes for s in segs)
-        on_disk = self._store.bytes_on_disk()
-        codec = self._store.codec
-        return {"n_docs": len(self._ids), "n_tokens": n_tokens,
-                "n_centroids": 0 if codec is None else int(codec["centroids"].shape[0]),
-                "nbits": self.nbits, "dim": self.dim, "n_segments": len(segs),
-                "bytes_on_disk": on_disk,
-                "bytes_per_token": on_disk / n_tokens if n_tokens else 0.0,
-                "code_bytes_per_token": code_bytes / n_tokens if n_tokens else 0.0}
+    def ids(self) -> list[str]:
+        """Ids of every live document, in insertion (internal id) order."""
+        return self._view.snap.ids()
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The index's settings (storage, dim, nbits, model, ...) and the user's settings."""
+        s = dict(self._view.snap.settings)
+        user = s.pop("user_settings", None) or {}
+        s.pop("gingham_index", None)
+        return {**s, **user}
 
     @property
     def path(self) -> str:
         return str(self._store.path)
+
+    def stats(self) -> dict[str, Any]:
+        """n_docs (live), n_tokens (of live documents), n_tokens_stored (deleted ones
+        included until compact), n_deleted, n_segments, storage, dim, nbits, n_centroids,
+        commit, bytes_on_disk (every file of the folder), bytes_per_token (folder / stored
+        tokens), data_bytes_per_token (codes + residuals, or tokens + scales)."""
+        view = self._view
+        n_tokens = n_stored = n_deleted = data_bytes = 0
+        for seg in view.segments:
+            a = seg.arrays
+            lens = np.diff(np.asarray(a["doc_offsets"]))
+            n_stored += int(lens.sum())
+            n_tokens += int(lens[seg.live != 0].sum())
+            n_deleted += seg.n_docs - seg.n_live
+            data_bytes += sum(a[n].nbytes for n in ("codes", "residuals", "tokens",
+                                                    "token_scales") if n in a)
+        codec = view.snap.codec
+        on_disk = sum(f.stat().st_size for f in Path(self.path).rglob("*") if f.is_file())
+        out = {"n_docs": len(view.snap), "n_tokens": n_tokens, "n_tokens_stored": n_stored,
+               "n_deleted": n_deleted, "n_segments": len(view.segments),
+               "storage": self.storage, "dim": self.dim, "nbits": self.nbits,
+               "n_centroids": 0 if codec is None else int(codec["centroids"].shape[0]),
+               "commit": view.snap.commit, "bytes_on_disk": on_disk,
+               "bytes_per_token": on_disk / n_stored if n_stored else 0.0,
+               "data_bytes_per_token": data_bytes / n_stored if n_stored else 0.0}
+        if self.storage == "residual":
+            out["code_bytes_per_token"] = out["data_bytes_per_token"]
+        return out
+
+    def verify(self) -> dict[str, Any]:
+        """Check every file's checksum, every catalog row and every structural invariant of
+        every segment. Raises ``storage.CorruptionError`` naming the bad file; returns the
+        store's summary otherwise."""
+        summary = self._store.verify()
+        with self._store.snapshot() as snap:
+            for arrays in snap.codecs.values():
+                if self.storage == "residual":
+                    residual.check_codec(_folder_of(arrays, self._store.path / "codec"),
+                                         arrays, self.dim, self.nbits)
+            for seg in snap.segments:
+                self._check_segment(seg, snap.codecs, force=True)
+        return summary

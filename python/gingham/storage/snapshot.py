@@ -283,6 +283,20 @@ class Snapshot:
                                  f"{unknown[:5]!r}")
         return np.array([found[i] for i in ids if i in found], dtype=np.int64)
 
+    def rows(self, external_ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(internal ids, segment ids, rows), int64 each in input order, of live documents
+        named by external ids; UnknownIdError naming the ids that are not live."""
+        ids = _as_str_list(external_ids, "external_ids")
+        found = {r[0]: r[1:] for r in self._chunked(
+            "SELECT external_id, internal_id, segment_id, row FROM documents "
+            "WHERE live = 1 AND external_id IN ({})", ids)}
+        unknown = [i for i in ids if i not in found]
+        if unknown:
+            raise UnknownIdError(f"{len(unknown)} id(s) not in the index, e.g. "
+                                 f"{unknown[:5]!r}")
+        out = np.array([found[i] for i in ids], dtype=np.int64).reshape(-1, 3)
+        return out[:, 0], out[:, 1], out[:, 2]
+
     def _docs(self, internal_ids) -> dict:
         ids = [int(i) for i in np.asarray(internal_ids, dtype=np.int64).ravel()]
         rows = self._chunked(f"SELECT {cat.DOC_COLUMNS}, crc FROM documents "

@@ -1,0 +1,81 @@
+"""Helpers shared by the segment kinds of the Index (residual and flat).
+
+A segment holds documents as CSR arrays: token rows ``[doc_offsets[i], doc_offsets[i+1])``
+belong to document (row) i. These helpers gather the rows of surviving documents (compaction),
+check offsets read from disk, and merge per-segment top-k lists.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .storage import CorruptionError
+
+
+def token_index(doc_offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Token rows of documents ``rows`` (int64, in that order) and their new offsets.
+
+    -> (token row indices int64 (sum of lengths,), offsets int64 (len(rows) + 1,)).
+    """
+    offs = np.asarray(doc_offsets)
+    starts = offs[rows]
+    lens = offs[rows + 1] - starts
+    new_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lens, out=new_offsets[1:])
+    index = np.repeat(starts - new_offsets[:-1], lens) + np.arange(new_offsets[-1])
+    return index.astype(np.int64, copy=False), new_offsets
+
+
+def concat_offsets(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Concatenate CSR offsets arrays (each starting at 0) into one."""
+    lens = [np.diff(p) for p in parts]
+    out = np.zeros(sum(len(x) for x in lens) + 1, dtype=np.int64)
+    if len(out) > 1:
+        np.cumsum(np.concatenate(lens), out=out[1:])
+    return out
+
+
+def check_array(folder: Path, arrays, name: str, dtypes: tuple, shape: tuple) -> np.ndarray:
+    """The array ``name`` with one of ``dtypes`` and ``shape`` (None = any length)."""
+    file = folder / f"{name}.npy"
+    if name not in arrays:
+        raise CorruptionError(folder / "manifest.json", f"array {name} missing")
+    arr = arrays[name]
+    if arr.dtype not in dtypes or arr.ndim != len(shape) or any(
+            want is not None and got != want for got, want in zip(arr.shape, shape)):
+        raise CorruptionError(file, f"expected {'/'.join(str(np.dtype(d)) for d in dtypes)} "
+                                    f"of shape {shape}; got {arr.dtype} {arr.shape}")
+    if not arr.flags.c_contiguous:
+        raise CorruptionError(file, "array is not C-contiguous")
+    return arr
+
+
+def check_offsets(folder: Path, arrays, name: str, n: int, end: int, *,
+                  strictly: bool) -> np.ndarray:
+    """CSR offsets of n items: int64 (n+1,), starts at 0, ends at ``end``, non-decreasing
+    (increasing when every item must be non-empty). Names the file when broken."""
+    offs = check_array(folder, arrays, name, (np.dtype(np.int64),), (n + 1,))
+    steps = np.diff(offs)
+    if offs[0] != 0 or offs[-1] != end or (steps.size and (
+            steps.min() < (1 if strictly else 0))):
+        raise CorruptionError(folder / f"{name}.npy",
+                              f"offsets must start at 0, end at {end} and "
+                              f"{'increase' if strictly else 'not decrease'}")
+    return offs
+
+
+def merge_topk(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], k: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge per-segment results of one query: parts of (scores, internal ids, segment index,
+    row). -> the best k by (score desc, internal id asc) as (scores, segment index, row)."""
+    if not parts:
+        empty = np.zeros(0, np.int64)
+        return np.zeros(0, np.float32), empty, empty
+    scores = np.concatenate([p[0] for p in parts]).astype(np.float32, copy=False)
+    ids = np.concatenate([p[1] for p in parts])
+    seg = np.concatenate([p[2] for p in parts])
+    row = np.concatenate([p[3] for p in parts])
+    order = np.lexsort((ids, -scores.astype(np.float64)))[:k]
+    return scores[order], seg[order], row[order]

@@ -1,0 +1,161 @@
+"""Residual (PLAID / ColBERTv2) segments of the Index: encode, check, search, decode, merge.
+
+Codec arrays (one codec version, ``codec/`` folder): centroids float32 (C, dim),
+bucket_cutoffs float32 (dim, 2^nbits - 1), bucket_weights float32 (dim, 2^nbits).
+Segment arrays: codes uint16/uint32 (T,) (uint16 when C <= 65,536), residuals uint8
+(T, dim * nbits / 8), doc_offsets int64 (n_docs + 1,), ivf_offsets int64 (C + 1,),
+ivf_doc_ids int32 (segment-local document rows of each centroid's list).
+Bit layout and search stages: csrc/gingham/codec.h and csrc/gingham/plaid.h.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import _core
+from ._segment_common import check_array, check_offsets, concat_offsets, token_index
+from .storage import CorruptionError
+
+SEGMENT_ARRAYS = ("codes", "residuals", "doc_offsets", "ivf_offsets", "ivf_doc_ids")
+CODEC_ARRAYS = ("centroids", "bucket_cutoffs", "bucket_weights")
+STAT_FIELDS = ("centroid_ms", "candidate_ms", "approx_ms", "full_ms", "topk_ms", "n_cells",
+               "n_candidates", "n_after_pruning", "n_full")
+_U16, _U32 = np.dtype(np.uint16), np.dtype(np.uint32)
+
+
+def default_n_centroids(n_tokens: int) -> int:
+    """PLAID's default: 2^floor(log2(16 * sqrt(n_tokens))), at least 1."""
+    return 1 << max(0, int(math.floor(math.log2(16.0 * math.sqrt(max(n_tokens, 1))))))
+
+
+def train_codec(tokens: np.ndarray, settings: Mapping[str, Any], profile: dict
+                ) -> dict[str, np.ndarray]:
+    """Fit centroids (k-means on a seeded sample) and bucket cutoffs/weights on tokens (T, dim)
+    float32. settings: nbits, n_centroids (None: PLAID default, capped by the sample), seed,
+    kmeans_iters, sample_per_centroid."""
+    nbits = int(settings["nbits"])
+    n_tokens = tokens.shape[0]
+    n_centroids = settings.get("n_centroids") or default_n_centroids(n_tokens)
+    n_sample = min(n_tokens, max(n_centroids, 1) * int(settings["sample_per_centroid"]))
+    n_centroids = min(n_centroids, n_sample)
+    picks = np.sort(_core.sample_indices(n_tokens, n_sample, int(settings["seed"])))
+    sample = np.ascontiguousarray(tokens[picks])
+    clock = time.perf_counter()
+    centroids = _core.kmeans_fit(sample, n_centroids, int(settings["kmeans_iters"]),
+                                 int(settings["seed"]))
+    profile["kmeans_s"] = time.perf_counter() - clock
+    profile["kmeans_sample"] = float(n_sample)
+    profile["n_centroids"] = float(n_centroids)
+    clock = time.perf_counter()
+    sample_codes = _core.kmeans_assign(sample, centroids)
+    cutoffs, weights = _core.codec_fit_buckets(sample, sample_codes, centroids, nbits)
+    profile["buckets_s"] = time.perf_counter() - clock
+    return {"centroids": centroids, "bucket_cutoffs": cutoffs, "bucket_weights": weights}
+
+
+def encode(tokens: np.ndarray, doc_offsets: np.ndarray, codec: Mapping[str, np.ndarray],
+           nbits: int, profile: dict) -> dict[str, np.ndarray]:
+    """Segment arrays of documents tokens (T, dim) float32 / doc_offsets int64 (n + 1,)."""
+    clock = time.perf_counter()
+    centroids = np.ascontiguousarray(codec["centroids"])
+    codes, residuals = _core.codec_encode(tokens, centroids,
+                                          np.ascontiguousarray(codec["bucket_cutoffs"]), nbits)
+    profile["encode_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    ivf_offsets, ivf_doc_ids = _core.ivf_build(codes, doc_offsets, len(centroids))
+    profile["ivf_s"] = time.perf_counter() - clock
+    return {"codes": codes, "residuals": residuals, "doc_offsets": doc_offsets,
+            "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}
+
+
+def check_codec(folder: Path, codec: Mapping[str, np.ndarray], dim: int, nbits: int) -> None:
+    """Shapes and dtypes of a codec read from disk (CorruptionError naming the file)."""
+    f32 = (np.dtype(np.float32),)
+    c = check_array(folder, codec, "centroids", f32, (None, dim))
+    if not 1 <= c.shape[0] < 2 ** 31:
+        raise CorruptionError(folder / "centroids.npy", f"bad number of centroids {c.shape[0]}")
+    check_array(folder, codec, "bucket_cutoffs", f32, (dim, (1 << nbits) - 1))
+    check_array(folder, codec, "bucket_weights", f32, (dim, 1 << nbits))
+
+
+def check_segment(folder: Path, arrays: Mapping[str, np.ndarray], n_docs: int,
+                  n_centroids: int, dim: int, nbits: int) -> None:
+    """Every structural invariant the C++ search relies on, vectorized, once per segment open:
+    shapes and dtypes, offsets monotone and in range, every code < n_centroids, every IVF
+    document id in [0, n_docs). A flipped byte can then change scores but never make the
+    kernels read out of bounds. CorruptionError names the file."""
+    codes = check_array(folder, arrays, "codes", (_U16, _U32), (None,))
+    n_tokens = codes.shape[0]
+    check_array(folder, arrays, "residuals", (np.dtype(np.uint8),),
+                (n_tokens, dim * nbits // 8))
+    check_offsets(folder, arrays, "doc_offsets", n_docs, n_tokens, strictly=True)
+    ivf_ids = check_array(folder, arrays, "ivf_doc_ids", (np.dtype(np.int32),), (None,))
+    check_offsets(folder, arrays, "ivf_offsets", n_centroids, ivf_ids.shape[0], strictly=False)
+    if n_tokens and int(codes.max()) >= n_centroids:
+        raise CorruptionError(folder / "codes.npy", f"a code is not below n_centroids = "
+                                                    f"{n_centroids}")
+    if ivf_ids.size and (int(ivf_ids.min()) < 0 or int(ivf_ids.max()) >= n_docs):
+        raise CorruptionError(folder / "ivf_doc_ids.npy",
+                              f"a document id is outside [0, {n_docs})")
+
+
+def segment_tuple(arrays: Mapping[str, np.ndarray], mask: np.ndarray | None) -> tuple:
+    return (arrays["codes"], arrays["residuals"], arrays["doc_offsets"], arrays["ivf_offsets"],
+            arrays["ivf_doc_ids"], mask)
+
+
+def search(codec: Mapping[str, np.ndarray], nbits: int, segments: list, masks: list,
+           queries: np.ndarray, query_offsets: np.ndarray, k: int, params: Mapping[str, Any],
+           exact: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """PLAID (or exact, from codes) search over segments sharing one codec.
+
+    segments: list of segment array dicts; masks: uint8 (n_docs,) or None per segment.
+    -> (scores float32 (nq, k'), segment position int64 (nq, k'), row int64 (nq, k'),
+    stats float64 (nq, 9)); k' = min(k, searchable documents)."""
+    tuples = [segment_tuple(a, m) for a, m in zip(segments, masks)]
+    scores, gids, stats = _core.plaid_search(
+        queries, query_offsets, np.ascontiguousarray(codec["centroids"]),
+        np.ascontiguousarray(codec["bucket_weights"]), nbits, tuples, k,
+        params["ncells"], params["centroid_score_threshold"], params["ndocs"], exact)
+    bases = np.cumsum([0] + [len(a["doc_offsets"]) - 1 for a in segments])
+    seg = np.searchsorted(bases, gids, side="right") - 1
+    return scores, seg, gids - bases[seg], stats
+
+
+def score_rows(codec: Mapping[str, np.ndarray], nbits: int, arrays: Mapping[str, np.ndarray],
+               query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Exact MaxSim (decoded tokens) of query (Lq, dim) against rows int64 -> float32."""
+    return _core.plaid_score_docs(query, np.ascontiguousarray(codec["centroids"]),
+                                  np.ascontiguousarray(codec["bucket_weights"]), nbits,
+                                  segment_tuple(arrays, None), rows)
+
+
+def decode_rows(codec: Mapping[str, np.ndarray], nbits: int, arrays: Mapping[str, np.ndarray],
+                rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Decoded tokens float32 (T', dim) of documents rows, with their offsets (len(rows)+1,)."""
+    index, offsets = token_index(arrays["doc_offsets"], rows)
+    codes = np.ascontiguousarray(arrays["codes"][index])
+    residuals = np.ascontiguousarray(arrays["residuals"][index])
+    tokens = _core.codec_decode(codes, residuals, np.ascontiguousarray(codec["centroids"]),
+                                np.ascontiguousarray(codec["bucket_weights"]), nbits)
+    return tokens, offsets
+
+
+def merge(codec: Mapping[str, np.ndarray], segments: list, rows: list) -> dict[str, np.ndarray]:
+    """One segment holding rows[i] of segments[i] (same codec): codes and residuals are copied
+    unchanged, so every document keeps exactly its scores; the IVF is rebuilt."""
+    codes, residuals, offsets = [], [], []
+    for arrays, r in zip(segments, rows):
+        index, offs = token_index(arrays["doc_offsets"], r)
+        codes.append(np.asarray(arrays["codes"])[index])
+        residuals.append(np.asarray(arrays["residuals"])[index])
+        offsets.append(offs)
+    codes_all = np.ascontiguousarray(np.concatenate(codes))
+    doc_offsets = concat_offsets(offsets)
+    ivf_offsets, ivf_doc_ids = _core.ivf_build(codes_all, doc_offsets, len(codec["centroids"]))
+    return {"codes": codes_all, "residuals": np.ascontiguousarray(np.concatenate(residuals)),
+            "doc_offsets": doc_offsets, "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}

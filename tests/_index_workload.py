@@ -1,0 +1,79 @@
+"""Replayable write workload through gingham.Index for the crash test.
+
+Operation i (1-based) is a pure function of i: adds, deletes and compactions. ``expected_ids(n)``
+replays the first n operations without touching disk, so any process can tell which state a
+given number of completed operations must leave.
+
+Run as a script: ``python _index_workload.py INDEX LOG N_OPS`` continues from the last logged
+operation, and after each operation returns, appends its number to LOG and fsyncs it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+DIM = 16
+
+
+def embedding(doc_id: str) -> np.ndarray:
+    seed = int.from_bytes(doc_id.encode(), "little") % (2**32)
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((int(rng.integers(1, 9)), DIM)).astype(np.float32)
+
+
+def operation(i: int, live: list[str]) -> tuple[str, list[str]]:
+    if i % 7 == 0:
+        return "compact", []
+    if i % 3 == 0 and len(live) > 2:
+        return "delete", sorted(live)[:2]
+    return "add", [f"doc-{i}-{j}" for j in range(3)]
+
+
+def expected_ids(n_ops: int) -> list[str]:
+    live: list[str] = []
+    for i in range(1, n_ops + 1):
+        kind, ids = operation(i, live)
+        if kind == "add":
+            live += ids
+        elif kind == "delete":
+            live = [x for x in live if x not in ids]
+    return sorted(live)
+
+
+def apply(index, i: int) -> None:
+    kind, ids = operation(i, index.ids())
+    if kind == "add":
+        index.add(ids, [embedding(x) for x in ids], metadata=[{"op": i}] * len(ids))
+    elif kind == "delete":
+        index.delete(ids)
+    else:
+        index.compact()
+
+
+def main(path: str, log: str, n_ops: int) -> None:
+    import gingham
+
+    done = int(Path(log).read_text().split()[-1]) if Path(log).exists() else 0
+    index = gingham.Index.open(path)
+    # killed between a commit and its log line: the operation is applied, log it now
+    if sorted(index.ids()) == expected_ids(done + 1) and expected_ids(done + 1) != expected_ids(done):
+        done += 1
+        _log(log, done)
+    Path(log + ".ready").touch()
+    for i in range(done + 1, n_ops + 1):
+        apply(index, i)
+        _log(log, i)
+
+
+def _log(log: str, i: int) -> None:
+    with open(log, "a") as f:
+        f.write(f"{i}\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
