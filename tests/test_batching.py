@@ -90,3 +90,25 @@ def test_bad_settings_rejected():
         MicroBatcher(lambda k, items: items, window_s=-1)
     with pytest.raises(ValueError, match="max_batch"):
         MicroBatcher(lambda k, items: items, max_batch=0)
+
+
+def test_ensure_room_refuses_before_submit():
+    import threading
+    release = threading.Event()
+
+    def run_batch(key, items):
+        release.wait(5)
+        return list(items)
+
+    async def main():
+        batcher = MicroBatcher(run_batch, window_s=0.0, max_batch=1, max_pending=1)
+        batcher.ensure_room()  # empty queue: no error
+        first = asyncio.ensure_future(batcher.submit(0, 1))
+        await asyncio.sleep(0.01)
+        with pytest.raises(QueueFull):
+            batcher.ensure_room()
+        release.set()
+        assert await first == 1
+        batcher.ensure_room()
+
+    asyncio.run(main())

@@ -10,9 +10,13 @@ from .exact import quantize_int8
 # ---- text facade (issue 6; torch is imported only when encoding) ----
 from .retriever import Retriever
 
+# ---- HTTP client of `gingham serve` (issue 8; httpx from gingham[server], imported lazily) ----
+from .client import Client
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "Client",
     "Hit",
     "Index",
     "Retriever",

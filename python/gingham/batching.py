@@ -54,10 +54,15 @@ class MicroBatcher:
         """Items submitted whose results have not been delivered yet."""
         return self._n_waiting
 
-    async def submit(self, key: Hashable, item: Any) -> Any:
-        """Queue ``item`` under ``key`` and wait for its result (exceptions propagate)."""
+    def ensure_room(self) -> None:
+        """Raise :class:`QueueFull` now if a submit would be refused (lets a server answer 503
+        before it reads and parses a request body)."""
         if self._n_waiting >= self.max_pending:
             raise QueueFull(f"{self._n_waiting} requests are waiting (limit {self.max_pending})")
+
+    async def submit(self, key: Hashable, item: Any) -> Any:
+        """Queue ``item`` under ``key`` and wait for its result (exceptions propagate)."""
+        self.ensure_room()
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         pending = self._pending.get(key)

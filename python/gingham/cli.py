@@ -375,7 +375,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_text_parsers(sub)  # text commands (issue 6)
     _add_bench_parser(sub)  # compressed index
+    _add_serve_parser(sub)  # HTTP server (issue 8)
     return parser
+
+
+# ---- gingham serve: HTTP API over one index (issue 8; needs gingham[server]) ----
+
+def _add_serve_parser(sub) -> None:
+    serve = sub.add_parser("serve", help="serve an index over HTTP (FastAPI, loopback default)",
+                           description="Serve an index over HTTP: search, rerank, add/delete/get "
+                                       "documents, stats, Prometheus metrics; docs at /docs.")
+    try:
+        from .server import add_serve_arguments, run_from_args
+    except ImportError as exc:  # FastAPI / uvicorn missing
+        serve.add_argument("index")
+        serve.set_defaults(func=lambda args, exc=exc: _server_missing(exc))
+        return
+    add_serve_arguments(serve)
+    serve.set_defaults(func=run_from_args)
+
+
+def _server_missing(exc: ImportError) -> int:
+    print(f"gingham serve needs `pip install gingham[server]` ({exc})", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:

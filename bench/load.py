@@ -1,0 +1,260 @@
+"""Load test of ``gingham serve`` on loopback: N concurrent clients against a real server process.
+
+    python bench/load.py                      # full run (60 s overload run)
+    python bench/load.py --duration 5 --overload-duration 10   # shorter
+
+Builds a seeded synthetic compressed index in a temp folder, then for each scenario starts
+``python -m gingham.cli serve`` as a subprocess on 127.0.0.1 and drives it with asyncio httpx
+clients (request bodies serialized once up front). Each run is bounded by a request count and a
+time limit. Reports QPS, p50/p95/p99 latency of successful requests, errors, and the server's
+peak RSS (VmHWM); the overload run (tiny queue, many clients) reports how fast 503 arrives and
+the server's RSS over time. Numbers are ratios within one run on a shared machine.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def clustered_docs(n_docs: int, dim: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((512, dim)).astype(np.float32)
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    docs = []
+    for _ in range(n_docs):
+        topics = rng.integers(0, len(centers), size=4)
+        n = int(rng.integers(32, 181))
+        t = centers[topics[rng.integers(0, 4, size=n)]]
+        t = t + (0.6 / np.sqrt(dim)) * rng.standard_normal((n, dim)).astype(np.float32)
+        docs.append((t / np.linalg.norm(t, axis=1, keepdims=True)).astype(np.float32))
+    return docs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class Server:
+    def __init__(self, index: str, *options: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        # Idle OpenMP threads sleep instead of spinning: spinning workers starve the event loop
+        # and the other process on a small shared machine (see docs/server.md).
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        self.proc = subprocess.Popen([sys.executable, "-m", "gingham.cli", "serve", index,
+                                      "--port", str(self.port), "--log-level", "warning",
+                                      *options], env=env)
+
+    def wait(self) -> None:
+        import httpx
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited")
+            try:
+                if httpx.get(f"{self.url}/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+async def drive(url: str, bodies: list[bytes], clients: int, max_requests: int, duration: float,
+                writer_docs: list[bytes] | None = None, sample_rss: int | None = None) -> dict:
+    """Closed-loop clients: each sends its next request as soon as the previous answered."""
+    import httpx
+    limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lat_503: list[float] = []
+    errors = 0
+    issued = 0
+    rss_samples: list[tuple[float, int]] = []
+    start = time.perf_counter()
+    end = start + duration
+    headers = {"content-type": "application/json"}
+
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        async def client(i: int) -> None:
+            nonlocal issued, errors
+            j = i
+            while time.perf_counter() < end and issued < max_requests:
+                issued += 1
+                t0 = time.perf_counter()
+                try:
+                    r = await http.post("/search", content=bodies[j % len(bodies)],
+                                        headers=headers)
+                    status = r.status_code
+                except httpx.HTTPError:
+                    status = -1
+                dt = time.perf_counter() - t0
+                statuses[status] = statuses.get(status, 0) + 1
+                if status == 200:
+                    latencies.append(dt)
+                elif status == 503:
+                    lat_503.append(dt)
+                    await asyncio.sleep(0.01)
+                else:
+                    errors += 1
+                j += clients
+
+        async def writer() -> None:
+            nonlocal errors
+            n = 0
+            while time.perf_counter() < end and n < len(writer_docs):
+                r = await http.post("/documents", content=writer_docs[n], headers=headers)
+                if r.status_code != 200:
+                    errors += 1
+                n += 1
+                await asyncio.sleep(0.2)
+
+        async def sampler() -> None:
+            while time.perf_counter() < end:
+                rss_samples.append((time.perf_counter() - start, rss_kib(sample_rss, "VmRSS")))
+                await asyncio.sleep(1.0)
+
+        tasks = [client(i) for i in range(clients)]
+        if writer_docs:
+            tasks.append(writer())
+        if sample_rss:
+            tasks.append(sampler())
+        await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    ms = np.asarray(latencies) * 1000.0
+    out = {"requests": sum(statuses.values()), "ok": len(latencies), "errors": errors,
+           "statuses": statuses, "elapsed_s": elapsed, "qps": len(latencies) / elapsed,
+           "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
+           "p95_ms": float(np.percentile(ms, 95)) if len(ms) else None,
+           "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None}
+    if lat_503:
+        m503 = np.asarray(lat_503) * 1000.0
+        out.update({"n_503": len(lat_503), "p50_503_ms": float(np.percentile(m503, 50)),
+                    "p99_503_ms": float(np.percentile(m503, 99)), "max_503_ms": float(m503.max())})
+    if rss_samples:
+        out["rss_mib_samples"] = [(round(t, 1), round(kib / 1024, 1)) for t, kib in rss_samples]
+    return out
+
+
+def run_scenario(index: str, name: str, options: list[str], bodies: list[bytes], args,
+                 writer_docs=None, clients=None, duration=None, overload=False) -> dict:
+    server = Server(index, *options)
+    try:
+        server.wait()
+        warm = asyncio.run(drive(server.url, bodies, 4, 40, 5.0))  # noqa: F841 - warm-up
+        result = asyncio.run(drive(server.url, bodies, clients or args.clients,
+                                   args.requests if not overload else 10**9,
+                                   duration or args.duration, writer_docs,
+                                   sample_rss=server.proc.pid if overload else None))
+        result["peak_rss_mib"] = rss_kib(server.proc.pid, "VmHWM") / 1024
+    finally:
+        server.stop()
+    result["scenario"] = name
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--docs", type=int, default=1000)
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--query-tokens", type=int, default=32)
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--requests", type=int, default=20000, help="request cap per run")
+    p.add_argument("--duration", type=float, default=15.0, help="seconds per run")
+    p.add_argument("--overload-duration", type=float, default=60.0)
+    p.add_argument("--overload-clients", type=int, default=128)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+
+    import gingham
+    docs = clustered_docs(args.docs, args.dim, 0)
+    rng = np.random.default_rng(1)
+    bodies = []
+    for d in rng.integers(0, len(docs), size=256):
+        q = docs[d][rng.integers(0, len(docs[d]), size=args.query_tokens)]
+        q = (q + 0.03 * rng.standard_normal(q.shape)).astype(np.float32)
+        bodies.append(json.dumps({"embedding": np.round(q, 5).tolist(), "k": args.k}).encode())
+    extra = clustered_docs(400, args.dim, 2)
+    writer_docs = [json.dumps({"documents": [
+        {"id": f"w{i}_{j}", "embedding": np.round(extra[(5 * i + j) % 400], 5).tolist()}
+        for j in range(5)]}).encode() for i in range(400)]
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="gingham-load-") as tmp:
+        base = os.path.join(tmp, "index")
+        t0 = time.perf_counter()
+        idx = gingham.Index.create(base, dim=args.dim, nbits=2)
+        idx.add([f"d{i}" for i in range(len(docs))], docs)
+        build_s = time.perf_counter() - t0
+        del idx
+        print(f"index: {args.docs} docs, dim {args.dim}, built in {build_s:.1f}s; queries "
+              f"{args.query_tokens}x{args.dim}, k={args.k}; {args.clients} clients; "
+              f"{os.cpu_count()} CPUs", file=sys.stderr)
+        off = ["--max-batch", "1", "--batch-window-ms", "0"]
+        on = ["--max-batch", "64", "--batch-window-ms", "2"]
+        results.append(run_scenario(base, "batching off", off, bodies, args))
+        results.append(run_scenario(base, "batching on (2 ms, 64)", on, bodies, args))
+        import shutil
+        wcopy = os.path.join(tmp, "index-w")
+        shutil.copytree(base, wcopy)
+        results.append(run_scenario(wcopy, "batching on + writer (5 docs / 0.2 s)", on, bodies,
+                                    args, writer_docs=writer_docs))
+        results.append(run_scenario(base, f"overload: queue 8, {args.overload_clients} clients",
+                                    off + ["--max-queue", "8"], bodies, args,
+                                    clients=args.overload_clients,
+                                    duration=args.overload_duration, overload=True))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print("| scenario | requests | ok | errors | QPS | p50 ms | p95 ms | p99 ms | p99/p50 "
+          "| peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        def f(x):
+            return "-" if x is None else f"{x:.1f}"
+        ratio = r["p99_ms"] / r["p50_ms"] if r["p50_ms"] else None
+        errors = r["errors"] + (0 if "n_503" in r and r["scenario"].startswith("overload")
+                                else r["statuses"].get(503, 0))
+        print(f"| {r['scenario']} | {r['requests']} | {r['ok']} | {errors} | {r['qps']:.1f} | "
+              f"{f(r['p50_ms'])} | {f(r['p95_ms'])} | {f(r['p99_ms'])} | {f(ratio)} | "
+              f"{r['peak_rss_mib']:.0f} |")
+    off_qps, on_qps = results[0]["qps"], results[1]["qps"]
+    print(f"\nmicro-batching throughput: {on_qps / off_qps:.2f}x one-request-at-a-time")
+    ov = results[-1]
+    if "n_503" in ov:
+        print(f"overload: {ov['n_503']} answers 503, latency p50 {ov['p50_503_ms']:.1f} ms, "
+              f"p99 {ov['p99_503_ms']:.1f} ms, max {ov['max_503_ms']:.1f} ms; "
+              f"{ov['ok']} answered 200")
+    samples = ov.get("rss_mib_samples", [])
+    if samples:
+        print(f"overload RSS (MiB) over {ov['elapsed_s']:.0f}s: first {samples[0][1]}, "
+              f"max {max(s[1] for s in samples)}, last {samples[-1][1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

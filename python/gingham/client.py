@@ -1,0 +1,207 @@
+"""``gingham.Client``: the HTTP API of ``gingham serve`` with the library's call shapes (httpx).
+
+    client = gingham.Client("http://127.0.0.1:8000", api_key="s3cret")
+    client.search("what is late interaction?", k=5)     # -> list of hit dicts
+    client.search([q1, q2], k=10)                         # embeddings -> one list per query
+    client.add(["d1"], texts=["..."], metadata=[{"lang": "en"}])
+
+Every non-2xx answer raises :class:`ServerError` (or a subclass chosen by the HTTP status) with
+the server's stable ``code`` and ``message``.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+from urllib.parse import quote
+
+import numpy as np
+
+__all__ = ["Client", "ServerError", "AuthError", "NotFound", "InvalidRequest", "Overloaded",
+           "RequestTimeout"]
+
+
+class ServerError(Exception):
+    """An error answer: ``status`` (HTTP), ``code`` (stable, e.g. "not_found"), ``message``."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None):
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+
+class AuthError(ServerError):
+    """401: missing or wrong API key."""
+
+
+class NotFound(ServerError, KeyError):
+    """404: unknown document id (or the index is gone)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return Exception.__str__(self)
+
+
+class InvalidRequest(ServerError, ValueError):
+    """413 / 422: the request was rejected as invalid or too large."""
+
+
+class Overloaded(ServerError):
+    """503: the server's queue is full; retry after ``retry_after`` seconds."""
+
+
+class RequestTimeout(ServerError, TimeoutError):
+    """504: the server did not answer within its request timeout."""
+
+
+_BY_STATUS = {401: AuthError, 404: NotFound, 413: InvalidRequest, 422: InvalidRequest,
+              503: Overloaded, 504: RequestTimeout}
+
+
+def _matrix(x: Any) -> list:
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim != 2:
+        raise ValueError(f"an embedding must be 2-d (n_tokens, dim); got shape {arr.shape}")
+    return arr.tolist()
+
+
+class Client:
+    """Talks to one ``gingham serve`` instance. Use as a context manager or call ``close()``.
+
+    base_url: e.g. "http://127.0.0.1:8000"; api_key: sent as a bearer token; timeout: seconds
+    per HTTP request (connect + read).
+    """
+
+    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 60.0,
+                 transport: Any = None) -> None:
+        import httpx
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers,
+                                  timeout=timeout, transport=transport)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, json: Any = None) -> Any:
+        response = self._http.request(method, path, json=json)
+        if response.status_code >= 400:
+            raise _error_from(response)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def search(self, queries: Any, k: int = 10, *, mode: str = "plaid",
+               hybrid: bool | None = None, subset: Sequence[str] | None = None,
+               where: str | None = None, params: Sequence[Any] | None = None,
+               with_documents: bool = False) -> list:
+        """Top-k hits for one query -> list of {"id","score","rank","text","metadata"}; for a
+        list of queries -> one such list per query.
+
+        queries: a text, a list of texts, one (Lq, dim) float array, or a list of arrays
+        (a 3-d array counts as a list)."""
+        body: dict[str, Any] = {"k": k, "mode": mode}
+        single = True
+        if isinstance(queries, str):
+            body["query"] = queries
+        elif isinstance(queries, np.ndarray) and queries.ndim == 2:
+            body["embedding"] = _matrix(queries)
+        elif isinstance(queries, (list, tuple, np.ndarray)) and len(queries) and \
+                all(isinstance(q, str) for q in queries):
+            body["queries"], single = list(queries), False
+        elif isinstance(queries, (list, tuple, np.ndarray)) and len(queries) and \
+                all(isinstance(q, (list, tuple, np.ndarray)) for q in queries) and \
+                np.ndim(queries[0]) == 2:
+            body["embeddings"], single = [_matrix(q) for q in queries], False
+        elif isinstance(queries, (list, tuple)) and len(queries) and np.ndim(queries) == 2:
+            body["embedding"] = _matrix(queries)
+        else:
+            raise TypeError("queries must be a text, a list of texts, a (Lq, dim) array or a "
+                            "list of them")
+        for name, value in (("hybrid", hybrid), ("where", where)):
+            if value is not None:
+                body[name] = value
+        if subset is not None:
+            body["subset"] = list(subset)
+        if params is not None:
+            body["params"] = list(params)
+        if with_documents:
+            body["with_documents"] = True
+        results = self._call("POST", "/search", body)["results"]
+        return [_clean(h) for h in results[0]] if single else \
+            [[_clean(h) for h in per_query] for per_query in results]
+
+    def rerank(self, query: Any, ids: Sequence[str], k: int | None = None) -> list[dict]:
+        """Exact MaxSim of one query (text or (Lq, dim) array) against ``ids``, best first."""
+        body: dict[str, Any] = {"ids": list(ids)}
+        if isinstance(query, str):
+            body["query"] = query
+        else:
+            body["embedding"] = _matrix(query)
+        if k is not None:
+            body["k"] = k
+        return [_clean(h) for h in self._call("POST", "/rerank", body)["results"]]
+
+    def get(self, id: str) -> dict:
+        """{"id", "text", "metadata"} of one document; NotFound (a KeyError) if unknown."""
+        return self._call("GET", f"/documents/{quote(id, safe='')}")
+
+    def stats(self) -> dict:
+        return self._call("GET", "/stats")
+
+    def health(self) -> dict:
+        return self._call("GET", "/health")
+
+    def metrics(self) -> str:
+        """The server's Prometheus metrics, as text."""
+        return self._call("GET", "/metrics")
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def add(self, ids: Sequence[str], embeddings: Sequence[Any] | None = None, *,
+            texts: Sequence[str | None] | None = None,
+            metadata: Sequence[dict | None] | None = None, upsert: bool = False) -> dict:
+        """Add documents: texts (a text index encodes them) or embeddings (one (n_i, dim) array
+        each; texts are then stored beside them). Returns {"added", "ids", "n_docs"}."""
+        ids = list(ids)
+        docs: list[dict[str, Any]] = [{"id": x} for x in ids]
+        for name, values in (("embedding", embeddings), ("text", texts),
+                             ("metadata", metadata)):
+            if values is None:
+                continue
+            if len(values) != len(ids):
+                raise ValueError(f"{name}s must hold one entry per id: {len(ids)} ids, "
+                                 f"{len(values)} {name}s")
+            for doc, value in zip(docs, values):  # noqa: B905 (lengths checked)
+                if value is not None:
+                    doc[name] = _matrix(value) if name == "embedding" else value
+        return self._call("POST", "/documents", {"documents": docs, "upsert": upsert})
+
+    def delete(self, ids: Sequence[str] | str, *, missing: str = "raise") -> int:
+        """Delete documents -> number deleted; NotFound for unknown ids unless missing="ignore"."""
+        if isinstance(ids, str):
+            ids = [ids]
+        return self._call("DELETE", "/documents", {"ids": list(ids), "missing": missing})["deleted"]
+
+
+def _clean(hit: dict) -> dict:
+    return {"id": hit["id"], "score": hit["score"], "rank": hit["rank"],
+            "text": hit.get("text"), "metadata": hit.get("metadata")}
+
+
+def _error_from(response: Any) -> ServerError:
+    status = response.status_code
+    try:
+        err = response.json()["error"]
+        code, message = str(err["code"]), str(err["message"])
+    except Exception:
+        code, message = "http_error", response.text[:500]
+    retry = response.headers.get("retry-after")
+    try:
+        retry_after = float(retry) if retry is not None else None
+    except ValueError:
+        retry_after = None
+    return _BY_STATUS.get(status, ServerError)(status, code, message, retry_after)
