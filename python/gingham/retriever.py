@@ -114,7 +114,7 @@ class Retriever:
         one JSON dict (or None) per text. model: encoder checkpoint (None = the offline
         all-MiniLM-L6-v2). storage/nbits/n_centroids/seed: passed to ``Index.create``.
         pca_dim/pool_factor/skiplist/projection/query_length/document_length: ``Encoder``
-        settings (defaults: ``encoder.RECOMMENDED_SETTINGS``, pooling by 2 then PCA to 96 fitted
+        settings (defaults: ``encoder.RECOMMENDED_SETTINGS``, pooling by 2 then PCA to 128 fitted
         on these texts). bm25_language: BM25 analyser language, None for no BM25 (no hybrid).
         """
         texts = _texts_list(texts)
