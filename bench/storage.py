@@ -311,7 +311,8 @@ def render(report: dict) -> str:
     parts = ["## Storage ladder (bench/storage.py)", "", report["header"], "",
              summary_table(report), "",
              "B/token: whole index folder on disk (catalog, manifests, offsets, codec included) "
-             f"/ stored tokens, at the largest size; for the single-vector row: {DIM * 4} B/doc "
+             "/ stored tokens, at the largest size the kind ran at; '-': the kind was not run "
+             f"at that size (--kinds-large); for the single-vector row: {DIM * 4} B/doc "
              "spread over the tokens. Latency: one query (32 tokens) at a time, k = 10 "
              "(PLAID defaults for residual), median. recall@10 against exact fp32 MaxSim over "
              "the float32 corpus. Build: Index.create + add in chunks of "
