@@ -195,7 +195,9 @@ def render(report: dict) -> str:
                      f"{worst:.1f} ms ({'met' if worst < 50 else 'MISSED'}"
                      + ("" if n >= 100_000 else f", at {n:,} documents") + ")")
     lines += ["", "The full build is that of the base corpus (a rebuild after the add would hold "
-              "1% more). Open and searches run in a fresh child process; RSS = VmRSS growth. "
+              "1% more). Open and searches run in a fresh child process; RSS = VmRSS growth, "
+              "split into anonymous memory and file-backed pages (the memory-mapped index "
+              "files, which the kernel can drop). "
               "'cold' asked the kernel to drop the index files from the page cache first "
               "(POSIX_FADV_DONTNEED; the corpus generator's pages may still be cached).", ""]
     return "\n".join(lines)
