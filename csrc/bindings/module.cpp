@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <string>
+#include <utility>
 
 #include "gingham/finite.h"
 #include "gingham/maxsim.h"
@@ -160,9 +161,9 @@ py::array_t<float> py_maxsim_scores_subset(const py::array& query, const py::arr
   return scores;
 }
 
-py::tuple py_exact_search(const py::array& queries, const py::array& query_offsets,
-                          const py::array& tokens, const py::array& doc_offsets, int64_t k,
-                          const py::object& token_scales) {
+// Stacked queries (rows, d) float32 with query_offsets (n_queries + 1): every query non-empty.
+std::pair<py::array_t<float>, py::array_t<int64_t>> query_batch(const py::array& queries,
+                                                                const py::array& query_offsets) {
   auto q = float32_matrix(queries, "queries", -1);
   require(q.shape(1) > 0, "queries must have at least one column");
   auto q_offsets = int64_vector(query_offsets, "query_offsets");
@@ -172,6 +173,14 @@ py::tuple py_exact_search(const py::array& queries, const py::array& query_offse
     require(q_offsets.data()[i + 1] > q_offsets.data()[i],
             "query " + std::to_string(i) + " is empty: every query needs at least one token");
   }
+  return {q, q_offsets};
+}
+
+py::tuple py_exact_search(const py::array& queries, const py::array& query_offsets,
+                          const py::array& tokens, const py::array& doc_offsets, int64_t k,
+                          const py::object& token_scales) {
+  auto [q, q_offsets] = query_batch(queries, query_offsets);
+  const int64_t n_queries = q_offsets.shape(0) - 1;
   require(k > 0, "k must be a positive integer; got " + std::to_string(k));
   auto offsets = int64_vector(doc_offsets, "doc_offsets");
   const DocTokens docs = doc_tokens(tokens, offsets, q.shape(1), token_scales);
@@ -655,15 +664,8 @@ py::tuple py_exact_search_subset(const py::array& queries, const py::array& quer
                                  const py::array& tokens, const py::array& doc_offsets,
                                  const py::array& doc_ids, int64_t k,
                                  const py::object& token_scales) {
-  auto q = float32_matrix(queries, "queries", -1);
-  require(q.shape(1) > 0, "queries must have at least one column");
-  auto q_offsets = int64_vector(query_offsets, "query_offsets");
-  check_offsets(q_offsets, q.shape(0), "query_offsets");
+  auto [q, q_offsets] = query_batch(queries, query_offsets);
   const int64_t n_queries = q_offsets.shape(0) - 1;
-  for (int64_t i = 0; i < n_queries; ++i) {
-    require(q_offsets.data()[i + 1] > q_offsets.data()[i],
-            "query " + std::to_string(i) + " is empty: every query needs at least one token");
-  }
   require(k > 0, "k must be a positive integer; got " + std::to_string(k));
   auto offsets = int64_vector(doc_offsets, "doc_offsets");
   const DocTokens docs = doc_tokens(tokens, offsets, q.shape(1), token_scales);

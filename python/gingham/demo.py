@@ -14,7 +14,7 @@ import string
 import time
 from typing import Any
 
-from .eval import default_cache_dir
+from .eval import default_cache_dir, folder_bytes
 
 QUERIES = (
     "parse command line options",
@@ -102,20 +102,13 @@ def run_demo(*, limit: int = DEFAULT_LIMIT, k: int = 3, index_dir: str | None = 
             h["spans"] = matched_spans(r.explain(q, h["id"]))
         results.append({"query": q, "latency_ms": 1000 * latency, "hits": hits})
     stats = r.index.stats()
-    size = stats.get("bytes_on_disk") or _folder_bytes(path)
+    size = stats.get("bytes_on_disk") or folder_bytes(path)
     return {"index": path, "built_now": built, "n_docs": len(r),
-            "index_bytes": int(_folder_bytes(path)), "engine_bytes": int(size),
+            "index_bytes": int(folder_bytes(path)), "engine_bytes": int(size),
             "build": build, "queries": results,
             "p50_query_ms": sorted(x["latency_ms"] for x in results)[len(results) // 2],
             "total_s": time.perf_counter() - t_all}
 
-
-def _folder_bytes(path: str) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            total += os.path.getsize(os.path.join(root, name))
-    return total
 
 
 def print_report(report: dict[str, Any], ansi: bool) -> None:

@@ -265,8 +265,10 @@ class Encoder:
         encode = model.encode_query if task == "query" else model.encode_document
         prefix = self.query_prefix if task == "query" else self.document_prefix
         # MultiVectorEncoder sorts inputs by length before batching and restores the order.
+        # A bar for a single batch (a search's queries) is noise, not progress.
+        show_bar = self.show_progress and len(texts) > self.batch_size
         out = encode(texts, prompt=prefix, batch_size=self.batch_size,
-                     show_progress_bar=self.show_progress, convert_to_numpy=True,
+                     show_progress_bar=show_bar, convert_to_numpy=True,
                      token_pooling=pooling)
         return [np.ascontiguousarray(e, dtype=np.float32) for e in out]
 

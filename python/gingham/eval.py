@@ -324,7 +324,7 @@ def compare_methods(folder: str, methods: Sequence[str] = METHODS, *, split: str
         runs["bm25"] = run_bm25(bm, qtexts, EVAL_DEPTH)
         with tempfile.TemporaryDirectory(prefix="gingham-eval-") as tmp:
             bm.save(tmp)
-            sizes["bm25"] = _folder_bytes(tmp) / n
+            sizes["bm25"] = folder_bytes(tmp) / n
     if need_states:
         enc = Encoder(projection="none", skiplist="none", normalize=False,
                       show_progress=show_progress)
@@ -396,11 +396,12 @@ def run_plaid(doc_ids: Sequence[str], queries: Sequence[np.ndarray], docs: Seque
             secs.append(time.perf_counter() - t0)
             ids.append([h.id for h in hits])
             scores.append(np.asarray([h.score for h in hits], dtype=np.float32))
-        size = _folder_bytes(os.path.join(tmp, "index")) / max(1, len(idx))
+        size = folder_bytes(os.path.join(tmp, "index")) / max(1, len(idx))
     return (ids, scores, secs), size
 
 
-def _folder_bytes(path: str) -> int:
+def folder_bytes(path: str) -> int:
+    """Total size in bytes of the files under ``path``."""
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
