@@ -51,3 +51,12 @@ def make_queries(tokens, offsets, n_queries: int, seed: int) -> list[np.ndarray]
         q /= np.linalg.norm(q, axis=1, keepdims=True)
         out.append(q.astype(np.float32))
     return out
+
+
+def parse_centroids(text: str) -> dict[int, int | None]:
+    """'SIZE:N,SIZE:auto' -> {size: n_centroids or None (the PLAID default)}."""
+    out: dict[int, int | None] = {}
+    for part in filter(None, text.split(",")):
+        size, value = part.split(":")
+        out[int(size)] = None if value == "auto" else int(value)
+    return out

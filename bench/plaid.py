@@ -29,7 +29,7 @@ import numpy as np
 import gingham
 from gingham import _core
 
-from _synthetic import DIM, Q_TOKENS, generate, make_queries  # noqa: F401
+from _synthetic import DIM, Q_TOKENS, generate, make_queries, parse_centroids  # noqa: F401
 
 
 def sgemm_peak() -> float:
@@ -193,14 +193,6 @@ def print_table(report: dict) -> None:
         print(f"\nexact fp32 at {size['n_docs']:,} docs: batch {size['exact_batch_qps']:.2f} "
               f"q/s, single p50 {size['exact_p50_ms_1t']:.0f} ms / p95 "
               f"{size['exact_p95_ms_1t']:.0f} ms (1 thread)")
-
-
-def parse_centroids(text: str) -> dict[int, int | None]:
-    out: dict[int, int | None] = {}
-    for part in filter(None, text.split(",")):
-        size, value = part.split(":")
-        out[int(size)] = None if value == "auto" else int(value)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

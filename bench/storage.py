@@ -37,7 +37,7 @@ import numpy as np
 
 import gingham
 from _report import run_header, write_section
-from _synthetic import DIM, generate, make_queries
+from _synthetic import DIM, generate, make_queries, parse_centroids
 
 KINDS = {"fp32": ("fp32", None), "fp16": ("fp16", None), "int8": ("int8", None),
          "residual-4": ("residual", 4), "residual-2": ("residual", 2),
@@ -341,14 +341,6 @@ def render(report: dict) -> str:
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def parse_centroids(text: str) -> dict[int, int | None]:
-    out: dict[int, int | None] = {}
-    for part in filter(None, text.split(",")):
-        size, value = part.split(":")
-        out[int(size)] = None if value == "auto" else int(value)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

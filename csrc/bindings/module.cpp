@@ -138,6 +138,17 @@ py::array_t<float> py_maxsim_scores(const py::array& query, const py::array& tok
   return scores;
 }
 
+// doc_ids: int64 (m,), every value a document index in [0, n_docs).
+py::array_t<int64_t> doc_id_vector(const py::array& doc_ids, int64_t n_docs) {
+  auto ids = int64_vector(doc_ids, "doc_ids");
+  for (int64_t i = 0; i < ids.shape(0); ++i) {
+    require(ids.data()[i] >= 0 && ids.data()[i] < n_docs,
+            "doc_ids[" + std::to_string(i) + "] = " + std::to_string(ids.data()[i]) +
+                " is out of range [0, " + std::to_string(n_docs) + ")");
+  }
+  return ids;
+}
+
 py::array_t<float> py_maxsim_scores_subset(const py::array& query, const py::array& tokens,
                                            const py::array& doc_offsets,
                                            const py::array& doc_ids,
@@ -146,12 +157,7 @@ py::array_t<float> py_maxsim_scores_subset(const py::array& query, const py::arr
   require(q.shape(0) > 0 && q.shape(1) > 0, "query must not be empty; got shape " + shape_of(q));
   auto offsets = int64_vector(doc_offsets, "doc_offsets");
   const DocTokens docs = doc_tokens(tokens, offsets, q.shape(1), token_scales);
-  auto ids = int64_vector(doc_ids, "doc_ids");
-  for (int64_t i = 0; i < ids.shape(0); ++i) {
-    require(ids.data()[i] >= 0 && ids.data()[i] < docs.n_docs,
-            "doc_ids[" + std::to_string(i) + "] = " + std::to_string(ids.data()[i]) +
-                " is out of range [0, " + std::to_string(docs.n_docs) + ")");
-  }
+  auto ids = doc_id_vector(doc_ids, docs.n_docs);
   py::array_t<float> scores(ids.shape(0));
   {
     py::gil_scoped_release release;
@@ -590,12 +596,7 @@ py::array_t<float> py_plaid_score_docs(const py::array& query, const py::array& 
   require(q.shape(0) > 0, "query must hold at least one token");
   SegmentArrays keep;
   const SegmentView v = segment_view(segment, codec, 0, "segment", &keep);
-  auto ids = int64_vector(doc_ids, "doc_ids");
-  for (int64_t i = 0; i < ids.shape(0); ++i) {
-    require(ids.data()[i] >= 0 && ids.data()[i] < v.n_docs,
-            "doc_ids[" + std::to_string(i) + "] = " + std::to_string(ids.data()[i]) +
-                " is out of range [0, " + std::to_string(v.n_docs) + ")");
-  }
+  auto ids = doc_id_vector(doc_ids, v.n_docs);
   py::array_t<float> scores(ids.shape(0));
   {
     py::gil_scoped_release release;
