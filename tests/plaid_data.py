@@ -1,6 +1,8 @@
 """Seeded synthetic data and numpy oracles shared by the compressed-index tests."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -67,3 +69,17 @@ def decode_np(codes: np.ndarray, residuals: np.ndarray, centroids: np.ndarray,
 def topk_np(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.lexsort((ids, -scores))[:k]
     return scores[order], ids[order]
+
+
+def file_states(path) -> dict:
+    """(size, mtime) of every index file under path; the catalog's WAL/shm files are left out
+    (open connections touch them on reads). Equal before and after = nothing was written."""
+    out = {}
+    for root, _, files in os.walk(path):
+        for f in files:
+            if f.startswith("catalog.sqlite-"):
+                continue
+            p = os.path.join(root, f)
+            st = os.stat(p)
+            out[p] = (st.st_size, st.st_mtime_ns)
+    return out

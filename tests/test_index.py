@@ -3,20 +3,10 @@ import os
 
 import numpy as np
 import pytest
-from plaid_data import clustered_docs, csr, maxsim_np, queries_from
+from plaid_data import clustered_docs, csr, file_states, maxsim_np, queries_from
 
 import gingham
 from gingham import _core
-
-
-def snapshot(path):
-    out = {}
-    for root, _, files in os.walk(path):
-        for f in files:
-            p = os.path.join(root, f)
-            st = os.stat(p)
-            out[p] = (st.st_size, st.st_mtime_ns)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +137,9 @@ def test_later_adds_reuse_the_codec(tmp_path, data):
     docs, queries = data
     idx = gingham.Index.create(tmp_path / "i", dim=32, n_centroids=32)
     idx.add(["a", "b"], docs[:2])
-    before = snapshot(tmp_path / "i" / "codec")
+    before = file_states(tmp_path / "i" / "codec")
     idx.add(["c"], docs[2:3])
-    assert snapshot(tmp_path / "i" / "codec") == before
+    assert file_states(tmp_path / "i" / "codec") == before
     assert idx.stats()["n_segments"] == 2
     with pytest.raises(ValueError, match="already in the index"):
         idx.add(["a"], docs[:1])
@@ -180,11 +170,11 @@ def test_bad_adds_write_nothing(tmp_path, data, bad):
     path = tmp_path / "bad"
     idx = gingham.Index.create(path, dim=32, n_centroids=16)
     for attempt in range(2):  # before and after the codec exists
-        before = snapshot(path)
+        before = file_states(path)
         embeddings, ids = make(docs)
         with pytest.raises(exc, match=match):
             idx.add(ids, embeddings)
-        assert snapshot(path) == before
+        assert file_states(path) == before
         assert len(idx) == 2 * attempt
         idx.add([f"ok{attempt}a", f"ok{attempt}b"], docs[10:12])
     with pytest.raises(ValueError, match="metadata"):

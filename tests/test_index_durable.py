@@ -7,22 +7,10 @@ import sys
 
 import numpy as np
 import pytest
-from plaid_data import clustered_docs, queries_from
+from plaid_data import clustered_docs, file_states, queries_from
 
 import gingham
 from gingham.storage import CorruptionError
-
-
-def files_of(path):
-    out = {}
-    for root, _, files in os.walk(path):
-        for f in files:
-            if f.startswith("catalog.sqlite-"):
-                continue  # WAL / shm of open connections change on reads
-            p = os.path.join(root, f)
-            st = os.stat(p)
-            out[p] = (st.st_size, st.st_mtime_ns)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +109,10 @@ def test_duplicate_id_raises_before_anything_is_written(tmp_path, corpus):
         path = tmp_path / storage
         idx = gingham.Index.create(path, dim=32, storage=storage, n_centroids=16)
         idx.add(["a", "b"], docs[:2])
-        before, commit = files_of(path), idx.stats()["commit"]
+        before, commit = file_states(path), idx.stats()["commit"]
         with pytest.raises(ValueError, match="already in the index"):
             idx.add(["c", "b"], docs[2:4])
-        assert files_of(path) == before and idx.stats()["commit"] == commit
+        assert file_states(path) == before and idx.stats()["commit"] == commit
         assert idx.ids() == ["a", "b"]
         with pytest.raises(KeyError):
             idx.delete(["a", "zz"])

@@ -538,14 +538,10 @@ py::tuple py_plaid_search(const py::array& queries, const py::array& query_offse
                           float centroid_score_threshold, int64_t ndocs, bool exact) {
   py::array_t<float> kc, kw, kcut;
   CodecView codec = codec_view(centroids, &weights, nullptr, nbits, &kc, &kw, &kcut);
-  auto q = float32_matrix(queries, "queries", codec.dim);
-  auto q_offsets = int64_vector(query_offsets, "query_offsets");
-  check_offsets(q_offsets, q.shape(0), "query_offsets");
+  auto [q, q_offsets] = query_batch(queries, query_offsets);
+  require(q.shape(1) == codec.dim, "queries must have " + std::to_string(codec.dim) +
+                                       " columns (the codec dim); got shape " + shape_of(q));
   const int64_t n_queries = q_offsets.shape(0) - 1;
-  for (int64_t i = 0; i < n_queries; ++i) {
-    require(q_offsets.data()[i + 1] > q_offsets.data()[i],
-            "query " + std::to_string(i) + " is empty: every query needs at least one token");
-  }
   require(k > 0, "k must be a positive integer; got " + std::to_string(k));
   require(ncells > 0, "ncells must be a positive integer; got " + std::to_string(ncells));
   require(ndocs > 0, "ndocs must be a positive integer; got " + std::to_string(ndocs));

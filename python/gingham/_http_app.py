@@ -205,13 +205,11 @@ def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def limit_error(request: Request, exc: LimitError) -> JSONResponse:
         return counted(422, "limit_exceeded", str(exc))
 
-    @app.exception_handler(ValueError)
-    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
+    async def invalid_argument(request: Request, exc: Exception) -> JSONResponse:
         return counted(422, "invalid_argument", str(exc))
 
-    @app.exception_handler(TypeError)
-    async def type_error(request: Request, exc: TypeError) -> JSONResponse:
-        return counted(422, "invalid_argument", str(exc))
+    for exc_type in (ValueError, TypeError):  # gingham's validation errors
+        app.add_exception_handler(exc_type, invalid_argument)
 
     @app.exception_handler(FileNotFoundError)
     async def index_missing(request: Request, exc: FileNotFoundError) -> JSONResponse:
