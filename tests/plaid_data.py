@@ -59,11 +59,13 @@ def unpack_buckets(residuals: np.ndarray, dim: int, nbits: int) -> np.ndarray:
     return (bits.astype(np.int64) * (1 << np.arange(nbits - 1, -1, -1))).sum(axis=2)
 
 
-def decode_np(codes: np.ndarray, residuals: np.ndarray, centroids: np.ndarray,
-              weights: np.ndarray, nbits: int) -> np.ndarray:
+def decode_np(codes: np.ndarray, residuals: np.ndarray, scales: np.ndarray,
+              centroids: np.ndarray, weights: np.ndarray, nbits: int) -> np.ndarray:
+    """float64 scale * (centroid + bucket weights) per token (csrc/gingham/codec.h)."""
     dim = centroids.shape[1]
     buckets = unpack_buckets(residuals, dim, nbits)
-    return centroids[codes.astype(np.int64)] + weights[np.arange(dim)[None, :], buckets]
+    y = centroids[codes.astype(np.int64)] + weights[np.arange(dim)[None, :], buckets]
+    return scales.astype(np.float64)[:, None] * y
 
 
 def topk_np(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -48,6 +48,7 @@ def test_exact_mode_and_rerank_agree_with_decoded_oracle(built, data):
     codec = view.snap.codec
     decoded = np.concatenate([
         _core.codec_decode(np.asarray(s.arrays["codes"]), np.asarray(s.arrays["residuals"]),
+                           np.asarray(s.arrays["scales"]),
                            np.asarray(codec["centroids"]), np.asarray(codec["bucket_weights"]), 2)
         for s in view.segments])
     offsets = csr(docs)[1]
@@ -102,7 +103,7 @@ def test_stats(built):
     assert s["n_docs"] == 500 and s["n_segments"] == 2 and s["nbits"] == 2 and s["dim"] == 32
     assert s["n_centroids"] == 64
     assert s["n_tokens"] == sum(int(x.arrays["doc_offsets"][-1]) for x in idx._view.segments)
-    assert s["code_bytes_per_token"] == 2 + 32 * 2 / 8
+    assert s["code_bytes_per_token"] == 2 + 32 * 2 / 8 + 2  # code + residual bits + scale
     on_disk = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
     assert s["bytes_on_disk"] == on_disk
     assert s["bytes_per_token"] == pytest.approx(on_disk / s["n_tokens"])

@@ -26,15 +26,16 @@ class Corpus:
         self.segments, decoded = [], []
         for a, b in zip(bounds[:-1], bounds[1:]):
             t, off = csr(docs[a:b])
-            codes, res = _core.codec_encode(t, self.centroids, self.cutoffs, nbits)
+            codes, res, scales = _core.codec_encode(t, self.centroids, self.cutoffs, self.weights,
+                                                    nbits)
             ivf_off, ivf_ids = _core.ivf_build(codes, off, n_centroids)
-            self.segments.append((codes, res, off, ivf_off, ivf_ids, None))
-            decoded.append(decode_np(codes, res, self.centroids, self.weights, nbits))
+            self.segments.append((codes, res, scales, off, ivf_off, ivf_ids, None))
+            decoded.append(decode_np(codes, res, scales, self.centroids, self.weights, nbits))
         self.decoded_tokens = np.concatenate(decoded)
         self.offsets = csr(docs)[1]
 
     def search(self, queries, k, ncells=1, threshold=0.5, ndocs=256, exact=False, masks=None):
-        segs = self.segments if masks is None else [s[:5] + (m,) for s, m in
+        segs = self.segments if masks is None else [s[:6] + (m,) for s, m in
                                                     zip(self.segments, masks)]
         stacked, q_off = csr(queries)
         return _core.plaid_search(stacked, q_off, self.centroids, self.weights, self.nbits,
@@ -94,10 +95,10 @@ def test_candidate_stage_counts(corpus, queries):
             docs = set()
             base = 0
             for seg in corpus.segments:
-                ivf_off, ivf_ids = seg[3], seg[4]
+                ivf_off, ivf_ids = seg[4], seg[5]
                 for c in cells:
                     docs.update((base + ivf_ids[ivf_off[c]:ivf_off[c + 1]]).tolist())
-                base += len(seg[2]) - 1
+                base += len(seg[3]) - 1
             assert row[5] == len(cells)
             assert row[6] == len(docs)
             assert row[8] == len(docs) if len(docs) >= 5 else True
@@ -122,7 +123,7 @@ def test_recall_on_clustered_data():
 
 
 def test_masks_exclude_documents(corpus, queries):
-    n0 = len(corpus.segments[0][2]) - 1
+    n0 = len(corpus.segments[0][3]) - 1
     n = len(corpus.docs)
     rng = np.random.default_rng(3)
     mask = (rng.random(n) < 0.3).astype(np.uint8)
@@ -140,7 +141,7 @@ def test_masks_exclude_documents(corpus, queries):
 
 
 def test_selective_mask_falls_back_to_exact(corpus, queries):
-    n0 = len(corpus.segments[0][2]) - 1
+    n0 = len(corpus.segments[0][3]) - 1
     n = len(corpus.docs)
     keep = [5, 77, 450, 3]  # doc 3 is empty: never returned
     mask = np.zeros(n, np.uint8)
@@ -180,7 +181,7 @@ def test_threads_batch_and_levels_agree(corpus, queries):
 
 def test_score_docs_from_codes(corpus, queries):
     seg = corpus.segments[1]
-    n0 = len(corpus.segments[0][2]) - 1
+    n0 = len(corpus.segments[0][3]) - 1
     ids = np.array([0, 5, 99, 400 - n0, 7], np.int64)
     got = _core.plaid_score_docs(queries[0], corpus.centroids, corpus.weights, corpus.nbits, seg,
                                  ids)
@@ -207,11 +208,22 @@ def test_bad_arguments(corpus, queries):
     with pytest.raises(ValueError, match="mask"):
         corpus.search(queries, 5, masks=[np.ones(3, np.uint8), None])
     bad = list(corpus.segments[0])
-    bad[3] = bad[3][:-1]
+    bad[4] = bad[4][:-1]
     with pytest.raises(ValueError, match="ivf_offsets"):
         _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
     bad = list(corpus.segments[0])
-    bad[4] = bad[4].copy()
-    bad[4][0] = 10_000
+    bad[5] = bad[5].copy()
+    bad[5][0] = 10_000
     with pytest.raises(ValueError, match="ivf_doc_ids"):
+        _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
+    bad = list(corpus.segments[0])
+    bad[2] = bad[2].copy()
+    bad[2][1] = np.inf
+    with pytest.raises(ValueError, match="scales"):
+        _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
+    bad[2] = bad[2][:-1]
+    with pytest.raises(ValueError, match="scales"):
+        _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
+    bad[2] = corpus.segments[0][2].astype(np.float32)
+    with pytest.raises(TypeError, match="float16"):
         _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)

@@ -272,6 +272,17 @@ py::array_t<T> typed_array(const py::array& a, const char* name, py::ssize_t ndi
   return py::reinterpret_borrow<py::array_t<T>>(a);
 }
 
+// A float16 vector of n values (token scales), checked; the data as IEEE binary16 bits.
+const uint16_t* half_vector(const py::array& a, const std::string& name, int64_t n) {
+  if (!(a.dtype().kind() == 'f' && a.dtype().itemsize() == 2)) {
+    throw py::type_error(name + " must be float16; got " + dtype_of(a));
+  }
+  require_layout(a, name.c_str(), 1, "float16");
+  require(a.shape(0) == n, name + " must hold " + std::to_string(n) + " values (one per token); "
+                              "got " + shape_of(a));
+  return static_cast<const uint16_t*>(a.data());
+}
+
 CodecView codec_view(const py::array& centroids, const py::array* weights,
                      const py::array* cutoffs, int nbits, py::array_t<float>* keep_c,
                      py::array_t<float>* keep_w, py::array_t<float>* keep_cut) {
@@ -331,7 +342,7 @@ void check_codes_range(const py::array& codes, int width, int64_t n_centroids, c
 
 // Holds the numpy arrays of one segment alive while its SegmentView is in use.
 struct SegmentArrays {
-  py::array codes, residuals, doc_offsets, ivf_offsets, ivf_doc_ids, mask;
+  py::array codes, residuals, scales, doc_offsets, ivf_offsets, ivf_doc_ids, mask;
 };
 
 // Shape and dtype checks of one segment tuple; O(n_docs + n_centroids). Contents of codes and
@@ -339,9 +350,9 @@ struct SegmentArrays {
 SegmentView segment_view(const py::handle& item, const CodecView& codec, int64_t doc_base,
                          const std::string& name, SegmentArrays* keep) {
   auto t = py::reinterpret_borrow<py::tuple>(item);
-  require(py::isinstance<py::tuple>(item) && t.size() == 6,
-          name + " must be a tuple (codes, residuals, doc_offsets, ivf_offsets, ivf_doc_ids, "
-                 "mask or None)");
+  require(py::isinstance<py::tuple>(item) && t.size() == 7,
+          name + " must be a tuple (codes, residuals, scales, doc_offsets, ivf_offsets, "
+                 "ivf_doc_ids, mask or None)");
   SegmentView v;
   keep->codes = t[0].cast<py::array>();
   v.code_bytes = codes_width(keep->codes, (name + ".codes").c_str());
@@ -354,23 +365,25 @@ SegmentView segment_view(const py::handle& item, const CodecView& codec, int64_t
           name + ".residuals must have shape (" + std::to_string(n_tokens) + ", " +
               std::to_string(row_bytes) + "); got " + shape_of(keep->residuals));
   v.residuals = static_cast<const uint8_t*>(keep->residuals.data());
-  auto offsets = int64_vector(t[2].cast<py::array>(), (name + ".doc_offsets").c_str());
+  keep->scales = t[2].cast<py::array>();
+  v.scales = half_vector(keep->scales, name + ".scales", n_tokens);
+  auto offsets = int64_vector(t[3].cast<py::array>(), (name + ".doc_offsets").c_str());
   check_offsets(offsets, n_tokens, (name + ".doc_offsets").c_str());
   keep->doc_offsets = offsets;
   v.doc_offsets = offsets.data();
   v.n_docs = offsets.shape(0) - 1;
-  auto ivf_offsets = int64_vector(t[3].cast<py::array>(), (name + ".ivf_offsets").c_str());
+  auto ivf_offsets = int64_vector(t[4].cast<py::array>(), (name + ".ivf_offsets").c_str());
   require(ivf_offsets.shape(0) == codec.n_centroids + 1,
           name + ".ivf_offsets must hold n_centroids + 1 = " +
               std::to_string(codec.n_centroids + 1) + " values; got " + shape_of(ivf_offsets));
-  keep->ivf_doc_ids = typed_array<int32_t>(t[4].cast<py::array>(),
+  keep->ivf_doc_ids = typed_array<int32_t>(t[5].cast<py::array>(),
                                            (name + ".ivf_doc_ids").c_str(), 1, "int32");
   check_offsets(ivf_offsets, keep->ivf_doc_ids.shape(0), (name + ".ivf_offsets").c_str());
   keep->ivf_offsets = ivf_offsets;
   v.ivf_offsets = ivf_offsets.data();
   v.ivf_doc_ids = static_cast<const int32_t*>(keep->ivf_doc_ids.data());
-  if (!t[5].is_none()) {
-    keep->mask = typed_array<uint8_t>(t[5].cast<py::array>(), (name + ".mask").c_str(), 1,
+  if (!t[6].is_none()) {
+    keep->mask = typed_array<uint8_t>(t[6].cast<py::array>(), (name + ".mask").c_str(), 1,
                                       "uint8");
     require(keep->mask.shape(0) == v.n_docs, name + ".mask must hold n_docs = " +
                                                  std::to_string(v.n_docs) + " values; got " +
@@ -457,25 +470,27 @@ py::tuple py_codec_fit_buckets(const py::array& x, const py::array& codes,
 }
 
 py::tuple py_codec_encode(const py::array& x, const py::array& centroids,
-                          const py::array& cutoffs, int nbits) {
+                          const py::array& cutoffs, const py::array& weights, int nbits) {
   py::array_t<float> kc, kw, kcut;
-  CodecView codec = codec_view(centroids, nullptr, &cutoffs, nbits, &kc, &kw, &kcut);
+  CodecView codec = codec_view(centroids, &weights, &cutoffs, nbits, &kc, &kw, &kcut);
   auto data = float32_matrix(x, "x", codec.dim);
   const int64_t n = data.shape(0);
   const int width = code_bytes_for(codec.n_centroids);
   py::array codes = width == 2 ? py::array(py::array_t<uint16_t>(n))
                                : py::array(py::array_t<uint32_t>(n));
   py::array_t<uint8_t> residuals({n, residual_row_bytes(codec.dim, nbits)});
+  py::array_t<uint16_t> scale_bits(n);
   {
     py::gil_scoped_release release;
-    encode(codec, data.data(), n, codes.mutable_data(), residuals.mutable_data());
+    encode(codec, data.data(), n, codes.mutable_data(), residuals.mutable_data(),
+           scale_bits.mutable_data());
   }
-  return py::make_tuple(codes, residuals);
+  return py::make_tuple(codes, residuals, scale_bits.attr("view")("float16"));
 }
 
 py::array_t<float> py_codec_decode(const py::array& codes, const py::array& residuals,
-                                   const py::array& centroids, const py::array& weights,
-                                   int nbits) {
+                                   const py::array& scales, const py::array& centroids,
+                                   const py::array& weights, int nbits) {
   py::array_t<float> kc, kw, kcut;
   CodecView codec = codec_view(centroids, &weights, nullptr, nbits, &kc, &kw, &kcut);
   const int width = codes_width(codes, "codes");
@@ -485,10 +500,11 @@ py::array_t<float> py_codec_decode(const py::array& codes, const py::array& resi
           "residuals must have shape (" + std::to_string(n) + ", " +
               std::to_string(residual_row_bytes(codec.dim, nbits)) + "); got " + shape_of(res));
   check_codes_range(codes, width, codec.n_centroids, "codes");
+  const uint16_t* scale_bits = half_vector(scales, "scales", n);
   py::array_t<float> out({n, codec.dim});
   {
     py::gil_scoped_release release;
-    decode(codec, codes.data(), width, res.data(), n, out.mutable_data());
+    decode(codec, codes.data(), width, res.data(), scale_bits, n, out.mutable_data());
   }
   return out;
 }
@@ -522,6 +538,8 @@ void py_check_segment(const py::tuple& segment, int64_t n_centroids, int64_t dim
   SegmentArrays keep;
   const SegmentView v = segment_view(segment, codec, 0, "segment", &keep);
   check_codes_range(keep.codes, v.code_bytes, n_centroids, "segment.codes");
+  const int64_t bad_scale = first_nonfinite_f16(v.scales, keep.scales.shape(0));
+  require(bad_scale < 0, "segment.scales[" + std::to_string(bad_scale) + "] is not finite");
   const int64_t nnz = keep.ivf_doc_ids.shape(0);
   for (int64_t e = 0; e < nnz; ++e) {
     if (v.ivf_doc_ids[e] < 0 || v.ivf_doc_ids[e] >= v.n_docs) {
@@ -613,22 +631,23 @@ void register_compressed_index(py::module_& m) {
         "count distinct indices of [0, n), seeded (splitmix64 partial Fisher-Yates) -> int64.");
   m.def("codec_fit_buckets", &py_codec_fit_buckets, py::arg("x"), py::arg("codes"),
         py::arg("centroids"), py::arg("nbits"),
-        "Per-dimension bucket cutoffs (d, 2^nbits - 1) and weights (d, 2^nbits) float32 from "
+        "Per-dimension Lloyd-Max bucket cutoffs (d, 2^nbits - 1) and weights (d, 2^nbits) "
+        "float32 (started at the quantiles) from "
         "the residuals of x (n, d) against centroids[codes] (codes int32 (n,)).");
   m.def("codec_encode", &py_codec_encode, py::arg("x"), py::arg("centroids"),
-        py::arg("bucket_cutoffs"), py::arg("nbits"),
+        py::arg("bucket_cutoffs"), py::arg("bucket_weights"), py::arg("nbits"),
         "Encode x (n, d) float32 -> (codes uint16/uint32 (n,), residuals uint8 "
-        "(n, d*nbits/8)); bit layout in csrc/gingham/codec.h.");
+        "(n, d*nbits/8), scales float16 (n,)); layout in csrc/gingham/codec.h.");
   m.def("codec_decode", &py_codec_decode, py::arg("codes"), py::arg("residuals"),
-        py::arg("centroids"), py::arg("bucket_weights"), py::arg("nbits"),
-        "Decode codes (n,) + residuals (n, d*nbits/8) -> float32 (n, d).");
+        py::arg("scales"), py::arg("centroids"), py::arg("bucket_weights"), py::arg("nbits"),
+        "Decode codes (n,) + residuals (n, d*nbits/8) + scales float16 (n,) -> float32 (n, d).");
   m.def("ivf_build", &py_ivf_build, py::arg("codes"), py::arg("doc_offsets"),
         py::arg("n_centroids"),
         "Inverted lists: (ivf_offsets int64 (n_centroids+1,), ivf_doc_ids int32) with the "
         "sorted unique documents of each centroid.");
   m.def("check_segment", &py_check_segment, py::arg("segment"), py::arg("n_centroids"),
         py::arg("dim"), py::arg("nbits"),
-        "Full check of one segment tuple (codes, residuals, doc_offsets, ivf_offsets, "
+        "Full check of one segment tuple (codes, residuals, scales, doc_offsets, ivf_offsets, "
         "ivf_doc_ids, mask|None), including code and ivf id ranges (O(tokens)). plaid_search "
         "checks shapes only, so call this once per segment loaded from outside.");
   m.def("plaid_search", &py_plaid_search, py::arg("queries"), py::arg("query_offsets"),

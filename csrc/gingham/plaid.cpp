@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gingham/kernels/kmeans_assign_kernels.h"
+#include "gingham/kernels/maxsim_kernels.h"  // float16 conversions
 #include "gingham/kernels/plaid_lut_kernels.h"
 #include "gingham/threads.h"
 #include "gingham/topk.h"
@@ -82,6 +83,7 @@ void build_tables(const CodecView& codec, const float* query, int64_t lq, bool p
 struct DocScratch {
   std::vector<float> mx;
   std::vector<int32_t> codes;
+  std::vector<float> scales;
 };
 
 int64_t segment_of(const SegmentView* segments, int64_t n_segments, int64_t global) {
@@ -103,11 +105,13 @@ float full_score(const QueryTables& t, const SegmentView& seg, int64_t local, Lu
   if (n <= 0) return kNegInf;
   s->mx.assign(static_cast<size_t>(t.lp), kNegInf);
   s->codes.resize(static_cast<size_t>(n));
+  s->scales.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     s->codes[i] = static_cast<int32_t>(code_at(seg.codes, seg.code_bytes, begin + i));
+    s->scales[i] = half_to_float(seg.scales[begin + i]);
   }
   kernel(t.cs.data(), t.lut.data(), t.lp, t.row_bytes, s->codes.data(),
-         seg.residuals + begin * t.row_bytes, n, s->mx.data());
+         seg.residuals + begin * t.row_bytes, s->scales.data(), n, s->mx.data());
   return sum_rows(s->mx.data(), t.lq, kNegInf);
 }
 

@@ -3,6 +3,7 @@
 // segments; a segment is flat arrays:
 //
 //   codes        T uint16/uint32         residuals    T x (dim * nbits / 8) uint8   (codec.h)
+//   scales       T float16 bits (uint16)
 //   doc_offsets  n_docs + 1 int64        ivf_offsets  n_centroids + 1 int64          (ivf.h)
 //   ivf_doc_ids  int32 (segment-local)   mask         n_docs uint8, 1 = searchable (optional)
 //
@@ -40,6 +41,7 @@ struct SegmentView {
   const void* codes = nullptr;
   int code_bytes = 2;
   const uint8_t* residuals = nullptr;
+  const uint16_t* scales = nullptr;
   const int64_t* doc_offsets = nullptr;
   int64_t n_docs = 0;
   const int64_t* ivf_offsets = nullptr;

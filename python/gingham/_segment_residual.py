@@ -3,7 +3,8 @@
 Codec arrays (one codec version, ``codec/`` folder): centroids float32 (C, dim),
 bucket_cutoffs float32 (dim, 2^nbits - 1), bucket_weights float32 (dim, 2^nbits).
 Segment arrays: codes uint16/uint32 (T,) (uint16 when C <= 65,536), residuals uint8
-(T, dim * nbits / 8), doc_offsets int64 (n_docs + 1,), ivf_offsets int64 (C + 1,),
+(T, dim * nbits / 8), scales float16 (T,) (each token's norm over its quantized norm),
+doc_offsets int64 (n_docs + 1,), ivf_offsets int64 (C + 1,),
 ivf_doc_ids int32 (segment-local document rows of each centroid's list).
 Bit layout and search stages: csrc/gingham/codec.h and csrc/gingham/plaid.h.
 """
@@ -20,11 +21,11 @@ from . import _core
 from ._segment_common import check_array, check_offsets, concat_offsets, token_index
 from .storage import CorruptionError
 
-SEGMENT_ARRAYS = ("codes", "residuals", "doc_offsets", "ivf_offsets", "ivf_doc_ids")
+SEGMENT_ARRAYS = ("codes", "residuals", "scales", "doc_offsets", "ivf_offsets", "ivf_doc_ids")
 CODEC_ARRAYS = ("centroids", "bucket_cutoffs", "bucket_weights")
 STAT_FIELDS = ("centroid_ms", "candidate_ms", "approx_ms", "full_ms", "topk_ms", "n_cells",
                "n_candidates", "n_after_pruning", "n_full")
-_U16, _U32 = np.dtype(np.uint16), np.dtype(np.uint32)
+_U16, _U32, _F16 = np.dtype(np.uint16), np.dtype(np.uint32), np.dtype(np.float16)
 
 
 def default_n_centroids(n_tokens: int) -> int:
@@ -61,14 +62,15 @@ def encode(tokens: np.ndarray, doc_offsets: np.ndarray, codec: Mapping[str, np.n
            nbits: int, profile: dict) -> dict[str, np.ndarray]:
     """Segment arrays of documents tokens (T, dim) float32 / doc_offsets int64 (n + 1,)."""
     clock = time.perf_counter()
-    centroids = np.ascontiguousarray(codec["centroids"])
-    codes, residuals = _core.codec_encode(tokens, centroids,
-                                          np.ascontiguousarray(codec["bucket_cutoffs"]), nbits)
+    codes, residuals, scales = _core.codec_encode(
+        tokens, np.ascontiguousarray(codec["centroids"]),
+        np.ascontiguousarray(codec["bucket_cutoffs"]),
+        np.ascontiguousarray(codec["bucket_weights"]), nbits)
     profile["encode_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    ivf_offsets, ivf_doc_ids = _core.ivf_build(codes, doc_offsets, len(centroids))
+    ivf_offsets, ivf_doc_ids = _core.ivf_build(codes, doc_offsets, len(codec["centroids"]))
     profile["ivf_s"] = time.perf_counter() - clock
-    return {"codes": codes, "residuals": residuals, "doc_offsets": doc_offsets,
+    return {"codes": codes, "residuals": residuals, "scales": scales, "doc_offsets": doc_offsets,
             "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}
 
 
@@ -85,27 +87,30 @@ def check_codec(folder: Path, codec: Mapping[str, np.ndarray], dim: int, nbits: 
 def check_segment(folder: Path, arrays: Mapping[str, np.ndarray], n_docs: int,
                   n_centroids: int, dim: int, nbits: int) -> None:
     """Every structural invariant the C++ search relies on, vectorized, once per segment open:
-    shapes and dtypes, offsets monotone and in range, every code < n_centroids, every IVF
-    document id in [0, n_docs). A flipped byte can then change scores but never make the
-    kernels read out of bounds. CorruptionError names the file."""
+    shapes and dtypes, offsets monotone and in range, every code < n_centroids, every scale
+    finite, every IVF document id in [0, n_docs). A flipped byte can then change scores but
+    never make the kernels read out of bounds or return NaN. CorruptionError names the file."""
     codes = check_array(folder, arrays, "codes", (_U16, _U32), (None,))
     n_tokens = codes.shape[0]
     check_array(folder, arrays, "residuals", (np.dtype(np.uint8),),
                 (n_tokens, dim * nbits // 8))
+    scales = check_array(folder, arrays, "scales", (_F16,), (n_tokens,))
     check_offsets(folder, arrays, "doc_offsets", n_docs, n_tokens, strictly=True)
     ivf_ids = check_array(folder, arrays, "ivf_doc_ids", (np.dtype(np.int32),), (None,))
     check_offsets(folder, arrays, "ivf_offsets", n_centroids, ivf_ids.shape[0], strictly=False)
     if n_tokens and int(codes.max()) >= n_centroids:
         raise CorruptionError(folder / "codes.npy", f"a code is not below n_centroids = "
                                                     f"{n_centroids}")
+    if not np.isfinite(scales).all():
+        raise CorruptionError(folder / "scales.npy", "a token scale is not finite")
     if ivf_ids.size and (int(ivf_ids.min()) < 0 or int(ivf_ids.max()) >= n_docs):
         raise CorruptionError(folder / "ivf_doc_ids.npy",
                               f"a document id is outside [0, {n_docs})")
 
 
 def segment_tuple(arrays: Mapping[str, np.ndarray], mask: np.ndarray | None) -> tuple:
-    return (arrays["codes"], arrays["residuals"], arrays["doc_offsets"], arrays["ivf_offsets"],
-            arrays["ivf_doc_ids"], mask)
+    return (arrays["codes"], arrays["residuals"], arrays["scales"], arrays["doc_offsets"],
+            arrays["ivf_offsets"], arrays["ivf_doc_ids"], mask)
 
 
 def search(codec: Mapping[str, np.ndarray], nbits: int, segments: list, masks: list,
@@ -140,22 +145,25 @@ def decode_rows(codec: Mapping[str, np.ndarray], nbits: int, arrays: Mapping[str
     index, offsets = token_index(arrays["doc_offsets"], rows)
     codes = np.ascontiguousarray(arrays["codes"][index])
     residuals = np.ascontiguousarray(arrays["residuals"][index])
-    tokens = _core.codec_decode(codes, residuals, np.ascontiguousarray(codec["centroids"]),
+    scales = np.ascontiguousarray(arrays["scales"][index])
+    tokens = _core.codec_decode(codes, residuals, scales,
+                                np.ascontiguousarray(codec["centroids"]),
                                 np.ascontiguousarray(codec["bucket_weights"]), nbits)
     return tokens, offsets
 
 
 def merge(codec: Mapping[str, np.ndarray], segments: list, rows: list) -> dict[str, np.ndarray]:
-    """One segment holding rows[i] of segments[i] (same codec): codes and residuals are copied
-    unchanged, so every document keeps exactly its scores; the IVF is rebuilt."""
-    codes, residuals, offsets = [], [], []
+    """One segment holding rows[i] of segments[i] (same codec): codes, residuals and scales are
+    copied unchanged, so every document keeps exactly its scores; the IVF is rebuilt."""
+    codes, residuals, scales, offsets = [], [], [], []
     for arrays, r in zip(segments, rows):
         index, offs = token_index(arrays["doc_offsets"], r)
         codes.append(np.asarray(arrays["codes"])[index])
         residuals.append(np.asarray(arrays["residuals"])[index])
+        scales.append(np.asarray(arrays["scales"])[index])
         offsets.append(offs)
     codes_all = np.ascontiguousarray(np.concatenate(codes))
     doc_offsets = concat_offsets(offsets)
     ivf_offsets, ivf_doc_ids = _core.ivf_build(codes_all, doc_offsets, len(codec["centroids"]))
     return {"codes": codes_all, "residuals": np.ascontiguousarray(np.concatenate(residuals)),
-            "doc_offsets": doc_offsets, "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}
+            "scales": np.ascontiguousarray(np.concatenate(scales)), "doc_offsets": doc_offsets, "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}

@@ -558,7 +558,7 @@ class Index:
         """n_docs (live), n_tokens (of live documents), n_tokens_stored (deleted ones
         included until compact), n_deleted, n_segments, storage, dim, nbits, n_centroids,
         commit, bytes_on_disk (every file of the folder), bytes_per_token (folder / stored
-        tokens), data_bytes_per_token (codes + residuals, or tokens + scales)."""
+        tokens), data_bytes_per_token (codes + residuals + scales, or tokens + token_scales)."""
         view = self._view
         n_tokens = n_stored = n_deleted = data_bytes = 0
         for seg in view.segments:
@@ -567,7 +567,7 @@ class Index:
             n_stored += int(lens.sum())
             n_tokens += int(lens[seg.live != 0].sum())
             n_deleted += seg.n_docs - seg.n_live
-            data_bytes += sum(a[n].nbytes for n in ("codes", "residuals", "tokens",
+            data_bytes += sum(a[n].nbytes for n in ("codes", "residuals", "scales", "tokens",
                                                     "token_scales") if n in a)
         codec = view.snap.codec
         on_disk = sum(f.stat().st_size for f in Path(self.path).rglob("*") if f.is_file())

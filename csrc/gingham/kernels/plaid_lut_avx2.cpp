@@ -10,7 +10,8 @@ namespace {
 
 template <int NV>  // NV ymm registers = 8 * NV query rows
 void rows_avx2(const float* cs, const float* lut, int64_t lp, int64_t i0, int64_t row_bytes,
-               const int32_t* codes, const uint8_t* residuals, int64_t n_tokens, float* mx) {
+               const int32_t* codes, const uint8_t* residuals, const float* scales,
+               int64_t n_tokens, float* mx) {
   __m256 m[NV];
   for (int v = 0; v < NV; ++v) m[v] = _mm256_loadu_ps(mx + i0 + 8 * v);
   for (int64_t t = 0; t < n_tokens; ++t) {
@@ -22,7 +23,8 @@ void rows_avx2(const float* cs, const float* lut, int64_t lp, int64_t i0, int64_
       const float* entry = lut + (j * 256 + row[j]) * lp + i0;
       for (int v = 0; v < NV; ++v) acc[v] = _mm256_add_ps(acc[v], _mm256_loadu_ps(entry + 8 * v));
     }
-    for (int v = 0; v < NV; ++v) m[v] = _mm256_max_ps(m[v], acc[v]);
+    const __m256 scale = _mm256_set1_ps(scales[t]);
+    for (int v = 0; v < NV; ++v) m[v] = _mm256_max_ps(m[v], _mm256_mul_ps(acc[v], scale));
   }
   for (int v = 0; v < NV; ++v) _mm256_storeu_ps(mx + i0 + 8 * v, m[v]);
 }
@@ -30,12 +32,13 @@ void rows_avx2(const float* cs, const float* lut, int64_t lp, int64_t i0, int64_
 }  // namespace
 
 void lut_max_avx2(const float* cs, const float* lut, int64_t lp, int64_t row_bytes,
-                  const int32_t* codes, const uint8_t* residuals, int64_t n_tokens, float* mx) {
+                  const int32_t* codes, const uint8_t* residuals, const float* scales,
+                  int64_t n_tokens, float* mx) {
   int64_t i0 = 0;
   for (; i0 + 32 <= lp; i0 += 32) {
-    rows_avx2<4>(cs, lut, lp, i0, row_bytes, codes, residuals, n_tokens, mx);
+    rows_avx2<4>(cs, lut, lp, i0, row_bytes, codes, residuals, scales, n_tokens, mx);
   }
-  if (i0 < lp) rows_avx2<2>(cs, lut, lp, i0, row_bytes, codes, residuals, n_tokens, mx);
+  if (i0 < lp) rows_avx2<2>(cs, lut, lp, i0, row_bytes, codes, residuals, scales, n_tokens, mx);
 }
 
 }  // namespace gingham

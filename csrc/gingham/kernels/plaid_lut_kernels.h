@@ -7,28 +7,32 @@
 //   lut[j][v][i]     = sum over the dims d packed in residual byte j of
 //                      q_i[d] * weights[d][bucket of d in byte value v]     row_bytes x 256 x lp
 //
-// so <q_i, decode(token)> = cs[code][i] + sum_j lut[j][residual_byte_j][i]  (codec.h), and
+// so <q_i, decode(token)> = scale * (cs[code][i] + sum_j lut[j][residual_byte_j][i])  (codec.h),
+// and
 //
 //   mx[i] = max over the document's tokens of that value     (MaxSim before the sum over i)
 //
 // Precision: float32; the scalar reference and the AVX2 kernel add in the same order
-// (centroid row, then bytes 0, 1, ...), so they agree bit for bit.
+// (centroid row, then bytes 0, 1, ...) and multiply by the scale last, so they agree bit for bit.
 #pragma once
 
 #include <cstdint>
 
 namespace gingham {
 
-// Updates mx[0..lp) with the n_tokens tokens (codes as int32, residual rows of row_bytes).
+// Updates mx[0..lp) with the n_tokens tokens (codes as int32, residual rows of row_bytes,
+// scales as float32).
 using LutMaxFn = void (*)(const float* cs, const float* lut, int64_t lp, int64_t row_bytes,
-                          const int32_t* codes, const uint8_t* residuals, int64_t n_tokens,
-                          float* mx);
+                          const int32_t* codes, const uint8_t* residuals, const float* scales,
+                          int64_t n_tokens, float* mx);
 
 LutMaxFn lut_max_kernel();  // for the SIMD level in use
 
 void lut_max_scalar(const float* cs, const float* lut, int64_t lp, int64_t row_bytes,
-                    const int32_t* codes, const uint8_t* residuals, int64_t n_tokens, float* mx);
+                    const int32_t* codes, const uint8_t* residuals, const float* scales,
+                    int64_t n_tokens, float* mx);
 void lut_max_avx2(const float* cs, const float* lut, int64_t lp, int64_t row_bytes,
-                  const int32_t* codes, const uint8_t* residuals, int64_t n_tokens, float* mx);
+                  const int32_t* codes, const uint8_t* residuals, const float* scales,
+                  int64_t n_tokens, float* mx);
 
 }  // namespace gingham
