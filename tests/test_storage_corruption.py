@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import _storage_workload as wl
-from gingham.storage import CorruptionError, FormatVersionError, StorageError, Store
+from gingham.storage import (FORMAT_VERSION, CorruptionError, FormatVersionError,
+                             StorageError, Store)
 
 SEED = 5
 N_COMMITS = 25
@@ -148,9 +149,9 @@ def test_newer_format_version_is_refused(tmp_path):
     path = tmp_path / "idx"
     Store.create(path, {"dim": 4}).close()
     conn = sqlite3.connect(path / "catalog.sqlite")
-    conn.execute("PRAGMA user_version = 2")
+    conn.execute(f"PRAGMA user_version = {FORMAT_VERSION + 1}")
     conn.close()
-    with pytest.raises(FormatVersionError, match="format version 2"):
+    with pytest.raises(FormatVersionError, match=f"format version {FORMAT_VERSION + 1}"):
         Store.open(path)
 
 

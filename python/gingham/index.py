@@ -237,8 +237,11 @@ class Index:
             flat.check_segment(seg.folder, seg.arrays, seg.n_docs, self.storage, self.dim)
         self._checked[key] = True
 
-    def _publish(self) -> None:
-        self._view = self._make_view(self._store.snapshot())
+    def _publish(self, deleted=None) -> None:
+        """Install a view of the latest commit; ``deleted`` (this Index's delete result, just
+        committed) lets the store derive it from the current view in O(deleted ids)."""
+        self._view = self._make_view(self._store.snapshot(base=self._view.snap,
+                                                          deleted=deleted))
         # The old view's snapshot closes when the last search holding it lets it go.
 
     def refresh(self) -> None:
@@ -330,7 +333,7 @@ class Index:
             raise TypeError(f"ids must be a list of strings; got {type(ids).__name__}")
         with self._write_mutex:
             result = self._store.delete(list(ids), missing=missing)
-            self._publish()
+            self._publish(result)
         return int(result.n_docs)
 
     def compact(self, *, retrain: bool = False) -> None:

@@ -2,12 +2,11 @@
 
 See docs/format.md for the on-disk format and the commit protocol.
 """
+from .catalog import FORMAT_VERSION
 from .errors import (CorruptionError, DuplicateIdError, FormatVersionError, LockTimeoutError,
                      StorageError, UnknownIdError)
 from .snapshot import SegmentView, Snapshot
 from .store import CommitResult, Merged, MergeInput, Store
-
-FORMAT_VERSION = 1
 
 __all__ = [
     "CommitResult", "CorruptionError", "DuplicateIdError", "FORMAT_VERSION",

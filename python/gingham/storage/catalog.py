@@ -2,8 +2,11 @@
 
 Every table row carries ``crc``, a CRC-32 of its other columns, because SQLite checks the
 structure of its file but not the content of records: a flipped byte inside a metadata string
-or a liveness flag would otherwise be read back silently. Readers check the rows of the small
-tables on every snapshot; ``verify()`` checks every row.
+or an id would otherwise be read back silently. Readers check the rows of the small tables on
+every snapshot; ``verify()`` checks every row.
+
+Liveness is not a column of ``documents``: a delete inserts one small row per document into
+``tombstones`` (format version 2), so it never rewrites a document row or its checksum.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pathlib import Path
 
 from .errors import CorruptionError, FormatVersionError, StorageError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 APPLICATION_ID = 0x67676868  # 'gghh': marks a gingham catalog
 CATALOG = "catalog.sqlite"
 
@@ -30,13 +33,17 @@ CREATE TABLE segments(id INTEGER PRIMARY KEY, folder TEXT NOT NULL, codec_versio
                       created_commit INTEGER NOT NULL, crc INTEGER NOT NULL);
 CREATE TABLE documents(internal_id INTEGER PRIMARY KEY, external_id TEXT NOT NULL,
                        segment_id INTEGER NOT NULL, row INTEGER NOT NULL,
-                       live INTEGER NOT NULL, metadata TEXT NOT NULL, text TEXT,
-                       crc INTEGER NOT NULL);
-CREATE UNIQUE INDEX documents_live_external ON documents(external_id) WHERE live = 1;
-CREATE INDEX documents_dead ON documents(segment_id, row) WHERE live = 0;
+                       metadata TEXT NOT NULL, text TEXT, crc INTEGER NOT NULL);
+CREATE INDEX documents_external ON documents(external_id, segment_id, row);
+CREATE TABLE tombstones(internal_id INTEGER PRIMARY KEY, segment_id INTEGER NOT NULL,
+                        row INTEGER NOT NULL, deleted_commit INTEGER NOT NULL,
+                        crc INTEGER NOT NULL);
 """
 
-DOC_COLUMNS = "internal_id, external_id, segment_id, row, live, metadata, text"
+DOC_COLUMNS = "internal_id, external_id, segment_id, row, metadata, text"
+TOMBSTONE_COLUMNS = "internal_id, segment_id, row, deleted_commit"
+#: SQL condition "this documents row is live" (a primary-key probe of tombstones per row).
+LIVE = "NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.internal_id = documents.internal_id)"
 SEGMENT_COLUMNS = "id, folder, codec_version, n_docs, manifest_sha256, created_commit"
 CODEC_COLUMNS = "version, folder, manifest_sha256, created_commit"
 
@@ -79,6 +86,9 @@ def connect_writer(path: Path) -> sqlite3.Connection:
                                timeout=30.0)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
+        # Deletes probe documents_external and tombstones at random places: keep their pages
+        # cached between writes (SQLite's default is 2 MiB; pages are only held once read).
+        conn.execute("PRAGMA cache_size=-32768")
     return conn
 
 
@@ -111,7 +121,12 @@ def check_header(conn: sqlite3.Connection, path: Path) -> None:
         raise FormatVersionError(
             f"index catalog {path} has on-disk format version {version}; this gingham reads "
             f"versions up to {FORMAT_VERSION}. Upgrade gingham to open it (or, if no newer "
-            "gingham wrote it, the file header is damaged).")
+            "gingham wrote it, the file header is damaged).", version)
+    if version == 1:
+        raise FormatVersionError(
+            f"index catalog {path} has on-disk format version 1; this gingham reads version "
+            f"{FORMAT_VERSION}. Store.open / Index.open upgrade it in place (one transaction; "
+            "needs write access to the index folder).", version)
     if version < 1:
         raise CorruptionError(path, f"invalid format version {version}")
     check_schema(conn, path)
@@ -156,9 +171,13 @@ def set_setting(conn: sqlite3.Connection, key: str, value_json: str) -> None:
                  (key, value_json, row_crc((key, value_json))))
 
 
-def doc_row(internal_id, external_id, segment_id, row, live, metadata, text) -> tuple:
-    values = (int(internal_id), external_id, int(segment_id), int(row), int(live), metadata,
-              text)
+def doc_row(internal_id, external_id, segment_id, row, metadata, text) -> tuple:
+    values = (int(internal_id), external_id, int(segment_id), int(row), metadata, text)
+    return values + (row_crc(values),)
+
+
+def tombstone_row(internal_id, segment_id, row, commit) -> tuple:
+    values = (int(internal_id), int(segment_id), int(row), int(commit))
     return values + (row_crc(values),)
 
 
@@ -187,3 +206,53 @@ def create_schema(conn: sqlite3.Connection, settings_json: dict) -> None:
     for key, value in settings_json.items():
         set_setting(conn, key, value)
     conn.execute("COMMIT")
+
+
+# -- format version 1 -> 2 --------------------------------------------------------------------
+V1_DOCUMENTS = """
+CREATE TABLE documents(internal_id INTEGER PRIMARY KEY, external_id TEXT NOT NULL,
+                       segment_id INTEGER NOT NULL, row INTEGER NOT NULL,
+                       live INTEGER NOT NULL, metadata TEXT NOT NULL, text TEXT,
+                       crc INTEGER NOT NULL);
+CREATE UNIQUE INDEX documents_live_external ON documents(external_id) WHERE live = 1;
+CREATE INDEX documents_dead ON documents(segment_id, row) WHERE live = 0;
+"""
+_V2_ONLY = [s for s in SCHEMA.split(";") if "documents" in s or "tombstones" in s]
+_V1_SCHEMA = sorted([_normal(s) for s in SCHEMA.split(";") if s.strip() and s not in _V2_ONLY]
+                    + [_normal(s) for s in V1_DOCUMENTS.split(";") if s.strip()])
+
+
+def upgrade_from_v1(conn: sqlite3.Connection, path: Path) -> bool:
+    """Rewrite a format-1 catalog as format 2 in one transaction (the caller holds the writer
+    lock): documents lose ``live`` (and get checksums without it); each ``live = 0`` row becomes
+    a tombstone dated at the current commit. Segment folders are untouched. Returns False if
+    the catalog was no longer at version 1 (another process upgraded it first)."""
+    with translate_errors(path):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] != 1:
+                conn.execute("ROLLBACK")
+                return False
+            rows = conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
+            if sorted(_normal(r[0]) for r in rows) != _V1_SCHEMA:
+                raise CorruptionError(path, "catalog schema differs from format version 1")
+            meta = read_meta(conn, path)
+            commit = int(meta["commit"])
+            docs = [check_row(path, "documents", r) for r in conn.execute(
+                "SELECT internal_id, external_id, segment_id, row, live, metadata, text, crc "
+                "FROM documents")]
+            conn.execute("DROP TABLE documents")  # drops its indexes too
+            for stmt in _V2_ONLY:
+                conn.execute(stmt)
+            conn.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (doc_row(d[0], d[1], d[2], d[3], d[5], d[6]) for d in docs))
+            conn.executemany("INSERT INTO tombstones VALUES (?, ?, ?, ?, ?)",
+                             (tombstone_row(d[0], d[2], d[3], commit)
+                              for d in docs if d[4] != 1))
+            conn.execute(f"PRAGMA user_version={FORMAT_VERSION}")
+            set_meta(conn, "format_version", FORMAT_VERSION)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return True

@@ -19,7 +19,11 @@ class CorruptionError(StorageError):
 
 
 class FormatVersionError(StorageError):
-    """The index was written by a newer (or unknown) on-disk format version."""
+    """The index was written by another on-disk format version (``version``, if known)."""
+
+    def __init__(self, message: str, version: int | None = None):
+        super().__init__(message)
+        self.version = version
 
 
 class LockTimeoutError(StorageError):

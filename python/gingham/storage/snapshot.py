@@ -106,7 +106,8 @@ def check_segment_files(seg_id: int, n_docs: int, files: FolderFiles) -> None:
 def _filter_authorizer(action, arg1, arg2, dbname, source):
     if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE):
         return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_READ and arg1 in ("documents", "json_each", "json_tree"):
+    if action == sqlite3.SQLITE_READ and arg1 in ("documents", "tombstones", "json_each",
+                                                  "json_tree"):
         return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
 
@@ -121,7 +122,13 @@ class Snapshot:
     """
 
     def __init__(self, path: Path, *, full_check: bool = False,
-                 reuse: Mapping[str, FolderFiles] | None = None):
+                 reuse: Mapping[str, FolderFiles] | None = None,
+                 after_delete: tuple["Snapshot", int, np.ndarray] | None = None):
+        """after_delete: (base snapshot, commit, locations) when the caller itself just made
+        ``commit`` as a delete (``CommitResult.locations``: int64 (n, 2) segment id and row of
+        each tombstoned document). If this snapshot reads exactly that commit and ``base`` is
+        at the commit before it, the live masks are base's with those rows cleared: O(deleted
+        now), not O(all tombstones). Otherwise it loads as usual."""
         self.path = Path(path)
         self._catalog = self.path / cat.CATALOG
         self._full_check = full_check
@@ -129,18 +136,21 @@ class Snapshot:
         self._conn = cat.connect_reader(self._catalog)
         try:
             cat.check_header(self._conn, self._catalog)
-            self._load(dict(reuse or {}))
+            self._load(dict(reuse or {}), after_delete)
         except BaseException:
             self._conn.close()
             raise
 
     # -- loading -------------------------------------------------------------------------
-    def _load(self, reuse: dict) -> None:
+    def _load(self, reuse: dict, after_delete=None) -> None:
         last_missing = None
         for _ in range(_MAX_RETRIES):
             with cat.translate_errors(self._catalog):
                 self._conn.execute("BEGIN")
                 state = self._read_state()
+                if after_delete is not None and self._apply_delete(state, *after_delete):
+                    return
+                state["dead"] = self._read_dead()
             try:
                 self._open_files(state, reuse)
                 return
@@ -172,11 +182,38 @@ class Snapshot:
                   c.execute(f"SELECT {cat.CODEC_COLUMNS}, crc FROM codecs ORDER BY version")]
         segments = [cat.check_row(p, "segments", r) for r in
                     c.execute(f"SELECT {cat.SEGMENT_COLUMNS}, crc FROM segments ORDER BY id")]
-        dead = np.array(c.execute("SELECT segment_id, row FROM documents WHERE live = 0")
-                        .fetchall(), dtype=np.int64).reshape(-1, 2)
         current = int(meta["current_codec"]) if meta["current_codec"] else None
         return {"commit": int(meta["commit"]), "settings": settings, "codecs": codecs,
-                "segments": segments, "dead": dead, "current_codec": current}
+                "segments": segments, "current_codec": current}
+
+    def _read_dead(self) -> np.ndarray:
+        """(segment id, row) int64 (n, 2) of every tombstoned document: one scan of the
+        narrow tombstones table, O(tombstones)."""
+        return np.array(self._conn.execute("SELECT segment_id, row FROM tombstones").fetchall(),
+                        dtype=np.int64).reshape(-1, 2)
+
+    def _apply_delete(self, state: dict, base: "Snapshot", commit: int,
+                      locations: np.ndarray) -> bool:
+        """Build this snapshot from ``base`` plus one delete commit, if that is what it is."""
+        if (state["commit"] != commit or base.commit != commit - 1
+                or state["segments"] != base._rows["segments"]
+                or state["codecs"] != base._rows["codecs"]
+                or state["current_codec"] != base.codec_version):
+            return False
+        locations = np.asarray(locations, dtype=np.int64).reshape(-1, 2)
+        segments = []
+        for seg in base.segments:
+            rows = locations[locations[:, 0] == seg.id, 1]
+            live = seg.live
+            if rows.size:
+                if rows.min() < 0 or rows.max() >= seg.n_docs:
+                    raise CorruptionError(self._catalog, f"document row out of range for "
+                                                         f"segment {seg.id}")
+                live = live.copy()
+                live[rows] = 0
+            segments.append(SegmentView(seg.id, seg.codec_version, seg.n_docs, seg.files, live))
+        self._set_state(state, base.codecs, segments, dict(base._reuse))
+        return True
 
     def _files(self, reuse: dict, folder: Path, sha: str) -> FolderFiles:
         key = str(folder)
@@ -212,13 +249,18 @@ class Snapshot:
         if dead.size and not set(np.unique(dead[:, 0]).tolist()) <= known:
             raise CorruptionError(self._catalog, "a deleted document points to a missing "
                                                  "segment")
+        # only folders this commit uses are kept for reuse: dropped ones are let go
+        self._set_state(state, codecs, segments, self._used)
+
+    def _set_state(self, state: dict, codecs: dict, segments: list, used: dict) -> None:
         self.commit = state["commit"]
         self.settings = state["settings"]
         self.codecs = codecs
         self.codec_version = state["current_codec"]
         self.codec = codecs.get(self.codec_version)
         self.segments = segments
-        self._reuse = self._used  # only folders this commit uses: dropped ones are let go
+        self._rows = {"segments": state["segments"], "codecs": state["codecs"]}
+        self._reuse = used
 
     # -- lifecycle -----------------------------------------------------------------------
     def refresh(self) -> "Snapshot":
@@ -275,7 +317,7 @@ class Snapshot:
             raise ValueError("missing must be 'raise' or 'ignore'")
         ids = _as_str_list(external_ids, "external_ids")
         rows = self._chunked("SELECT external_id, internal_id FROM documents "
-                             "WHERE live = 1 AND external_id IN ({})", ids)
+                             "WHERE external_id IN ({}) AND " + cat.LIVE, ids)
         found = dict(rows)
         unknown = [i for i in ids if i not in found]
         if unknown and missing == "raise":
@@ -289,7 +331,7 @@ class Snapshot:
         ids = _as_str_list(external_ids, "external_ids")
         found = {r[0]: r[1:] for r in self._chunked(
             "SELECT external_id, internal_id, segment_id, row FROM documents "
-            "WHERE live = 1 AND external_id IN ({})", ids)}
+            "WHERE external_id IN ({}) AND " + cat.LIVE, ids)}
         unknown = [i for i in ids if i not in found]
         if unknown:
             raise UnknownIdError(f"{len(unknown)} id(s) not in the index, e.g. "
@@ -317,11 +359,11 @@ class Snapshot:
 
     def metadata(self, internal_ids) -> list[dict]:
         docs = self._docs(internal_ids)
-        return [json.loads(docs[int(i)][5]) for i in np.asarray(internal_ids).ravel()]
+        return [json.loads(docs[int(i)][4]) for i in np.asarray(internal_ids).ravel()]
 
     def texts(self, internal_ids) -> list:
         docs = self._docs(internal_ids)
-        return [docs[int(i)][6] for i in np.asarray(internal_ids).ravel()]
+        return [docs[int(i)][5] for i in np.asarray(internal_ids).ravel()]
 
     def get(self, external_id: str) -> dict:
         """Metadata dict of one live document."""
@@ -330,7 +372,7 @@ class Snapshot:
     def ids(self) -> list[str]:
         """External ids of all live documents, in internal-id order."""
         return [r[0] for r in self._query(
-            "SELECT external_id FROM documents WHERE live = 1 ORDER BY internal_id")]
+            f"SELECT external_id FROM documents WHERE {cat.LIVE} ORDER BY internal_id")]
 
     def where(self, expr: str, params: Sequence = ()) -> np.ndarray:
         """Sorted internal ids (int64) of live documents for which the SQL expression holds.
@@ -347,7 +389,7 @@ class Snapshot:
                              "comments; pass values through params")
         if isinstance(params, (str, bytes)) or not isinstance(params, (Sequence, Mapping)):
             raise TypeError("params must be a sequence (or a mapping for :named parameters)")
-        sql = (f"SELECT internal_id FROM documents WHERE live = 1 AND ({expr}) "
+        sql = (f"SELECT internal_id FROM documents WHERE {cat.LIVE} AND ({expr}) "
                "ORDER BY internal_id")
         with self._lock:
             if self._conn is None:

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import catalog as cat
-from .errors import DuplicateIdError, StorageError, UnknownIdError
+from .errors import DuplicateIdError, FormatVersionError, StorageError, UnknownIdError
 from .files import fsync_dir, publish_folder, sha256_bytes, write_array_folder
 from .lock import WriterLock
 from .snapshot import (EXTERNAL_ID_BYTES, EXTERNAL_ID_OFFSETS, INTERNAL_IDS, FolderFiles,
@@ -65,6 +66,9 @@ class CommitResult:
     segment_id: int | None = None
     codec_version: int | None = None
     n_docs: int = 0
+    #: delete only: (segment id, row) of each tombstoned document, int64 (n_docs, 2), in the
+    #: order of ``internal_ids`` -- what a reader needs to update its live masks in place.
+    locations: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
 
 
 def _json_text(value, what: str) -> str:
@@ -110,9 +114,26 @@ class Store:
         self._depth = 0
         self._conn = None
         self._cache: dict[str, FolderFiles] = {}
-        with Snapshot(self.path, full_check=self._full_check) as snap:
+        try:
+            snap = Snapshot(self.path, full_check=self._full_check)
+        except FormatVersionError as exc:
+            if exc.version != 1:
+                raise
+            self._upgrade_from_v1(exc)
+            snap = Snapshot(self.path, full_check=self._full_check)
+        with snap:
             self.settings = dict(snap.settings)
             self._cache = dict(snap._reuse)
+
+    def _upgrade_from_v1(self, exc: FormatVersionError) -> None:
+        """Format 1 -> 2 in one catalog transaction under the writer lock (docs/format.md)."""
+        try:
+            with self.write_lock():
+                cat.upgrade_from_v1(self._writer(), self.catalog_path)
+        except (OSError, sqlite3.OperationalError) as err:  # e.g. a read-only folder
+            raise FormatVersionError(f"{exc} Upgrading failed: {err}", 1) from err
+        finally:
+            self.close()
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
@@ -154,9 +175,18 @@ class Store:
             raise StorageError(f"{path} is not a gingham index (no {cat.CATALOG})")
         return cls(path, lock_timeout=lock_timeout, check=check)
 
-    def snapshot(self) -> Snapshot:
-        """A consistent read-only view of the latest commit (close it when done)."""
-        snap = Snapshot(self.path, full_check=self._full_check, reuse=self._cache)
+    def snapshot(self, *, base: Snapshot | None = None,
+                 deleted: CommitResult | None = None) -> Snapshot:
+        """A consistent read-only view of the latest commit (close it when done).
+
+        base, deleted: a snapshot and the result of a ``delete`` made right after it; if no
+        other commit came in between, the new snapshot is base's live masks minus the deleted
+        rows (O(deleted ids)) instead of a read of every tombstone."""
+        after = None
+        if base is not None and deleted is not None:
+            after = (base, deleted.commit, deleted.locations)
+        snap = Snapshot(self.path, full_check=self._full_check, reuse=self._cache,
+                        after_delete=after)
         self._cache = dict(snap._reuse)
         return snap
 
@@ -243,20 +273,25 @@ class Store:
         publish_folder(tmp_folder, final)
         return final, sha256_bytes(manifest)
 
-    def _live_rows(self, conn, external_ids: list[str]) -> list[tuple]:
+    @staticmethod
+    def _live_rows(conn, external_ids: list[str]) -> list[tuple]:
+        """(internal_id, external_id, segment_id, row) of the live documents named by
+        ``external_ids``: b-tree probes of the covering index documents_external and of
+        tombstones only, no document row is read (``verify`` checks index against table)."""
         rows = []
         for i in range(0, len(external_ids), _CHUNK):
             part = external_ids[i:i + _CHUNK]
             rows += conn.execute(
-                f"SELECT {cat.DOC_COLUMNS}, crc FROM documents WHERE live = 1 AND "
-                f"external_id IN ({','.join('?' * len(part))})", part).fetchall()
-        return [cat.check_row(self.catalog_path, "documents", r) for r in rows]
+                "SELECT internal_id, external_id, segment_id, row FROM documents WHERE "
+                f"external_id IN ({','.join('?' * len(part))}) AND {cat.LIVE}", part).fetchall()
+        return rows
 
     @staticmethod
-    def _tombstone(conn, docs: Iterable[tuple]) -> None:
-        conn.executemany(
-            "UPDATE documents SET live = 0, crc = ? WHERE internal_id = ?",
-            [(cat.doc_row(d[0], d[1], d[2], d[3], 0, d[5], d[6])[-1], d[0]) for d in docs])
+    def _tombstone(conn, docs: Iterable[tuple], commit: int) -> None:
+        # One small row per document: the document row and its checksum stay untouched.
+        # In key order, the inserts walk the tombstones b-tree once, left to right.
+        conn.executemany("INSERT INTO tombstones VALUES (?, ?, ?, ?, ?)",
+                         [cat.tombstone_row(d[0], d[2], d[3], commit) for d in sorted(docs)])
 
     def add(self, ids: Sequence[str], arrays: Mapping[str, np.ndarray], *,
             metadata: Sequence | None = None, texts: Sequence | None = None,
@@ -329,10 +364,10 @@ class Store:
                     c.execute("INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?, ?)",
                               cat.segment_row(seg_id, seg_folder.name, codec_version, n,
                                               seg_sha, commit))
-                    self._tombstone(c, existing)
-                    c.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                  (cat.doc_row(internal[r], ids[r], seg_id, r, 1,
-                                               meta_json[r], text_list[r]) for r in range(n)))
+                    self._tombstone(c, existing, commit)
+                    c.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                  (cat.doc_row(internal[r], ids[r], seg_id, r, meta_json[r],
+                                               text_list[r]) for r in range(n)))
                     cat.set_meta(c, "next_internal_id", first + n)
                     cat.set_meta(c, "next_segment_id", seg_id + 1)
                     cat.set_meta(c, "commit", commit)
@@ -377,10 +412,12 @@ class Store:
                                      f"{unknown[:5]!r}")
             commit = int(meta["commit"]) + 1
             with self._transaction() as c:
-                self._tombstone(c, docs)
+                self._tombstone(c, docs, commit)
                 cat.set_meta(c, "commit", commit)
         return CommitResult(commit, np.array([d[0] for d in docs], dtype=np.int64),
-                            n_docs=len(docs))
+                            n_docs=len(docs),
+                            locations=np.array([(d[2], d[3]) for d in docs],
+                                               dtype=np.int64).reshape(-1, 2))
 
     def set_settings(self, settings: Mapping) -> CommitResult:
         """Add or replace settings (JSON values) in one commit."""
@@ -473,18 +510,20 @@ class Store:
                                               seg_sha, commit))
                     cat.set_meta(c, "next_segment_id", seg_id + 1)
                 docs = [cat.check_row(self.catalog_path, "documents", r) for r in c.execute(
-                    f"SELECT {cat.DOC_COLUMNS}, crc FROM documents WHERE live = 1 AND "
-                    f"segment_id IN ({chosen_sql})")]
+                    f"SELECT {cat.DOC_COLUMNS}, crc FROM documents WHERE "
+                    f"segment_id IN ({chosen_sql}) AND {cat.LIVE}")]
                 if len(docs) != total:
                     raise StorageError("live documents changed under the writer lock")
                 c.executemany(
                     "UPDATE documents SET segment_id = ?, row = ?, crc = ? "
                     "WHERE internal_id = ?",
                     [(seg_id, new_row[d[0]],
-                      cat.doc_row(d[0], d[1], seg_id, new_row[d[0]], 1, d[5], d[6])[-1], d[0])
+                      cat.doc_row(d[0], d[1], seg_id, new_row[d[0]], d[4], d[5])[-1], d[0])
                      for d in docs])
-                c.execute(f"DELETE FROM documents WHERE live = 0 AND segment_id IN "
-                          f"({chosen_sql})")
+                # What is left in the dropped segments is deleted documents and their
+                # tombstones: both go with the segments.
+                c.execute(f"DELETE FROM tombstones WHERE segment_id IN ({chosen_sql})")
+                c.execute(f"DELETE FROM documents WHERE segment_id IN ({chosen_sql})")
                 c.execute(f"DELETE FROM segments WHERE id IN ({chosen_sql})")
                 cat.set_meta(c, "commit", commit)
         except BaseException:

@@ -26,11 +26,27 @@ def verify_store(path: Path) -> dict:
                     snap._query("SELECT key, value, crc FROM meta"))
         docs = [cat.check_row(catalog, "documents", r) for r in
                 snap._query(f"SELECT {cat.DOC_COLUMNS}, crc FROM documents")]
+        tombstones = [cat.check_row(catalog, "tombstones", r) for r in
+                      snap._query(f"SELECT {cat.TOMBSTONE_COLUMNS}, crc FROM tombstones")]
+        where = {d[0]: (d[2], d[3]) for d in docs}
+        dead = set()
+        for internal_id, seg_id, row, deleted_commit in tombstones:
+            if internal_id not in where:
+                raise CorruptionError(catalog, f"tombstone of unknown internal id {internal_id}")
+            if where[internal_id] != (seg_id, row):
+                raise CorruptionError(catalog, f"tombstone of internal id {internal_id} names "
+                                               f"segment {seg_id} row {row}; its document is at "
+                                               f"{where[internal_id]}")
+            if not 0 < deleted_commit <= snap.commit:
+                raise CorruptionError(catalog, f"tombstone of internal id {internal_id}: "
+                                               f"commit {deleted_commit} is not in "
+                                               f"1..{snap.commit}")
+            dead.add(internal_id)
         segs = {s.id: s for s in snap.segments}
         seen_rows: dict[int, np.ndarray] = {s.id: np.zeros(s.n_docs, np.int64)
                                             for s in snap.segments}
         live_external = set()
-        for internal_id, external_id, seg_id, row, live, metadata, _text in docs:
+        for internal_id, external_id, seg_id, row, metadata, _text in docs:
             seg = segs.get(seg_id)
             if seg is None:
                 raise CorruptionError(catalog, f"document {external_id!r} points to missing "
@@ -46,9 +62,7 @@ def verify_store(path: Path) -> dict:
             if seg.external_id(row) != external_id:
                 raise CorruptionError(seg.folder / "_external_id_bytes.npy",
                                       f"row {row} differs from catalog id {external_id!r}")
-            if live not in (0, 1):
-                raise CorruptionError(catalog, f"document {external_id!r}: live={live!r}")
-            if live:
+            if internal_id not in dead:
                 if external_id in live_external:
                     raise CorruptionError(catalog, f"two live documents {external_id!r}")
                 live_external.add(external_id)
@@ -70,5 +84,6 @@ def verify_store(path: Path) -> dict:
         used = {f.name for f in folders}
         garbage = sorted(e for e in os.listdir(path / "segments") if e not in used)
         return {"commit": snap.commit, "n_documents": len(docs), "n_live": len(snap),
+                "n_tombstones": len(tombstones),
                 "n_segments": len(segs), "codec_version": snap.codec_version,
                 "files_checked": n_files, "bytes_checked": n_bytes, "garbage": garbage}
