@@ -227,3 +227,19 @@ def test_bad_arguments(corpus, queries):
     bad[2] = corpus.segments[0][2].astype(np.float32)
     with pytest.raises(TypeError, match="float16"):
         _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
+
+
+def test_segments_without_scales_decode_with_scale_one(corpus, queries):
+    """Format-1 residual segments carry no scales: they score as if every scale were 1."""
+    ones = [s[:2] + (np.ones(len(s[0]), np.float16),) + s[3:] for s in corpus.segments]
+    none = [s[:2] + (None,) + s[3:] for s in corpus.segments]
+    stacked, q_off = csr(queries)
+    args = (corpus.centroids, corpus.weights, corpus.nbits)
+    want = _core.plaid_search(stacked, q_off, *args, ones, 10, 1, 0.5, 256, True)
+    got = _core.plaid_search(stacked, q_off, *args, none, 10, 1, 0.5, 256, True)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    seg = corpus.segments[0]
+    np.testing.assert_array_equal(
+        _core.codec_decode(seg[0], seg[1], None, *args),
+        _core.codec_decode(seg[0], seg[1], np.ones(len(seg[0]), np.float16), *args))

@@ -351,8 +351,8 @@ SegmentView segment_view(const py::handle& item, const CodecView& codec, int64_t
                          const std::string& name, SegmentArrays* keep) {
   auto t = py::reinterpret_borrow<py::tuple>(item);
   require(py::isinstance<py::tuple>(item) && t.size() == 7,
-          name + " must be a tuple (codes, residuals, scales, doc_offsets, ivf_offsets, "
-                 "ivf_doc_ids, mask or None)");
+          name + " must be a tuple (codes, residuals, scales or None, doc_offsets, "
+                 "ivf_offsets, ivf_doc_ids, mask or None)");
   SegmentView v;
   keep->codes = t[0].cast<py::array>();
   v.code_bytes = codes_width(keep->codes, (name + ".codes").c_str());
@@ -365,8 +365,10 @@ SegmentView segment_view(const py::handle& item, const CodecView& codec, int64_t
           name + ".residuals must have shape (" + std::to_string(n_tokens) + ", " +
               std::to_string(row_bytes) + "); got " + shape_of(keep->residuals));
   v.residuals = static_cast<const uint8_t*>(keep->residuals.data());
-  keep->scales = t[2].cast<py::array>();
-  v.scales = half_vector(keep->scales, name + ".scales", n_tokens);
+  if (!t[2].is_none()) {
+    keep->scales = t[2].cast<py::array>();
+    v.scales = half_vector(keep->scales, name + ".scales", n_tokens);
+  }
   auto offsets = int64_vector(t[3].cast<py::array>(), (name + ".doc_offsets").c_str());
   check_offsets(offsets, n_tokens, (name + ".doc_offsets").c_str());
   keep->doc_offsets = offsets;
@@ -489,7 +491,7 @@ py::tuple py_codec_encode(const py::array& x, const py::array& centroids,
 }
 
 py::array_t<float> py_codec_decode(const py::array& codes, const py::array& residuals,
-                                   const py::array& scales, const py::array& centroids,
+                                   const py::object& scales, const py::array& centroids,
                                    const py::array& weights, int nbits) {
   py::array_t<float> kc, kw, kcut;
   CodecView codec = codec_view(centroids, &weights, nullptr, nbits, &kc, &kw, &kcut);
@@ -500,7 +502,8 @@ py::array_t<float> py_codec_decode(const py::array& codes, const py::array& resi
           "residuals must have shape (" + std::to_string(n) + ", " +
               std::to_string(residual_row_bytes(codec.dim, nbits)) + "); got " + shape_of(res));
   check_codes_range(codes, width, codec.n_centroids, "codes");
-  const uint16_t* scale_bits = half_vector(scales, "scales", n);
+  const uint16_t* scale_bits =
+      scales.is_none() ? nullptr : half_vector(scales.cast<py::array>(), "scales", n);
   py::array_t<float> out({n, codec.dim});
   {
     py::gil_scoped_release release;
@@ -538,8 +541,10 @@ void py_check_segment(const py::tuple& segment, int64_t n_centroids, int64_t dim
   SegmentArrays keep;
   const SegmentView v = segment_view(segment, codec, 0, "segment", &keep);
   check_codes_range(keep.codes, v.code_bytes, n_centroids, "segment.codes");
-  const int64_t bad_scale = first_nonfinite_f16(v.scales, keep.scales.shape(0));
-  require(bad_scale < 0, "segment.scales[" + std::to_string(bad_scale) + "] is not finite");
+  if (v.scales != nullptr) {
+    const int64_t bad = first_nonfinite_f16(v.scales, keep.scales.shape(0));
+    require(bad < 0, "segment.scales[" + std::to_string(bad) + "] is not finite");
+  }
   const int64_t nnz = keep.ivf_doc_ids.shape(0);
   for (int64_t e = 0; e < nnz; ++e) {
     if (v.ivf_doc_ids[e] < 0 || v.ivf_doc_ids[e] >= v.n_docs) {
@@ -640,7 +645,8 @@ void register_compressed_index(py::module_& m) {
         "(n, d*nbits/8), scales float16 (n,)); layout in csrc/gingham/codec.h.");
   m.def("codec_decode", &py_codec_decode, py::arg("codes"), py::arg("residuals"),
         py::arg("scales"), py::arg("centroids"), py::arg("bucket_weights"), py::arg("nbits"),
-        "Decode codes (n,) + residuals (n, d*nbits/8) + scales float16 (n,) -> float32 (n, d).");
+        "Decode codes (n,) + residuals (n, d*nbits/8) + scales float16 (n,) (None: all 1) -> "
+        "float32 (n, d).");
   m.def("ivf_build", &py_ivf_build, py::arg("codes"), py::arg("doc_offsets"),
         py::arg("n_centroids"),
         "Inverted lists: (ivf_offsets int64 (n_centroids+1,), ivf_doc_ids int32) with the "

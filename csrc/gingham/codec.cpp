@@ -129,7 +129,7 @@ void decode(const CodecView& codec, const void* codes, int code_bytes, const uin
   for (int64_t i = 0; i < n; ++i) {
     const float* centroid = codec.centroids + code_at(codes, code_bytes, i) * dim;
     const uint8_t* row = residuals + i * row_bytes;
-    const float scale = half_to_float(scales[i]);
+    const float scale = scales != nullptr ? half_to_float(scales[i]) : 1.0f;
     for (int64_t d = 0; d < dim; ++d) {
       const int bucket = bucket_at(row, d, codec.nbits);
       out[i * dim + d] = scale * (centroid[d] + codec.weights[d * n_buckets + bucket]);

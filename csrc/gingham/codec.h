@@ -64,7 +64,8 @@ void fit_buckets(const float* x, int64_t n, const int32_t* codes, const CodecVie
 void encode(const CodecView& codec, const float* x, int64_t n, void* codes, uint8_t* residuals,
             uint16_t* scales);
 
-// Decodes n tokens into out (n x dim). Needs centroids and weights. code_bytes is 2 or 4.
+// Decodes n tokens into out (n x dim). Needs centroids and weights. code_bytes is 2 or 4;
+// scales may be null (every scale 1: segments written before scales existed).
 void decode(const CodecView& codec, const void* codes, int code_bytes, const uint8_t* residuals,
             const uint16_t* scales, int64_t n, float* out);
 

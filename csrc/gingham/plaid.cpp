@@ -108,7 +108,7 @@ float full_score(const QueryTables& t, const SegmentView& seg, int64_t local, Lu
   s->scales.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     s->codes[i] = static_cast<int32_t>(code_at(seg.codes, seg.code_bytes, begin + i));
-    s->scales[i] = half_to_float(seg.scales[begin + i]);
+    s->scales[i] = seg.scales != nullptr ? half_to_float(seg.scales[begin + i]) : 1.0f;
   }
   kernel(t.cs.data(), t.lut.data(), t.lp, t.row_bytes, s->codes.data(),
          seg.residuals + begin * t.row_bytes, s->scales.data(), n, s->mx.data());

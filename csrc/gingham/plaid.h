@@ -41,7 +41,7 @@ struct SegmentView {
   const void* codes = nullptr;
   int code_bytes = 2;
   const uint8_t* residuals = nullptr;
-  const uint16_t* scales = nullptr;
+  const uint16_t* scales = nullptr;  // null: every scale is 1 (segments of format 1)
   const int64_t* doc_offsets = nullptr;
   int64_t n_docs = 0;
   const int64_t* ivf_offsets = nullptr;

@@ -3,7 +3,8 @@
 Codec arrays (one codec version, ``codec/`` folder): centroids float32 (C, dim),
 bucket_cutoffs float32 (dim, 2^nbits - 1), bucket_weights float32 (dim, 2^nbits).
 Segment arrays: codes uint16/uint32 (T,) (uint16 when C <= 65,536), residuals uint8
-(T, dim * nbits / 8), scales float16 (T,) (each token's norm over its quantized norm),
+(T, dim * nbits / 8), scales float16 (T,) (each token's norm over its quantized norm; absent
+in segments written by format 1, which decode with scale 1),
 doc_offsets int64 (n_docs + 1,), ivf_offsets int64 (C + 1,),
 ivf_doc_ids int32 (segment-local document rows of each centroid's list).
 Bit layout and search stages: csrc/gingham/codec.h and csrc/gingham/plaid.h.
@@ -94,7 +95,8 @@ def check_segment(folder: Path, arrays: Mapping[str, np.ndarray], n_docs: int,
     n_tokens = codes.shape[0]
     check_array(folder, arrays, "residuals", (np.dtype(np.uint8),),
                 (n_tokens, dim * nbits // 8))
-    scales = check_array(folder, arrays, "scales", (_F16,), (n_tokens,))
+    scales = (check_array(folder, arrays, "scales", (_F16,), (n_tokens,))
+              if "scales" in arrays else np.ones(0, _F16))
     check_offsets(folder, arrays, "doc_offsets", n_docs, n_tokens, strictly=True)
     ivf_ids = check_array(folder, arrays, "ivf_doc_ids", (np.dtype(np.int32),), (None,))
     check_offsets(folder, arrays, "ivf_offsets", n_centroids, ivf_ids.shape[0], strictly=False)
@@ -109,7 +111,7 @@ def check_segment(folder: Path, arrays: Mapping[str, np.ndarray], n_docs: int,
 
 
 def segment_tuple(arrays: Mapping[str, np.ndarray], mask: np.ndarray | None) -> tuple:
-    return (arrays["codes"], arrays["residuals"], arrays["scales"], arrays["doc_offsets"],
+    return (arrays["codes"], arrays["residuals"], arrays.get("scales"), arrays["doc_offsets"],
             arrays["ivf_offsets"], arrays["ivf_doc_ids"], mask)
 
 
@@ -145,7 +147,7 @@ def decode_rows(codec: Mapping[str, np.ndarray], nbits: int, arrays: Mapping[str
     index, offsets = token_index(arrays["doc_offsets"], rows)
     codes = np.ascontiguousarray(arrays["codes"][index])
     residuals = np.ascontiguousarray(arrays["residuals"][index])
-    scales = np.ascontiguousarray(arrays["scales"][index])
+    scales = None if "scales" not in arrays else np.ascontiguousarray(arrays["scales"][index])
     tokens = _core.codec_decode(codes, residuals, scales,
                                 np.ascontiguousarray(codec["centroids"]),
                                 np.ascontiguousarray(codec["bucket_weights"]), nbits)
@@ -160,7 +162,8 @@ def merge(codec: Mapping[str, np.ndarray], segments: list, rows: list) -> dict[s
         index, offs = token_index(arrays["doc_offsets"], r)
         codes.append(np.asarray(arrays["codes"])[index])
         residuals.append(np.asarray(arrays["residuals"])[index])
-        scales.append(np.asarray(arrays["scales"])[index])
+        scales.append(np.asarray(arrays["scales"])[index] if "scales" in arrays
+                      else np.ones(len(index), _F16))
         offsets.append(offs)
     codes_all = np.ascontiguousarray(np.concatenate(codes))
     doc_offsets = concat_offsets(offsets)
