@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int, field: str) -> int:
@@ -95,8 +103,52 @@ class Server:
         self.proc.wait(30)
 
 
+class RawConnection:
+    """A minimal keep-alive HTTP/1.1 POST client on asyncio streams (``--client raw``): the
+    same requests as httpx at a fraction of the load generator's CPU, so on a small machine
+    the server gets the cores that httpx would take. Mimics the httpx.AsyncClient calls used
+    here (``post(path, content=, headers=)`` -> object with ``status_code``)."""
+
+    class Response:
+        def __init__(self, status_code: int) -> None:
+            self.status_code = status_code
+
+    def __init__(self, url: str, timeout: float = 60) -> None:
+        from urllib.parse import urlsplit
+        parts = urlsplit(url)
+        self.host, self.port, self.timeout = parts.hostname, parts.port, timeout
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, content: bytes, headers: dict[str, str]) -> "Response":
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{head}"
+                          f"Content-Length: {len(content)}\r\n\r\n".encode() + content)
+        try:
+            raw = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), self.timeout)
+            lines = raw.decode("latin-1").split("\r\n")
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            await self.reader.readexactly(length)
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError) as exc:
+            await self.aclose()
+            raise OSError(f"connection failed: {exc!r}") from None
+        return self.Response(int(lines[0].split()[1]))
+
+    async def aclose(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 async def drive(url: str, bodies: list[bytes], clients: int, max_requests: int, duration: float,
-                writer_docs: list[bytes] | None = None, sample_rss: int | None = None) -> dict:
+                writer_docs: list[bytes] | None = None, sample_rss: int | None = None,
+                client_kind: str = "httpx") -> dict:
     """Closed-loop clients: each sends its next request as soon as the previous answered."""
     import httpx
     latencies: list[float] = []
@@ -106,10 +158,15 @@ async def drive(url: str, bodies: list[bytes], clients: int, max_requests: int, 
     issued = 0
     rss_samples: list[tuple[float, int]] = []
     lags: list[float] = []
+    headers = {"content-type": "application/json"}
+    # One TLS context for all (unused on http://, but each AsyncClient would otherwise load the
+    # CA bundle: ~50 ms of CPU per client).
+    tls = ssl.create_default_context()
+    https: list = [httpx.AsyncClient(base_url=url, timeout=60, verify=tls)
+                   if client_kind == "httpx" else RawConnection(url) for _ in range(clients)]
+    https.append(httpx.AsyncClient(base_url=url, timeout=60, verify=tls))  # the writer
     start = time.perf_counter()
     end = start + duration
-    headers = {"content-type": "application/json"}
-    https = [httpx.AsyncClient(base_url=url, timeout=60) for _ in range(clients + 1)]
 
     try:
         async def client(i: int) -> None:
@@ -123,7 +180,7 @@ async def drive(url: str, bodies: list[bytes], clients: int, max_requests: int, 
                     r = await http.post("/search", content=bodies[j % len(bodies)],
                                         headers=headers)
                     status = r.status_code
-                except httpx.HTTPError:
+                except (httpx.HTTPError, OSError):
                     status = -1
                 dt = time.perf_counter() - t0
                 statuses[status] = statuses.get(status, 0) + 1
@@ -231,10 +288,15 @@ def run_scenario(index: str, name: str, options: list[str], bodies: list[bytes],
             prober = ctx.Process(target=probe, args=(server.url, bodies[0],
                                                      duration or args.duration, 0.05, queue))
             prober.start()
+        cpu0, client_cpu0 = cpu_seconds(server.proc.pid), time.process_time()
         result = asyncio.run(drive(server.url, bodies, clients or args.clients,
                                    args.requests if not overload else 10**9,
                                    duration or args.duration, writer_docs,
-                                   sample_rss=server.proc.pid if overload else None))
+                                   sample_rss=server.proc.pid if overload else None,
+                                   client_kind=args.client))
+        answered = max(1, result["requests"])
+        result["server_cpu_ms_per_req"] = 1000.0 * (cpu_seconds(server.proc.pid) - cpu0) / answered
+        result["client_cpu_ms_per_req"] = 1000.0 * (time.process_time() - client_cpu0) / answered
         if prober is not None:
             samples = queue.get(timeout=120)
             prober.join(30)
@@ -272,6 +334,10 @@ def main() -> int:
     p.add_argument("--body", choices=["packed", "json"], default="packed",
                    help="how query embeddings are sent: packed base64 float32 (what "
                         "gingham.Client sends; default) or nested JSON lists")
+    p.add_argument("--client", choices=["httpx", "raw"], default="httpx",
+                   help="load generator's HTTP client: httpx.AsyncClient per simulated client "
+                        "(default) or a minimal asyncio-streams HTTP/1.1 client that leaves "
+                        "more of a small machine's CPU to the server")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
 
@@ -300,7 +366,8 @@ def main() -> int:
         del idx
         print(f"index: {args.docs} docs, dim {args.dim}, built in {build_s:.1f}s; queries "
               f"{args.query_tokens}x{args.dim} ({args.body} bodies of ~{len(bodies[0])} "
-              f"bytes), k={args.k}; {args.clients} clients; {os.cpu_count()} CPUs",
+              f"bytes), k={args.k}; {args.clients} {args.client} clients; {os.cpu_count()} "
+              f"CPUs",
               file=sys.stderr)
         off = ["--max-batch", "1", "--batch-window-ms", "0"]
         on = ["--max-batch", "64", "--batch-window-ms", "2"]
@@ -322,10 +389,11 @@ def main() -> int:
         return 0
     print(f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
           f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/"
-          f"{load_after[2]:.2f}; {args.body} bodies\n")
+          f"{load_after[2]:.2f}; {args.body} bodies, {args.client} clients\n")
     print("| scenario | requests | ok | errors | QPS | p50 ms | p95 ms | p99 ms | p99/p50 "
-          "| peak RSS MiB | mean batch | client lag p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| peak RSS MiB | mean batch | server CPU ms/req | client CPU ms/req "
+          "| client lag p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         def f(x):
             return "-" if x is None else f"{x:.1f}"
@@ -335,6 +403,7 @@ def main() -> int:
         print(f"| {r['scenario']} | {r['requests']} | {r['ok']} | {errors} | {r['qps']:.1f} | "
               f"{f(r['p50_ms'])} | {f(r['p95_ms'])} | {f(r['p99_ms'])} | {f(ratio)} | "
               f"{r['peak_rss_mib']:.0f} | {f(r.get('mean_batch'))} | "
+              f"{r['server_cpu_ms_per_req']:.2f} | {r['client_cpu_ms_per_req']:.2f} | "
               f"{f(r.get('client_lag_p99_ms'))} |")
     off_qps, on_qps = results[0]["qps"], results[1]["qps"]
     print(f"\nmicro-batching throughput: {on_qps / off_qps:.2f}x one-request-at-a-time")
