@@ -120,7 +120,7 @@ class RawConnection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def post(self, path: str, content: bytes, headers: dict[str, str]) -> "Response":
+    async def post(self, path: str, content: bytes, headers: dict[str, str]) -> Response:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())

@@ -15,12 +15,12 @@ import pytest
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
-import gingham  # noqa: E402
-from gingham.client import Overloaded  # noqa: E402
-from gingham.server import create_app  # noqa: E402
-from gingham.service import ServiceLimits  # noqa: E402
-from server_util import DIM, build_index, live_server, random_docs  # noqa: E402
-from test_server import expect_error, same_hits  # noqa: E402
+import gingham
+from gingham.client import Overloaded
+from gingham.server import create_app
+from gingham.service import ServiceLimits
+from server_util import DIM, build_index, live_server, random_docs
+from test_server import expect_error, same_hits
 
 
 def packed(x, dtype="<f4"):

@@ -100,7 +100,7 @@ class SearchAdmission:
     _BODY = b'{"error":{"code":"overloaded","message":"server is busy: %d search requests ' \
             b'are in flight (limit %d); retry later"}}'
 
-    def __init__(self, app: Any, service: Service, metrics: "Metrics") -> None:
+    def __init__(self, app: Any, service: Service, metrics: Metrics) -> None:
         self.app, self.service, self.metrics = app, service, metrics
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
