@@ -112,3 +112,114 @@ def test_ensure_room_refuses_before_submit():
         batcher.ensure_room()
 
     asyncio.run(main())
+
+
+def test_items_queued_during_a_batch_run_together_next():
+    import threading
+    release = threading.Event()
+    seen = []
+
+    def run_batch(key, items):
+        seen.append(list(items))
+        if len(seen) == 1:
+            release.wait(5)
+        return list(items)
+
+    async def main():
+        batcher = MicroBatcher(run_batch, window_s=0.001, max_batch=64)
+        first = asyncio.ensure_future(batcher.submit(0, "a"))
+        while not seen:
+            await asyncio.sleep(0.001)
+        rest = [asyncio.ensure_future(batcher.submit(0, i)) for i in range(20)]
+        await asyncio.sleep(0.05)  # many windows pass while the first batch is blocked
+        assert len(seen) == 1
+        release.set()
+        return await first, await asyncio.gather(*rest)
+
+    a, rest = asyncio.run(main())
+    assert a == "a" and rest == list(range(20))
+    assert seen == [["a"], list(range(20))]  # drained as one batch, not one per window
+
+
+def test_max_batch_splits_a_drained_queue_in_order():
+    import threading
+    release = threading.Event()
+    seen = []
+
+    def run_batch(key, items):
+        seen.append(list(items))
+        release.wait(5)
+        return list(items)
+
+    async def main():
+        batcher = MicroBatcher(run_batch, window_s=0.0, max_batch=4)
+        futures = [asyncio.ensure_future(batcher.submit(0, i)) for i in range(10)]
+        await asyncio.sleep(0.02)
+        release.set()
+        return await asyncio.gather(*futures)
+
+    assert asyncio.run(main()) == list(range(10))
+    # 0 starts alone at once (no window); the rest queued behind it, cut at max_batch
+    assert seen == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9]]
+
+
+def test_oldest_key_goes_first():
+    import threading
+    release = threading.Event()
+    seen = []
+
+    def run_batch(key, items):
+        seen.append(key)
+        release.wait(5)
+        return list(items)
+
+    async def main():
+        batcher = MicroBatcher(run_batch, window_s=0.0, max_batch=8)
+        futures = [asyncio.ensure_future(batcher.submit("first", 0))]
+        await asyncio.sleep(0.01)
+        for key in ("b", "a", "b", "c", "a"):
+            futures.append(asyncio.ensure_future(batcher.submit(key, 1)))
+        await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(*futures)
+
+    asyncio.run(main())
+    assert seen == ["first", "b", "a", "c"]
+
+
+def test_no_window_when_nothing_else_is_arriving():
+    calls = []
+
+    async def main():
+        batcher = MicroBatcher(lambda k, items: list(items), window_s=30.0, max_batch=64,
+                               arriving=lambda: calls.append(1) or 0)
+        # a 30 s window would time this out: with nothing arriving the batch starts at once
+        return await asyncio.wait_for(batcher.submit(0, 5), 10)
+
+    assert asyncio.run(main()) == 5 and calls
+
+
+def test_cancelled_waits_are_dropped_before_their_batch_runs():
+    import threading
+    release = threading.Event()
+    seen = []
+
+    def run_batch(key, items):
+        seen.append(list(items))
+        release.wait(5)
+        return list(items)
+
+    async def main():
+        batcher = MicroBatcher(run_batch, window_s=0.0, max_batch=8)
+        busy = asyncio.ensure_future(batcher.submit(0, "busy"))
+        await asyncio.sleep(0.01)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(batcher.submit(0, "gone"), 0.01)
+        kept = asyncio.ensure_future(batcher.submit(0, "kept"))
+        await asyncio.sleep(0.01)
+        assert batcher.n_waiting == 2
+        release.set()
+        return await busy, await kept
+
+    assert asyncio.run(main()) == ("busy", "kept")
+    assert seen == [["busy"], ["kept"]]

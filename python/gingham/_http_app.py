@@ -92,6 +92,39 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
+class SearchAdmission:
+    """Answers 503 (with Retry-After) to ``POST /search`` when ``max_queue`` searches are
+    already in flight — before routing, before the body is read or parsed, from a counter — so
+    an overloaded server refuses work at the cost of a few attribute reads."""
+
+    _BODY = b'{"error":{"code":"overloaded","message":"server is busy: %d search requests ' \
+            b'are in flight (limit %d); retry later"}}'
+
+    def __init__(self, app: Any, service: Service, metrics: Metrics) -> None:
+        self.app, self.service, self.metrics = app, service, metrics
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["path"] != "/search" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        service = self.service
+        try:
+            service.admit_search()
+        except QueueFull:
+            self.metrics.errors.labels("overloaded").inc()
+            scope["gingham.endpoint"] = "/search"
+            body = self._BODY % (service.searches_in_flight, service.max_queue)
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode()),
+                                    (b"retry-after", b"1")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            service.release_search()
+
+
 class Metrics:
     """Prometheus metrics of one app (its own registry, so several apps can share a process)."""
 
@@ -112,6 +145,9 @@ class Metrics:
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
         Gauge("gingham_search_queue_depth", "Search requests waiting or running",
               registry=self.registry).set_function(lambda: service.batcher.n_waiting)
+        Gauge("gingham_search_requests_in_flight", "Search requests admitted and not yet "
+              "answered (bounded by --max-queue)",
+              registry=self.registry).set_function(lambda: service.searches_in_flight)
         Gauge("gingham_write_queue_depth", "Writes waiting or running",
               registry=self.registry).set_function(lambda: service.writes_waiting)
         Gauge("gingham_index_documents", "Live documents in the index",
@@ -144,7 +180,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
+            endpoint = getattr(route, "path", None) or scope.get("gingham.endpoint") \
+                or "unmatched"
             method = scope.get("method", "")
             self.metrics.requests.labels(method, endpoint, str(status[0])).inc()
             self.metrics.latency.labels(method, endpoint).observe(time.perf_counter() - start)
@@ -247,28 +284,42 @@ def _not_found(exc: KeyError) -> ApiError:
                     else f"unknown document id {what!r}")
 
 
-def _json_body(model: type) -> dict:
+def _json_body(model: type, components: dict) -> dict:
+    """openapi_extra documenting ``model`` as the JSON body of a route that parses its body
+    itself; nested models go to ``components`` (merged into the schema by build_app)."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    if schema.pop("$defs", None):
-        raise ValueError(f"{model.__name__} has nested models; let FastAPI document it")
+    components.update(schema.pop("$defs", {}))
     return {"requestBody": {"required": True,
                             "content": {"application/json": {"schema": schema}}}}
 
 
+def _with_components(app: FastAPI, components: dict) -> Callable[[], dict]:
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in components.items():
+                schemas.setdefault(name, definition)
+        return app.openapi_schema
+    return openapi
+
+
 def _add_routes(app: FastAPI, service: Service, metrics: Metrics, read_auth: Callable,
-                write_auth: Callable, timeout_s: float, write_timeout_s: float) -> None:
+                write_auth: Callable, timeout_s: float, write_timeout_s: float) -> dict:
+    """Adds the routes; returns schemas that the OpenAPI components must also hold."""
     limits = service.limits
+    components: dict = {}
     read = [Depends(read_auth)]
     write = [Depends(write_auth)]
 
     @app.post("/search", response_model=m.SearchResponse, dependencies=read, responses=_ERRORS,
               summary="Top-k documents for one or many queries (text or embeddings)",
-              openapi_extra=_json_body(m.SearchRequest))
+              openapi_extra=_json_body(m.SearchRequest, components))
     async def search(request: Request) -> JSONResponse:
-        # The body is parsed here, not by FastAPI: a full queue answers 503 before the body is
-        # read, and pydantic's JSON mode parses embeddings ~6x faster than json.loads + validate.
+        # A full queue has answered 503 already (SearchAdmission). The body is parsed here,
+        # not by FastAPI: pydantic's JSON mode parses embeddings ~6x faster than json.loads +
+        # validate.
         start = time.perf_counter()
-        service.batcher.ensure_room()
         body = m.SearchRequest.model_validate_json(await request.body())
         given = [n for n in ("query", "queries", "embedding", "embeddings")
                  if getattr(body, n) is not None]
@@ -289,8 +340,10 @@ def _add_routes(app: FastAPI, service: Service, metrics: Metrics, read_auth: Cal
         else:
             mats = [body.embedding] if body.embedding is not None else body.embeddings
             service.check_count(len(mats), limits.max_queries, "embeddings")
-            items = [service.check_query_embedding(q, f"embeddings[{i}]")
-                     for i, q in enumerate(mats)]
+            names = ["embedding"] if body.embedding is not None else \
+                [f"embeddings[{i}]" for i in range(len(mats))]
+            items = [service.check_query_embedding(m.as_array(q, name), name)
+                     for q, name in zip(mats, names)]
             if body.hybrid:
                 raise ValueError("hybrid search needs text queries")
             kind = "embedding"
@@ -317,7 +370,8 @@ def _add_routes(app: FastAPI, service: Service, metrics: Metrics, read_auth: Cal
             query = await _with_timeout(asyncio.to_thread(service.encode_query, text),
                                         timeout_s, "query encoding")
         else:
-            query = service.check_query_embedding(body.embedding, "embedding")
+            query = service.check_query_embedding(m.as_array(body.embedding, "embedding"),
+                                                  "embedding")
         try:
             hits = await _with_timeout(asyncio.to_thread(service.rerank, query, body.ids, body.k),
                                        timeout_s, "rerank")
@@ -349,8 +403,9 @@ def _add_routes(app: FastAPI, service: Service, metrics: Metrics, read_auth: Cal
             for i, d in enumerate(docs):
                 if d.text is not None:
                     service.check_text(d.text, f"documents[{i}].text")
-            embeddings = [service.check_doc_embedding(d.embedding, f"documents[{i}].embedding")
-                          for i, d in enumerate(docs)]
+            embeddings = [service.check_doc_embedding(
+                m.as_array(d.embedding, f"documents[{i}].embedding"), f"documents[{i}].embedding")
+                for i, d in enumerate(docs)]
             call = (service.add_embeddings, ids, embeddings, metadata,
                     [d.text for d in docs], body.upsert)
         await _with_timeout(service.write(*call), write_timeout_s, "add")
@@ -395,6 +450,7 @@ def _add_routes(app: FastAPI, service: Service, metrics: Metrics, read_auth: Cal
         return {"index": index_stats, "path": service.path,
                 "server": {"uptime_s": time.time() - service.started_at,
                            "search_queue_depth": b.n_waiting,
+                           "searches_in_flight": service.searches_in_flight,
                            "write_queue_depth": service.writes_waiting,
                            "batches_run": b.batches_run, "requests_batched": b.items_run,
                            "batch_window_ms": 1000.0 * b.window_s, "max_batch": b.max_batch,
@@ -405,6 +461,8 @@ def _add_routes(app: FastAPI, service: Service, metrics: Metrics, read_auth: Cal
     async def prometheus() -> PlainTextResponse:
         from prometheus_client import CONTENT_TYPE_LATEST
         return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return components
 
 
 # ---- the app -----------------------------------------------------------------------------------
@@ -430,8 +488,11 @@ def build_app(index_path: str | os.PathLike, *, api_key: str | None, auth: str,
     app.state.metrics = metrics
     _install_error_handlers(app, metrics)
     read_auth, write_auth = _auth_dependencies(api_key, auth)
-    _add_routes(app, service, metrics, read_auth, write_auth, request_timeout_s, write_timeout_s)
+    components = _add_routes(app, service, metrics, read_auth, write_auth, request_timeout_s,
+                             write_timeout_s)
+    app.openapi = _with_components(app, components)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(SearchAdmission, service=service, metrics=metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

@@ -10,6 +10,7 @@ the server's stable ``code`` and ``message``.
 """
 from __future__ import annotations
 
+import base64
 from typing import Any, Sequence
 from urllib.parse import quote
 
@@ -54,23 +55,36 @@ _BY_STATUS = {401: AuthError, 404: NotFound, 413: InvalidRequest, 422: InvalidRe
               503: Overloaded, 504: RequestTimeout}
 
 
-def _matrix(x: Any) -> list:
+EMBEDDING_FORMATS = ("packed", "json")
+
+
+def _matrix(x: Any, form: str) -> Any:
+    """One (n_tokens, dim) embedding as the API takes it: packed (base64 of little-endian
+    float32, see gingham.server_models.PackedMatrix) or nested JSON lists."""
     arr = np.asarray(x, dtype=np.float32)
     if arr.ndim != 2:
         raise ValueError(f"an embedding must be 2-d (n_tokens, dim); got shape {arr.shape}")
-    return arr.tolist()
+    if form == "json":
+        return arr.tolist()
+    data = base64.b64encode(np.ascontiguousarray(arr, dtype="<f4").tobytes()).decode("ascii")
+    return {"dtype": "float32", "shape": [int(arr.shape[0]), int(arr.shape[1])], "data": data}
 
 
 class Client:
     """Talks to one ``gingham serve`` instance. Use as a context manager or call ``close()``.
 
     base_url: e.g. "http://127.0.0.1:8000"; api_key: sent as a bearer token; timeout: seconds
-    per HTTP request (connect + read).
+    per HTTP request (connect + read). embeddings: how arrays are sent — "packed" (default:
+    base64 float32, ~4x smaller and much cheaper to encode and parse) or "json" (nested lists).
     """
 
     def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 60.0,
-                 transport: Any = None) -> None:
+                 transport: Any = None, embeddings: str = "packed") -> None:
         import httpx
+        if embeddings not in EMBEDDING_FORMATS:
+            raise ValueError(f"embeddings must be one of {', '.join(EMBEDDING_FORMATS)}; got "
+                             f"{embeddings!r}")
+        self._form = embeddings
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers,
                                   timeout=timeout, transport=transport)
@@ -108,16 +122,16 @@ class Client:
         if isinstance(queries, str):
             body["query"] = queries
         elif isinstance(queries, np.ndarray) and queries.ndim == 2:
-            body["embedding"] = _matrix(queries)
+            body["embedding"] = _matrix(queries, self._form)
         elif isinstance(queries, (list, tuple, np.ndarray)) and len(queries) and \
                 all(isinstance(q, str) for q in queries):
             body["queries"], single = list(queries), False
         elif isinstance(queries, (list, tuple, np.ndarray)) and len(queries) and \
                 all(isinstance(q, (list, tuple, np.ndarray)) for q in queries) and \
                 np.ndim(queries[0]) == 2:
-            body["embeddings"], single = [_matrix(q) for q in queries], False
+            body["embeddings"], single = [_matrix(q, self._form) for q in queries], False
         elif isinstance(queries, (list, tuple)) and len(queries) and np.ndim(queries) == 2:
-            body["embedding"] = _matrix(queries)
+            body["embedding"] = _matrix(queries, self._form)
         else:
             raise TypeError("queries must be a text, a list of texts, a (Lq, dim) array or a "
                             "list of them")
@@ -140,7 +154,7 @@ class Client:
         if isinstance(query, str):
             body["query"] = query
         else:
-            body["embedding"] = _matrix(query)
+            body["embedding"] = _matrix(query, self._form)
         if k is not None:
             body["k"] = k
         return [_clean(h) for h in self._call("POST", "/rerank", body)["results"]]
@@ -177,7 +191,7 @@ class Client:
                                  f"{len(values)} {name}s")
             for doc, value in zip(docs, values):  # noqa: B905 (lengths checked)
                 if value is not None:
-                    doc[name] = _matrix(value) if name == "embedding" else value
+                    doc[name] = _matrix(value, self._form) if name == "embedding" else value
         return self._call("POST", "/documents", {"documents": docs, "upsert": upsert})
 
     def delete(self, ids: Sequence[str] | str, *, missing: str = "raise") -> int:

@@ -41,7 +41,7 @@ def create_app(index_path: str | os.PathLike, *, api_key: str | None = None, aut
     api_key: bearer token required for ``auth`` = "all" endpoints (everything but /health and
     the docs) or "writes" (POST/DELETE /documents); None disables auth. batch_window_ms /
     max_batch: micro-batching window and size (max_batch=1 turns batching off); max_queue:
-    search requests waiting before 503; max_body_bytes: larger bodies get 413;
+    search requests in flight before 503; max_body_bytes: larger bodies get 413;
     request_timeout_s: a search/rerank not answered by then gets 504 (writes use
     write_timeout_s; a timed-out write may still commit). limits: per-request bounds.
     """
@@ -80,11 +80,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what the API key protects: all endpoints but /health and the "
                              "docs, or only writes (default all)")
     parser.add_argument("--batch-window-ms", type=float, default=2.0,
-                        help="micro-batching window (default 2; 0 disables batching)")
+                        help="how long an idle server waits for more searches to join a batch "
+                             "(default 2; 0: start at once; searches that queue while a batch "
+                             "runs are batched either way)")
     parser.add_argument("--max-batch", type=int, default=64,
-                        help="requests per batched search call (default 64; 1 disables)")
+                        help="requests per batched search call (default 64; 1 turns batching "
+                             "off)")
     parser.add_argument("--max-queue", type=int, default=1024,
-                        help="search requests waiting before 503 (default 1024)")
+                        help="search requests in flight (being read, waiting or running) "
+                             "before 503 (default 1024)")
     parser.add_argument("--max-body-mb", type=float, default=32.0,
                         help="largest request body in MiB (default 32)")
     parser.add_argument("--timeout", type=float, default=30.0,

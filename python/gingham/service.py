@@ -157,8 +157,11 @@ class Service:
         # An Index with refresh() (the durable store) serves searches from a snapshot while a
         # commit is written; the simple store does not, so there writes exclude searches.
         self._gate = _NoGate() if hasattr(self.index, "refresh") else _ReadWriteGate()
+        self.max_queue = max_queue
+        self._searches_in_flight = 0
         self.batcher = MicroBatcher(self._run_search_batch, window_s=batch_window_ms / 1000.0,
-                                    max_batch=max_batch, max_pending=max_queue)
+                                    max_batch=max_batch, max_pending=max_queue,
+                                    arriving=self._searches_arriving)
         self.max_pending_writes = max_pending_writes
         self._writes_waiting = 0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gingham-writer")
@@ -175,6 +178,7 @@ class Service:
         return self._writes_waiting
 
     def close(self) -> None:
+        self.batcher.close()
         self._writer.shutdown(wait=True)
         for obj in (self.retriever, self.index):
             close = getattr(obj, "close", None)
@@ -204,7 +208,7 @@ class Service:
         return mat
 
     def check_doc_embedding(self, x: Any, name: str) -> np.ndarray:
-        if isinstance(x, list) and len(x) > self.limits.max_doc_tokens:
+        if isinstance(x, (list, np.ndarray)) and len(x) > self.limits.max_doc_tokens:
             raise LimitError(f"{name} has {len(x)} tokens; the limit is "
                              f"{self.limits.max_doc_tokens}")
         return _validate.float_matrix(_json_floats(x, name), name, self.dim)
@@ -225,6 +229,31 @@ class Service:
                              f"{self.limits.max_where_chars}")
         if params is not None and where is None:
             raise ValueError("params needs a where expression")
+
+    # ---- admission (the HTTP layer calls these before it reads a search body) -------------
+
+    def admit_search(self) -> None:
+        """Count one search request in; QueueFull (at once, nothing read yet) when
+        ``max_queue`` searches are already being read, waiting or running. Every admitted
+        request must call :meth:`release_search` when it is answered."""
+        if self._searches_in_flight >= self.max_queue:
+            raise QueueFull(f"{self._searches_in_flight} search requests are in flight "
+                            f"(limit {self.max_queue})")
+        self._searches_in_flight += 1
+
+    def release_search(self) -> None:
+        self._searches_in_flight -= 1
+
+    @property
+    def searches_in_flight(self) -> int:
+        return self._searches_in_flight
+
+    def _searches_arriving(self) -> int:
+        # Admitted requests not yet in the batcher: their bodies are still being read/parsed.
+        # Searches submitted without admission (no HTTP layer): unknown, so keep the window.
+        if self._searches_in_flight == 0:
+            return 1
+        return max(0, self._searches_in_flight - self.batcher.n_waiting)
 
     # ---- searching -----------------------------------------------------------------------
 
