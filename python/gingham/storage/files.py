@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import secrets
+import threading
 from pathlib import Path
 from typing import Mapping
 
@@ -144,6 +145,13 @@ def read_manifest(folder: Path, expected_sha256: str) -> dict:
     return manifest
 
 
+# numpy parses .npy headers with ast.literal_eval, and CPython before 3.12 keeps the AST
+# builder's recursion counter per interpreter, not per thread: two threads opening segments at
+# once can fail with "SystemError: AST constructor recursion depth mismatch" (CPython
+# gh-106905). Header reads are microseconds, so they are serialized.
+_NPY_HEADER_LOCK = threading.Lock()
+
+
 def load_array(folder: Path, entry: dict, *, mmap: bool = True) -> np.ndarray:
     """Open one array of a manifest read-only (memory-mapped unless it is empty), checking the
     file size, the .npy header and dtype/shape against the manifest. Reads no array data."""
@@ -159,8 +167,9 @@ def load_array(folder: Path, entry: dict, *, mmap: bool = True) -> np.ndarray:
     shape = tuple(int(s) for s in entry["shape"])
     empty = int(np.prod(shape, dtype=np.int64)) == 0
     try:
-        arr = np.load(path, mmap_mode="r" if (mmap and not empty) else None,
-                      allow_pickle=False)
+        with _NPY_HEADER_LOCK:
+            arr = np.load(path, mmap_mode="r" if (mmap and not empty) else None,
+                          allow_pickle=False)
     except FileNotFoundError:
         raise
     except Exception as exc:  # numpy raises ValueError/OSError/EOFError/SyntaxError on bad headers
