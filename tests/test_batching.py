@@ -1,5 +1,6 @@
 """MicroBatcher: concurrent submissions are grouped per key, results go to the right caller."""
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -66,7 +67,6 @@ def test_errors_reach_every_caller_of_the_batch():
 
 
 def test_queue_full_raises_without_waiting():
-    import threading
     release = threading.Event()
 
     def run_batch(key, items):
@@ -93,7 +93,6 @@ def test_bad_settings_rejected():
 
 
 def test_ensure_room_refuses_before_submit():
-    import threading
     release = threading.Event()
 
     def run_batch(key, items):
@@ -115,7 +114,6 @@ def test_ensure_room_refuses_before_submit():
 
 
 def test_items_queued_during_a_batch_run_together_next():
-    import threading
     release = threading.Event()
     seen = []
 
@@ -141,15 +139,22 @@ def test_items_queued_during_a_batch_run_together_next():
     assert seen == [["a"], list(range(20))]  # drained as one batch, not one per window
 
 
-def test_max_batch_splits_a_drained_queue_in_order():
-    import threading
+def gated_batches(record):
+    """A run_batch that appends record(key, items) to seen and then blocks until release is
+    set, so a test can queue requests behind a running batch -> (run_batch, release, seen)."""
     release = threading.Event()
     seen = []
 
     def run_batch(key, items):
-        seen.append(list(items))
+        seen.append(record(key, items))
         release.wait(5)
         return list(items)
+
+    return run_batch, release, seen
+
+
+def test_max_batch_splits_a_drained_queue_in_order():
+    run_batch, release, seen = gated_batches(lambda key, items: list(items))
 
     async def main():
         batcher = MicroBatcher(run_batch, window_s=0.0, max_batch=4)
@@ -164,14 +169,7 @@ def test_max_batch_splits_a_drained_queue_in_order():
 
 
 def test_oldest_key_goes_first():
-    import threading
-    release = threading.Event()
-    seen = []
-
-    def run_batch(key, items):
-        seen.append(key)
-        release.wait(5)
-        return list(items)
+    run_batch, release, seen = gated_batches(lambda key, items: key)
 
     async def main():
         batcher = MicroBatcher(run_batch, window_s=0.0, max_batch=8)
@@ -200,14 +198,7 @@ def test_no_window_when_nothing_else_is_arriving():
 
 
 def test_cancelled_waits_are_dropped_before_their_batch_runs():
-    import threading
-    release = threading.Event()
-    seen = []
-
-    def run_batch(key, items):
-        seen.append(list(items))
-        release.wait(5)
-        return list(items)
+    run_batch, release, seen = gated_batches(lambda key, items: list(items))
 
     async def main():
         batcher = MicroBatcher(run_batch, window_s=0.0, max_batch=8)
