@@ -78,3 +78,39 @@ def test_a_damaged_version_1_catalog_is_not_upgraded(v1_copy):
     with pytest.raises(gingham.storage.CorruptionError, match="checksum mismatch"):
         Store.open(v1_copy)
     assert _version(v1_copy) == 1  # rolled back: still the original format
+
+
+def test_version_1_compressed_index_keeps_its_scores(tmp_path):
+    """Format-1 residual segments have no per-token scales: they decode with scale 1, exactly
+    as the gingham that wrote them did, also after compact(); new adds get scales."""
+    import json
+
+    import make_index_v1_residual as v1r
+    path = tmp_path / "v1r"
+    shutil.copytree(FIXTURES / "index-v1-residual", path)
+    assert _version(path) == 1
+    expected = json.loads((FIXTURES / "index-v1-residual.json").read_text())
+
+    def check_same_results(idx):
+        got = v1r.results(idx)
+        for mode in ("plaid", "exact"):
+            assert [[h[0] for h in row] for row in got[mode]] == \
+                [[h[0] for h in row] for row in expected[mode]]
+            np.testing.assert_allclose([[h[1] for h in row] for row in got[mode]],
+                                       [[h[1] for h in row] for row in expected[mode]],
+                                       rtol=1e-6)
+
+    with gingham.Index.open(path) as idx:
+        assert _version(path) == FORMAT_VERSION
+        idx.verify()
+        assert all("scales" not in s.arrays for s in idx._view.segments)
+        check_same_results(idx)
+        idx.compact()
+        idx.verify()
+        check_same_results(idx)
+        docs = v1r.documents()
+        idx.add(["copy-of-r5"], [docs["r5"]])
+        assert "scales" in idx._view.segments[-1].arrays
+        top = {h.id for h in idx.search(docs["r5"], k=2, mode="exact")}
+        assert top == {"r5", "copy-of-r5"}
+        idx.verify()
