@@ -83,6 +83,15 @@ def test_encode_layout_and_decode_match_numpy(nbits):
                                rtol=1e-3)
 
 
+def test_scale_is_capped_at_the_largest_float16():
+    c = np.zeros((1, 8), np.float32)
+    cutoffs = np.zeros((8, 1), np.float32)
+    weights = np.full((8, 2), 1e-9, np.float32)  # reconstructions next to the origin
+    x = np.full((1, 8), 10.0, np.float32)
+    codes, residuals, scales = _core.codec_encode(x, c, cutoffs, weights, 1)
+    assert scales.tolist() == [float(np.finfo(np.float16).max)]
+
+
 def test_scale_of_zero_reconstruction_is_one():
     c = np.zeros((1, 8), np.float32)
     cutoffs = np.zeros((8, 1), np.float32)

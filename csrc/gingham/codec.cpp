@@ -49,14 +49,17 @@ void lloyd_max(const std::vector<float>& values, const std::vector<double>& pref
   }
 }
 
-// |x| / |y| as float16, 1 when y = 0 (see codec.h).
+// |x| / |y| as float16, 1 when y = 0 (see codec.h); capped at the largest finite float16 so
+// that a reconstruction near the origin never stores an infinite scale.
 uint16_t norm_scale(const float* x, const float* y, int64_t dim) {
+  constexpr double kMaxHalf = 65504.0;
   double xx = 0.0, yy = 0.0;
   for (int64_t d = 0; d < dim; ++d) {
     xx += double(x[d]) * x[d];
     yy += double(y[d]) * y[d];
   }
-  return float_to_half(yy > 0.0 ? static_cast<float>(std::sqrt(xx / yy)) : 1.0f);
+  const double ratio = yy > 0.0 ? std::min(std::sqrt(xx / yy), kMaxHalf) : 1.0;
+  return float_to_half(static_cast<float>(ratio));
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 //   r = x - centroids[code]
 //   bucket(r_d)    = number of cutoffs[d][j] strictly below r_d         in [0, 2^nbits)
 //   y[d]           = centroids[code][d] + weights[d][bucket(r_d)]
-//   scale(x)       = |x| / |y|  (1 when y = 0), stored as IEEE float16
+//   scale(x)       = |x| / |y|  (1 when y = 0, at most 65504), stored as IEEE float16
 //   decode(x)      = scale(x) * y
 //
 // Cutoffs and weights are per dimension, learned from the residuals of a training sample: a
