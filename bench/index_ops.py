@@ -190,7 +190,7 @@ def render(report: dict) -> str:
                 f"{1000 * o['first_search_s']:.1f} | {mib(o['rss_first_search_kib'])} | "
                 f"{1000 * o['second_search_s']:.1f} | {e['bytes_on_disk'] / 2**20:,.0f} |")
     lines += ["", "Targets (issue 5): add 1% <= 5% of a full build; delete of 1,000 ids < 50 ms "
-              f"at 100,000 documents; resident memory after open small.", ""]
+              "at 100,000 documents; resident memory after open small.", ""]
     for e in report["kinds"]:
         worst = max(e["delete_ms"])
         lines.append(f"- {e['kind']}: add/build {e['add_vs_build']:.2%} "

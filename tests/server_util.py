@@ -33,6 +33,21 @@ def build_index(path: str, n_docs: int = 60, seed: int = 0) -> tuple[list[str], 
     return ids, docs
 
 
+def hold_batches(service: Any, timeout_s: float) -> tuple[threading.Event, Any]:
+    """Make the service's search batches wait (at most timeout_s) until the returned event is
+    set, then run as usual, so a test can queue requests behind a running one
+    -> (release event, the holding run_batch)."""
+    release = threading.Event()
+    real = service.batcher._run_batch
+
+    def held(key, items):
+        release.wait(timeout_s)
+        return real(key, items)
+
+    service.batcher._run_batch = held
+    return release, held
+
+
 def free_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

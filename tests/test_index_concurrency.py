@@ -2,7 +2,6 @@
 some commit (issue 5 concurrency, at the Index level)."""
 import threading
 
-import numpy as np
 from plaid_data import clustered_docs, csr, queries_from
 
 import gingham

@@ -19,7 +19,7 @@ import gingham  # noqa: E402
 from gingham.client import AuthError, InvalidRequest, NotFound, Overloaded, RequestTimeout  # noqa: E402
 from gingham.server import create_app  # noqa: E402
 from gingham.service import ServiceLimits  # noqa: E402
-from server_util import DIM, build_index, live_server, random_docs  # noqa: E402
+from server_util import DIM, build_index, hold_batches, live_server, random_docs  # noqa: E402
 
 needs_document_api = pytest.mark.skipif(
     not hasattr(gingham.Index, "get"), reason="Index.get/delete arrive with the durable store")
@@ -174,14 +174,7 @@ def test_body_size_limit_answers_413_before_reading(server):
 def test_full_queue_answers_503_at_once_and_timeouts_504(index_path):
     app = create_app(index_path, max_queue=1, request_timeout_s=0.5)
     service = app.state.service
-    release = threading.Event()
-    real = service.batcher._run_batch
-
-    def slow(key, items):
-        release.wait(10)
-        return real(key, items)
-
-    service.batcher._run_batch = slow
+    release, slow = hold_batches(service, 10)
     q = queries(1)[0]
     with live_server(app) as url:
         results = {}

@@ -19,7 +19,7 @@ import gingham
 from gingham.client import Overloaded
 from gingham.server import create_app
 from gingham.service import ServiceLimits
-from server_util import DIM, build_index, live_server, random_docs
+from server_util import DIM, build_index, hold_batches, live_server, random_docs
 from test_server import expect_error, same_hits
 
 
@@ -151,14 +151,7 @@ def test_openapi_documents_the_packed_form(server):
 def test_full_queue_answers_503_before_reading_the_body(index_path):
     app = create_app(index_path, max_queue=1, batch_window_ms=0)
     service = app.state.service
-    release = threading.Event()
-    real = service.batcher._run_batch
-
-    def blocked(key, items):
-        release.wait(20)
-        return real(key, items)
-
-    service.batcher._run_batch = blocked
+    release, _ = hold_batches(service, 20)
     q = queries(1)[0]
     with live_server(app) as url:
         first = {}

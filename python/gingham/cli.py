@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from . import _runtime, exact
+from . import _runtime
 
 
 # ---- gingham bench: staged-search profile on a synthetic compressed index ----
