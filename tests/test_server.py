@@ -21,8 +21,6 @@ from gingham.server import create_app  # noqa: E402
 from gingham.service import ServiceLimits  # noqa: E402
 from server_util import DIM, build_index, hold_batches, live_server, random_docs  # noqa: E402
 
-needs_document_api = pytest.mark.skipif(
-    not hasattr(gingham.Index, "get"), reason="Index.get/delete arrive with the durable store")
 
 
 @pytest.fixture(scope="module")
@@ -330,7 +328,6 @@ def test_reads_continue_during_writes_and_see_commits(tmp_path):
     assert all(n > 0 for n in counts)
 
 
-@needs_document_api
 def test_get_and_delete_documents(tmp_path):
     path = str(tmp_path / "index")
     build_index(path, n_docs=20)
@@ -360,7 +357,6 @@ def test_get_and_delete_documents(tmp_path):
         assert all(set(h["metadata"]) == {"lang", "n"} for h in got)
 
 
-@needs_document_api
 def test_where_and_subset_filters_match_the_library(server, index_path):
     url, _ = server
     idx = gingham.Index.open(index_path)

@@ -87,7 +87,6 @@ def test_client_sends_packed_by_default_and_json_on_request(server, index_path):
         gingham.Client(url, embeddings="npy")
 
 
-@pytest.mark.skipif(not hasattr(gingham.Index, "get"), reason="needs Index.get")
 def test_packed_documents_are_stored_like_json_ones(tmp_path):
     path = str(tmp_path / "index")
     build_index(path, n_docs=20)

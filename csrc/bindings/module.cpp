@@ -637,8 +637,8 @@ void register_compressed_index(py::module_& m) {
   m.def("codec_fit_buckets", &py_codec_fit_buckets, py::arg("x"), py::arg("codes"),
         py::arg("centroids"), py::arg("nbits"),
         "Per-dimension Lloyd-Max bucket cutoffs (d, 2^nbits - 1) and weights (d, 2^nbits) "
-        "float32 (started at the quantiles) from "
-        "the residuals of x (n, d) against centroids[codes] (codes int32 (n,)).");
+        "float32, started at the quantiles, from the residuals of x (n, d) against "
+        "centroids[codes] (codes int32 (n,)).");
   m.def("codec_encode", &py_codec_encode, py::arg("x"), py::arg("centroids"),
         py::arg("bucket_cutoffs"), py::arg("bucket_weights"), py::arg("nbits"),
         "Encode x (n, d) float32 -> (codes uint16/uint32 (n,), residuals uint8 "

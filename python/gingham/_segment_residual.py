@@ -22,8 +22,6 @@ from . import _core
 from ._segment_common import check_array, check_offsets, concat_offsets, token_index
 from .storage import CorruptionError
 
-SEGMENT_ARRAYS = ("codes", "residuals", "scales", "doc_offsets", "ivf_offsets", "ivf_doc_ids")
-CODEC_ARRAYS = ("centroids", "bucket_cutoffs", "bucket_weights")
 STAT_FIELDS = ("centroid_ms", "candidate_ms", "approx_ms", "full_ms", "topk_ms", "n_cells",
                "n_candidates", "n_after_pruning", "n_full")
 _U16, _U32, _F16 = np.dtype(np.uint16), np.dtype(np.uint32), np.dtype(np.float16)
