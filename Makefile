@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 # torch comes first and pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: venv install demo test bench clean
+.PHONY: venv install lint demo test bench clean
 
 $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,17 @@ venv: $(VENV)/.ready
 
 # A real wheel build and install (no editable path tricks); build/<tag> keeps it incremental.
 install: venv
-	$(PIP) install -q --no-build-isolation ".[dev,text,server]"
+	$(PIP) install -q --no-build-isolation ".[dev,text,server,client]"
 
 demo: install
 	$(VENV)/bin/gingham demo
 
-test: install
+# Lint and the layer map (docs/architecture.md) first: they take seconds and fail fast.
+lint: install
+	$(VENV)/bin/ruff check python tests bench
+	$(VENV)/bin/lint-imports
+
+test: lint
 	$(PY) -m pytest -q
 
 bench: install

@@ -17,7 +17,6 @@ import tempfile
 import numpy as np
 
 import gingham
-
 from _synthetic import DIM, generate, make_queries
 
 

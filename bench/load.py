@@ -4,7 +4,7 @@
     python bench/load.py --duration 5 --overload-duration 10   # shorter
 
 Builds a seeded synthetic compressed index in a temp folder, then for each scenario starts
-``python -m gingham.cli serve`` as a subprocess on 127.0.0.1 and drives it with asyncio httpx
+``python -m gingham serve`` as a subprocess on 127.0.0.1 and drives it with asyncio httpx
 clients (request bodies serialized once up front, in the form ``gingham.Client`` sends:
 packed base64 float32 by default, ``--body json`` for nested lists). Each client has its own
 connection (its own httpx.AsyncClient): httpcore's shared pool scans every pooled connection
@@ -80,7 +80,7 @@ class Server:
         # Idle OpenMP threads sleep instead of spinning: spinning workers starve the event loop
         # and the other process on a small shared machine (see docs/server.md).
         env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "gingham.cli", "serve", index,
+        self.proc = subprocess.Popen([sys.executable, "-m", "gingham", "serve", index,
                                       "--port", str(self.port), "--log-level", "warning",
                                       *options], env=env)
 

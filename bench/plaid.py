@@ -27,9 +27,8 @@ import time
 import numpy as np
 
 import gingham
-from gingham import _core
-
 from _synthetic import DIM, Q_TOKENS, generate, make_queries, parse_centroids  # noqa: F401
+from gingham import _core
 
 
 def sgemm_peak() -> float:
@@ -154,9 +153,9 @@ def run_size(n_docs: int, args, work: str, threads: int) -> dict:
             print(f"[{n_docs:,} docs] nbits {nbits} k {k}: recall@10 {entry['recall@10']:.3f} "
                   f"p50 {entry['p50_ms_1t']:.1f} ms (1t)", file=sys.stderr)
         res["runs"].append(run)
-        del idx
+        idx = None  # release the mapped files before the next size
         shutil.rmtree(path, ignore_errors=True)
-    del tokens
+    tokens = None  # release the corpus before the next size
     return res
 
 

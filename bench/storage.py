@@ -14,11 +14,12 @@ included), single-query p50 latency at 1 thread and all threads (k = 10; PLAID d
 residual), recall@10 against exact fp32 MaxSim (gingham.exact_search over the float32 corpus).
 
 Text part (only when the text layer and the cached msmarco embeddings exist; encoding is never
-started here): the cached token states of ../shared/data/msmarco (gingham.eval.EmbeddingCache,
-the key bench/text_quality.py uses), L2-normalized and reduced to 128 dimensions by PCA fitted on
-the corpus (the pca-128 representation of docs/text_quality.md); each storage kind is built over
-them and searched with the cached query embeddings; nDCG@10 by gingham.eval (pytrec_eval). The
-single-vector row is the mean-pooled 384-d states (the bi-encoder row of docs/text_quality.md).
+started here): the cached token states of ../shared/data/msmarco
+(gingham.eval.compare.EmbeddingCache, the key bench/text_quality.py uses), L2-normalized and
+reduced to 128 dimensions by PCA fitted on the corpus (the pca-128 representation of
+docs/text_quality.md); each storage kind is built over them and searched with the cached query
+embeddings; nDCG@10 by gingham.eval.compare (pytrec_eval). The single-vector row is the
+mean-pooled 384-d states (the bi-encoder row of docs/text_quality.md).
 
 The table goes to stdout and to docs/storage.md (section "storage"). Absolute times depend on
 the machine and its load (printed in the header); compare within one run.
@@ -143,7 +144,7 @@ def run_size(n_docs: int, args, work: str, threads: int) -> dict:
             f"{entry['build_s']:.1f}s, p50 {entry['p50_ms_1t']:.1f} / {entry['p50_ms_all']:.1f} "
             f"ms, recall@10 {entry['recall@10']:.3f}")
         idx.close()
-        del idx
+        idx = None  # release the mapped files before the next size
         shutil.rmtree(path, ignore_errors=True)
     if args.single_vector:
         gingham.set_num_threads(threads)
@@ -158,7 +159,7 @@ def run_size(n_docs: int, args, work: str, threads: int) -> dict:
             "recall@10": recall_at(found, truth), "latency_queries": len(qv),
             "p50_ms_1t": p50_ms(lambda q: single_vector_search(vecs, q, 10), qv, 1),
             "p50_ms_all": p50_ms(lambda q: single_vector_search(vecs, q, 10), qv, threads)}
-    del tokens
+    tokens = None  # release the corpus before the next size
     return res
 
 
@@ -171,10 +172,10 @@ def text_part(args, work: str, threads: int) -> dict | None:
         log(f"msmarco: no data at {folder}; the nDCG@10 column is left out")
         return None
     try:
-        from gingham.beir import load_beir
-        from gingham.encoder import Encoder, mean_pool
-        from gingham.eval import EmbeddingCache, cache_key, evaluate_run
-        from gingham.reduce import PCAReducer, l2_normalize
+        from gingham.eval.compare import EmbeddingCache, cache_key, evaluate_run
+        from gingham.text.beir import load_beir
+        from gingham.text.encoder import Encoder, mean_pool
+        from gingham.text.pca import PCAReducer, l2_normalize
     except ImportError as exc:
         log(f"msmarco: text layer not installed ({exc}); the nDCG@10 column is left out")
         return None
@@ -216,7 +217,7 @@ def text_part(args, work: str, threads: int) -> dict | None:
         log(f"msmarco {kind}: {entry['bytes_per_doc']:.0f} B/doc, nDCG@10 "
             f"{entry['ndcg@10']:.4f}")
         idx.close()
-        del idx
+        idx = None  # release the mapped files before the next size
         shutil.rmtree(path, ignore_errors=True)
     vecs = mean_pool(states_d)
     qv = mean_pool(states_q)

@@ -128,7 +128,8 @@ def main() -> None:
                                            f"(min {1000 * min(t_del):.1f}, "
                                            f"max {1000 * max(t_del):.1f})"),
         ("open + snapshot (fresh process)", f"{1000 * o['open_s']:.1f} ms"),
-        ("RSS delta after open + snapshot", f"{(o['rss_after_kib'] - o['rss_before_kib']) / 1024:.1f}"
+        ("RSS delta after open + snapshot",
+         f"{(o['rss_after_kib'] - o['rss_before_kib']) / 1024:.1f}"
                                             f" MiB (RSS {o['rss_after_kib'] / 1024:.0f} MiB; "
                                             f"{o['mapped_bytes'] / 2**20:.0f} MiB mapped)"),
         ("where lang = ? (live docs)", f"{1000 * o['where_s']:.1f} ms, {o['where_hits']:,} hits"),

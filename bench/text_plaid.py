@@ -19,11 +19,16 @@ import time
 import numpy as np
 
 import gingham
-from gingham.beir import load_beir
-from gingham.encoder import Encoder
-from gingham.eval import (EmbeddingCache, encode_cached, evaluate_run, p50_ms,
-                          run_late_interaction)
-from gingham.reduce import PCAReducer, l2_normalize
+from gingham.eval.compare import (
+    EmbeddingCache,
+    encode_cached,
+    evaluate_run,
+    p50_ms,
+    run_late_interaction,
+)
+from gingham.text.beir import load_beir
+from gingham.text.encoder import Encoder
+from gingham.text.pca import PCAReducer, l2_normalize
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from text_quality import hierarchical_pool, table  # noqa: E402

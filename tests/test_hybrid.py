@@ -6,7 +6,8 @@ import pytest
 
 pytest.importorskip("bm25s")
 
-from gingham.hybrid import BM25Index, minmax, rrf, weighted  # noqa: E402
+from gingham.text.bm25 import BM25Index
+from gingham.text.fusion import minmax, rrf, weighted  # noqa: E402
 
 DOCS = {
     "d1": "cat sat mat",

@@ -3,10 +3,10 @@ import os
 
 import numpy as np
 import pytest
-from plaid_data import clustered_docs, csr, file_states, maxsim_np, queries_from
 
 import gingham
 from gingham import _core
+from plaid_data import clustered_docs, csr, file_states, maxsim_np, queries_from
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +128,8 @@ def test_default_centroids_and_small_first_add(tmp_path):
     idx.add([str(i) for i in range(20)], docs)
     n_tokens = sum(len(d) for d in docs)
     assert idx.stats()["n_centroids"] <= n_tokens
-    assert gingham.index.default_n_centroids(10_000) == 1024
-    assert gingham.index.default_n_centroids(10_000_000) == 32768
+    assert gingham.engine.index.default_n_centroids(10_000) == 1024
+    assert gingham.engine.index.default_n_centroids(10_000_000) == 32768
     hits = idx.search(docs[3], k=3, mode="exact")
     assert len(hits) == 3
 

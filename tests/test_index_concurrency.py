@@ -2,9 +2,8 @@
 some commit (issue 5 concurrency, at the Index level)."""
 import threading
 
-from plaid_data import clustered_docs, csr, queries_from
-
 import gingham
+from plaid_data import clustered_docs, csr, queries_from
 
 
 def expected_results(docs, live_ids, queries, k):

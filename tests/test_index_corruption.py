@@ -5,10 +5,10 @@ import os
 
 import numpy as np
 import pytest
-from plaid_data import clustered_docs, queries_from
 
 import gingham
 from gingham.storage import CorruptionError
+from plaid_data import clustered_docs, queries_from
 
 
 def build(path, storage):

@@ -7,10 +7,10 @@ import sys
 
 import numpy as np
 import pytest
-from plaid_data import clustered_docs, file_states, queries_from
 
 import gingham
 from gingham.storage import CorruptionError
+from plaid_data import clustered_docs, file_states, queries_from
 
 
 @pytest.fixture(scope="module")

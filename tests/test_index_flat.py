@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from plaid_data import clustered_docs, csr, queries_from
 
 import gingham
+from plaid_data import clustered_docs, csr, queries_from
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gingham
-from gingham import _core
-
 from conftest import SIMD_LEVELS, assert_scores_close, maxsim_oracle, random_corpus
+from gingham import _core
 
 
 def numpy_quantize(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gingham
-from gingham import _core
-
 from conftest import SIMD_LEVELS, assert_scores_close, maxsim_oracle, random_corpus
+from gingham import _core
 
 DIMS = [1, 7, 17, 33, 64, 96, 100, 127, 128, 384]
 

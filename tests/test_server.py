@@ -17,10 +17,9 @@ httpx = pytest.importorskip("httpx")
 
 import gingham  # noqa: E402
 from gingham.client import AuthError, InvalidRequest, NotFound, Overloaded, RequestTimeout  # noqa: E402
-from gingham.server import create_app  # noqa: E402
-from gingham.service import ServiceLimits  # noqa: E402
+from gingham.serve.server import create_app  # noqa: E402
+from gingham.serve.service import ServiceLimits  # noqa: E402
 from server_util import DIM, build_index, hold_batches, live_server, random_docs  # noqa: E402
-
 
 
 @pytest.fixture(scope="module")
@@ -403,7 +402,7 @@ def test_gingham_serve_command(index_path):
     port = sock.getsockname()[1]
     sock.close()
     env = {**__import__("os").environ, "GINGHAM_API_KEY": "k1"}
-    proc = subprocess.Popen([sys.executable, "-m", "gingham.cli", "serve", index_path,
+    proc = subprocess.Popen([sys.executable, "-m", "gingham", "serve", index_path,
                              "--port", str(port), "--log-level", "warning"], env=env)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -422,6 +421,6 @@ def test_gingham_serve_command(index_path):
     finally:
         proc.terminate()
         proc.wait(20)
-    missing = subprocess.run([sys.executable, "-m", "gingham.cli", "serve",
+    missing = subprocess.run([sys.executable, "-m", "gingham", "serve",
                               index_path + "-missing"], capture_output=True, text=True)
     assert missing.returncode == 2 and "no index at" in missing.stderr

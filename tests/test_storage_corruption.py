@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 import _storage_workload as wl
-from gingham.storage import (FORMAT_VERSION, CorruptionError, FormatVersionError,
-                             StorageError, Store)
+from gingham.storage import FORMAT_VERSION, CorruptionError, FormatVersionError, StorageError, Store
 
 SEED = 5
 N_COMMITS = 25

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 import _storage_workload as wl
-from gingham.storage import (DuplicateIdError, LockTimeoutError, Merged, StorageError, Store,
-                             UnknownIdError)
+from gingham.storage import (
+    DuplicateIdError,
+    LockTimeoutError,
+    Merged,
+    StorageError,
+    Store,
+    UnknownIdError,
+)
 
 
 def _arrays(ids, version=0):

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 
 import gingham
-from gingham import _core
-
 from conftest import maxsim_oracle
+from gingham import _core
 
 RNG = np.random.default_rng(0)
 Q = RNG.standard_normal((4, 8)).astype(np.float32)

@@ -1,25 +1,27 @@
-"""gingham: late-interaction (ColBERT-style) retrieval with a compiled core."""
-from ._runtime import get_num_threads, set_num_threads, simd_level
-from .exact import exact_search, maxsim_scores
-# compressed index
-from .index import Hit, Index
+"""gingham: late-interaction (ColBERT-style) retrieval with a compiled core.
 
-# ---- int8 token storage (issue 9) ----
-from .exact import quantize_int8
+``import gingham`` loads the engine only (numpy and the compiled core). The text layer
+(``Retriever``) and the HTTP client (``Client``) load on first attribute access, so an
+embeddings-only user never imports them.
+"""
+from __future__ import annotations
 
-# ---- text facade (issue 6; torch is imported only when encoding) ----
-from .retriever import Retriever
+from importlib import import_module
+from typing import Any
 
-# ---- HTTP client of `gingham serve` (issue 8; httpx from gingham[server], imported lazily) ----
-from .client import Client
+from ._version import __version__
+from .engine.exact import exact_search, maxsim_scores, quantize_int8
+from .engine.index import Hit, Index
+from .engine.runtime import get_num_threads, set_num_threads, simd_level
 
-__version__ = "0.1.0"
+_LAZY = {"Retriever": ".text.retriever", "Client": ".client"}
 
 __all__ = [
     "Client",
     "Hit",
     "Index",
     "Retriever",
+    "__version__",
     "exact_search",
     "get_num_threads",
     "maxsim_scores",
@@ -27,3 +29,15 @@ __all__ = [
     "set_num_threads",
     "simd_level",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gingham' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

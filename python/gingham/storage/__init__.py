@@ -3,8 +3,14 @@
 See docs/format.md for the on-disk format and the commit protocol.
 """
 from .catalog import FORMAT_VERSION
-from .errors import (CorruptionError, DuplicateIdError, FormatVersionError, LockTimeoutError,
-                     StorageError, UnknownIdError)
+from .errors import (
+                     CorruptionError,
+                     DuplicateIdError,
+                     FormatVersionError,
+                     LockTimeoutError,
+                     StorageError,
+                     UnknownIdError,
+)
 from .snapshot import SegmentView, Snapshot
 from .store import CommitResult, Merged, MergeInput, Store
 

@@ -12,8 +12,8 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import secrets
+import shutil
 import threading
 from pathlib import Path
 from typing import Mapping

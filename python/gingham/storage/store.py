@@ -9,13 +9,13 @@ commit, or segments dropped by a compaction) are removed by the next writer.
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
 import json
 import os
 import secrets
 import shutil
 import sqlite3
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -26,8 +26,15 @@ from . import catalog as cat
 from .errors import DuplicateIdError, FormatVersionError, StorageError, UnknownIdError
 from .files import fsync_dir, publish_folder, sha256_bytes, write_array_folder
 from .lock import WriterLock
-from .snapshot import (EXTERNAL_ID_BYTES, EXTERNAL_ID_OFFSETS, INTERNAL_IDS, FolderFiles,
-                       SegmentView, Snapshot, _as_str_list)
+from .snapshot import (
+    EXTERNAL_ID_BYTES,
+    EXTERNAL_ID_OFFSETS,
+    INTERNAL_IDS,
+    FolderFiles,
+    SegmentView,
+    Snapshot,
+    _as_str_list,
+)
 
 _CHUNK = 500
 

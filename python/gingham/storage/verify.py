@@ -46,7 +46,7 @@ def verify_store(path: Path) -> dict:
         seen_rows: dict[int, np.ndarray] = {s.id: np.zeros(s.n_docs, np.int64)
                                             for s in snap.segments}
         live_external = set()
-        for internal_id, external_id, seg_id, row, metadata, _text in docs:
+        for internal_id, external_id, seg_id, row, _metadata, _text in docs:
             seg = segs.get(seg_id)
             if seg is None:
                 raise CorruptionError(catalog, f"document {external_id!r} points to missing "

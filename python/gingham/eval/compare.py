@@ -18,6 +18,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..engine.csr import from_csr, to_csr
+
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 
 
@@ -73,23 +75,6 @@ def timed(fn: Callable[[object], object], items: Sequence[object]) -> tuple[list
         results.append(fn(item))
         secs.append(time.perf_counter() - t0)
     return results, secs
-
-
-# ---------------------------------------------------------------------- CSR helpers
-def to_csr(embeddings: Sequence[np.ndarray], dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """List of (n_i, d) arrays -> (tokens (sum n_i, d), doc_offsets (n + 1,) int64)."""
-    if len(embeddings) == 0:
-        raise ValueError("embeddings must be a non-empty list")
-    lengths = np.fromiter((e.shape[0] for e in embeddings), dtype=np.int64,
-                          count=len(embeddings))
-    offsets = np.zeros(len(embeddings) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return np.ascontiguousarray(np.concatenate(embeddings, axis=0), dtype=dtype), offsets
-
-
-def from_csr(tokens: np.ndarray, doc_offsets: np.ndarray) -> list[np.ndarray]:
-    """Inverse of :func:`to_csr` (views into ``tokens``)."""
-    return [tokens[doc_offsets[i]:doc_offsets[i + 1]] for i in range(len(doc_offsets) - 1)]
 
 
 # ---------------------------------------------------------------------- embedding cache
@@ -158,7 +143,7 @@ class EmbeddingCache:
 def cache_key(encoder, texts: Sequence[str], source_path: str, kind: str) -> str:
     """Cache key of :func:`encode_cached`: (encoder fingerprint, sha256 of ``source_path``,
     kind, number and sha256 of the texts)."""
-    from .beir import file_sha256
+    from ..text.beir import file_sha256
 
     if kind not in ("documents", "queries"):
         raise ValueError(f"kind must be 'documents' or 'queries'; got {kind!r}")
@@ -187,7 +172,7 @@ def run_late_interaction(doc_ids: Sequence[str], queries: Sequence[np.ndarray],
                          docs: Sequence[np.ndarray], k: int = 1000, dtype=np.float32
                          ) -> tuple[list[list[str]], list[np.ndarray], list[float]]:
     """Exact MaxSim (gingham.exact_search) of each (Lq, d) query over all documents."""
-    from .exact import exact_search
+    from ..engine.exact import exact_search
 
     tokens, offsets = to_csr(docs, dtype=dtype)
     ids, scores, secs = [], [], []
@@ -235,7 +220,7 @@ def fuse_runs(dense: tuple[list[list[str]], list[np.ndarray]],
               alpha: float = 0.5, k: int = 1000) -> list[list[str]]:
     """Per-query fusion of two runs' (ids, scores): ``fusion="rrf"`` (k = 60) or
     ``"weighted"`` (min-max normalized, alpha on the dense side)."""
-    from .hybrid import rrf, weighted
+    from ..text.fusion import rrf, weighted
 
     if fusion not in ("rrf", "weighted"):
         raise ValueError(f"fusion must be 'rrf' or 'weighted'; got {fusion!r}")
@@ -270,7 +255,7 @@ def detect_language(texts: Sequence[str]) -> str:
 
 def _derived_tokens(cache: EmbeddingCache, states_key: str, states: Sequence[np.ndarray],
                     pool_factor: float, show_progress: bool) -> list[np.ndarray]:
-    from .reduce import l2_normalize
+    from ..text.pca import l2_normalize
 
     normed = [l2_normalize(np.asarray(s)) for s in states]
     if pool_factor <= 1:
@@ -280,7 +265,7 @@ def _derived_tokens(cache: EmbeddingCache, states_key: str, states: Sequence[np.
         import torch
         from sentence_transformers.multi_vector_encoder.modules import HierarchicalTokenPooling
 
-        from ._progress import progress
+        from .._progress import progress
         pooler = HierarchicalTokenPooling(pool_factor=pool_factor)
         return [pooler.pool([torch.from_numpy(np.ascontiguousarray(d))])[0].numpy()
                 for d in progress(normed, "pooling", show_progress)]
@@ -298,10 +283,11 @@ def compare_methods(folder: str, methods: Sequence[str] = METHODS, *, split: str
     fp32 vectors, fp32 token matrix, PLAID index folder, PLAID + BM25)."""
     import tempfile
 
-    from .beir import load_beir
-    from .encoder import RECOMMENDED_SETTINGS, Encoder, mean_pool
-    from .hybrid import DEFAULT_ALPHA, BM25Index
-    from .reduce import PCAReducer, l2_normalize
+    from ..text.beir import load_beir
+    from ..text.bm25 import BM25Index
+    from ..text.encoder import RECOMMENDED_SETTINGS, Encoder, mean_pool
+    from ..text.fusion import DEFAULT_ALPHA
+    from ..text.pca import PCAReducer, l2_normalize
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
@@ -383,7 +369,7 @@ def run_plaid(doc_ids: Sequence[str], queries: Sequence[np.ndarray], docs: Seque
     document)."""
     import tempfile
 
-    from .index import Index
+    from ..engine.index import Index
 
     with tempfile.TemporaryDirectory(prefix="gingham-eval-") as tmp:
         idx = Index.create(os.path.join(tmp, "index"), dim=int(docs[0].shape[1]), nbits=nbits,

@@ -24,9 +24,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import _validate
+from ..engine import validate as _validate
+from ..engine.index import Index
 from .batching import MicroBatcher, QueueFull
-from .index import Index
 
 __all__ = ["QueueFull", "SearchKey", "Service", "ServiceLimits", "WriteQueueFull"]
 
@@ -129,7 +129,7 @@ def open_backend(path: str | os.PathLike) -> tuple[Index, Any]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"no index at {os.fspath(path)!r}")
     try:
-        from . import retriever
+        from ..text import retriever
     except ImportError:  # the text layer is optional
         retriever = None
     index = Index.open(path)

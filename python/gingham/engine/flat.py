@@ -11,8 +11,8 @@ from typing import Mapping
 
 import numpy as np
 
-from . import _core
-from ._segment_common import check_array, check_offsets, concat_offsets, token_index
+from .. import _core
+from .csr import check_array, check_offsets, concat_offsets, token_index
 
 KINDS = ("fp32", "fp16", "int8")
 _DTYPES = {"fp32": np.dtype(np.float32), "fp16": np.dtype(np.float16),

@@ -1,7 +1,8 @@
 """Process-wide runtime settings of the compiled core: SIMD level and thread count."""
 from __future__ import annotations
 
-from . import _core, _validate
+from .. import _core
+from . import validate as _validate
 
 
 def simd_level() -> str:

@@ -27,12 +27,12 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from . import _core, _validate
-from . import _segment_flat as flat
-from . import _segment_residual as residual
-from ._segment_common import merge_topk
-from ._segment_residual import default_n_centroids  # noqa: F401  (public helper)
-from .storage import CorruptionError, DuplicateIdError, Merged, Snapshot, StorageError, Store
+from .. import _core
+from ..storage import CorruptionError, DuplicateIdError, Merged, Snapshot, StorageError, Store
+from . import flat, residual
+from . import validate as _validate
+from .csr import merge_topk
+from .residual import default_n_centroids  # noqa: F401  (public helper)
 
 MODES = ("plaid", "exact")
 STORAGE_KINDS = ("residual",) + flat.KINDS

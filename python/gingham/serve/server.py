@@ -49,7 +49,7 @@ def create_app(index_path: str | os.PathLike, *, api_key: str | None = None, aut
         raise ValueError(f"auth must be one of {', '.join(AUTH_SCOPES)}; got {auth!r}")
     if api_key is not None and not api_key:
         raise ValueError("api_key must not be empty (pass None to disable auth)")
-    from ._http_app import build_app
+    from .app import build_app
     return build_app(index_path, api_key=api_key, auth=auth, batch_window_ms=batch_window_ms,
                      max_batch=max_batch, max_queue=max_queue,
                      max_pending_writes=max_pending_writes, max_body_bytes=max_body_bytes,

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import _core
+from .. import _core
 
 
 def _describe(x: Any) -> str:

@@ -27,9 +27,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..engine.index import Index
+from .bm25 import BM25Index
 from .encoder import RECOMMENDED_SETTINGS, Encoder
-from .hybrid import DEFAULT_ALPHA, BM25Index, rrf, weighted
-from .index import Index
+from .fusion import DEFAULT_ALPHA, rrf, weighted
 
 ENCODER_DIR = "encoder"
 BM25_DIR = "bm25"
@@ -361,8 +362,8 @@ class Retriever:
         if all(x in known for x in items):
             hits = self.index.rerank(qvec, items, k)
             return [self._result(h.id, h.score, r) for r, h in enumerate(hits)]
-        from .exact import maxsim_scores
-        from .eval import to_csr
+        from ..engine.csr import to_csr
+        from ..engine.exact import maxsim_scores
 
         docs = self.encoder.encode_documents(items)
         tokens, offsets = to_csr(docs)
@@ -493,7 +494,8 @@ def pool_groups(vectors: np.ndarray, pool_factor: float, num_protected: int = 1
 
     try:
         from sentence_transformers.multi_vector_encoder.modules.token_pooling import (
-            _ward_linkage_fn)
+            _ward_linkage_fn,
+        )
         linkage_fn = _ward_linkage_fn()
     except ImportError:  # pragma: no cover - older layout
         linkage_fn = hierarchy.linkage

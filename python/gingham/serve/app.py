@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import server_models as m
+from . import models as m
 from .batching import QueueFull
 from .service import LimitError, SearchKey, Service, ServiceLimits
 
@@ -188,7 +188,7 @@ class MetricsMiddleware:
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
     return __version__
 
 

@@ -1,15 +1,13 @@
-"""BM25 (bm25s) kept beside the index, and fusion of ranked lists.
+"""BM25 (bm25s) kept beside the index.
 
 ``BM25Index`` keeps each live document's analysed terms (lowercased, stopwords removed,
 Snowball-stemmed with PyStemmer when installed) so that ``add`` tokenizes only the new texts and
 ``delete`` only drops rows; either marks the bm25s matrix stale, and it is rebuilt from the kept
 terms on the next search or save. The rebuild is O(total terms): 0.66 s for msmarco's 5,000
 passages on this 2-core machine (about 0.13 ms per passage), against about 140 ms per passage
-to encode them, so one rebuild per add/delete batch is cheap; a per-document add loop is not. On disk (no pickle): ``bm25.json`` (settings, ids) + ``bm25_terms.jsonl`` (terms per
-document) + bm25s's own ``.npy``/``.json`` score matrix under ``bm25s/``.
-
-Fusion: ``rrf`` (reciprocal rank, k = 60) and ``weighted`` (min-max normalized scores,
-``alpha * dense + (1 - alpha) * sparse``; a document absent from a list gets 0 from it).
+to encode them, so one rebuild per add/delete batch is cheap; a per-document add loop is not.
+On disk (no pickle): ``bm25.json`` (settings, ids) + ``bm25_terms.jsonl`` (terms per document)
++ bm25s's own ``.npy``/``.json`` score matrix under ``bm25s/``.
 """
 from __future__ import annotations
 
@@ -19,12 +17,6 @@ import shutil
 from typing import Sequence
 
 import numpy as np
-
-# Chosen from docs/text_quality.md: weighted min-max fusion at alpha 0.5 has the best worst case
-# over msmarco (late interaction strong) and arcd (BM25 strong): 0.775 / 0.768 nDCG@10. RRF
-# gives a useless list full rank weight (arcd 0.490); tune alpha per corpus where possible.
-DEFAULT_FUSION = "weighted"
-DEFAULT_ALPHA = 0.5
 
 STATE_FILE = "bm25.json"
 TERMS_FILE = "bm25_terms.jsonl"
@@ -184,60 +176,3 @@ class BM25Index:
             idx._bm25 = bm25s.BM25.load(sub, allow_pickle=False)
             idx._stale = False
         return idx
-
-
-# ---------------------------------------------------------------------- fusion
-def rrf(rankings: Sequence[Sequence[str]], k: int = 10, *, rrf_k: int = 60,
-        weights: Sequence[float] | None = None) -> tuple[list[str], np.ndarray]:
-    """Reciprocal rank fusion: score(d) = sum_i w_i / (rrf_k + rank_i(d)), ranks from 1.
-
-    rankings: ranked id lists, best first. Returns (top-k ids, float64 scores), ties broken by
-    first appearance (list order, then rank).
-    """
-    if k <= 0:
-        raise ValueError(f"k must be positive; got {k}")
-    weights = [1.0] * len(rankings) if weights is None else list(weights)
-    if len(weights) != len(rankings):
-        raise ValueError("weights must have one entry per ranking")
-    scores: dict[str, float] = {}
-    for w, ranking in zip(weights, rankings):
-        for r, d in enumerate(ranking, start=1):
-            scores[d] = scores.get(d, 0.0) + w / (rrf_k + r)
-    return _top(scores, k)
-
-
-def minmax(scores: Sequence[float]) -> np.ndarray:
-    """Scores scaled to [0, 1] by (s - min) / (max - min); all-equal scores map to 1."""
-    s = np.asarray(scores, dtype=np.float64)
-    if s.size == 0:
-        return s
-    lo, hi = s.min(), s.max()
-    return np.ones_like(s) if hi == lo else (s - lo) / (hi - lo)
-
-
-def weighted(dense: tuple[Sequence[str], Sequence[float]],
-             sparse: tuple[Sequence[str], Sequence[float]], k: int = 10, *,
-             alpha: float = 0.5) -> tuple[list[str], np.ndarray]:
-    """Convex combination of min-max normalized scores: alpha * dense + (1 - alpha) * sparse.
-
-    dense, sparse: (ids, scores) of each retriever's candidates. A document missing from one
-    list contributes 0 from it. Returns (top-k ids, float64 scores), ties by first appearance.
-    """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1]; got {alpha}")
-    if k <= 0:
-        raise ValueError(f"k must be positive; got {k}")
-    scores: dict[str, float] = {}
-    for w, (ids, s) in ((alpha, dense), (1.0 - alpha, sparse)):
-        if len(ids) != len(s):
-            raise ValueError("each (ids, scores) pair must have equal lengths")
-        for d, v in zip(ids, minmax(s)):
-            scores[d] = scores.get(d, 0.0) + w * float(v)
-    return _top(scores, k)
-
-
-def _top(scores: dict[str, float], k: int) -> tuple[list[str], np.ndarray]:
-    ids = list(scores)
-    vals = np.fromiter((scores[d] for d in ids), dtype=np.float64, count=len(ids))
-    order = np.argsort(-vals, kind="stable")[:k]
-    return [ids[i] for i in order], vals[order]

@@ -14,7 +14,7 @@ import string
 import time
 from typing import Any
 
-from .eval import default_cache_dir, folder_bytes
+from ..eval.compare import default_cache_dir, folder_bytes
 
 QUERIES = (
     "parse command line options",
@@ -29,7 +29,7 @@ _SPECIAL = {"[CLS]", "[SEP]", "[MASK]", "[PAD]", "[unused0]", "[unused1]"}
 
 def default_index_dir(limit: int) -> str:
     """``<cache>/demo-<n>-<corpus hash>``: one index per corpus (per Python version/limit)."""
-    from .corpus import stdlib_docstrings
+    from ..text.corpus import stdlib_docstrings
 
     docs = stdlib_docstrings(limit)
     h = hashlib.sha256("\x00".join(docs.ids + docs.texts).encode()).hexdigest()[:12]
@@ -73,8 +73,8 @@ def highlight(text: str, spans: list[tuple[int, int]], ansi: bool) -> str:
 def run_demo(*, limit: int = DEFAULT_LIMIT, k: int = 3, index_dir: str | None = None,
              rebuild: bool = False, show_progress: bool = True) -> dict[str, Any]:
     """Build or reuse the demo index, run ``QUERIES``; returns a JSON-able report."""
-    from .corpus import stdlib_docstrings
-    from .retriever import Retriever
+    from ..text.corpus import stdlib_docstrings
+    from ..text.retriever import Retriever
 
     path = index_dir or default_index_dir(limit)
     info_path = os.path.join(path, "demo_build.json")

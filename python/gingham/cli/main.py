@@ -9,8 +9,7 @@ import time
 
 import numpy as np
 
-from . import _runtime
-
+from ..engine import runtime as _runtime
 
 # ---- gingham bench: staged-search profile on a synthetic compressed index ----
 
@@ -32,7 +31,7 @@ def _clustered_docs(n_docs: int, dim: int, n_centers: int, seed: int) -> list[np
 def cmd_bench(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .index import Index
+    from ..engine.index import Index
 
     docs = _clustered_docs(args.docs, args.dim, args.centers, args.seed)
     rng = np.random.default_rng(args.seed + 1)
@@ -111,8 +110,8 @@ def _param(value: str):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .corpus import read_documents
-    from .retriever import Retriever
+    from ..text.corpus import read_documents
+    from ..text.retriever import Retriever
 
     docs = read_documents(args.input)
     if args.limit:
@@ -144,14 +143,14 @@ def _shorten(text: str | None, width: int) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from ..text.retriever import Retriever
     from .demo import highlight, matched_spans
-    from .retriever import Retriever
 
     r = Retriever.open(args.index)
     hybrid = False if args.hybrid is None else args.hybrid
     params = [_param(p) for p in args.param] if args.param else None
     t0 = time.perf_counter()
-    r.encoder.model  # load the model first, so the latency below is query encoding + search
+    _ = r.encoder.model  # load the model first, so the latency below is query encoding + search
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     hits = r.search(args.query, k=args.k, hybrid=hybrid, alpha=args.alpha, where=args.where,
@@ -182,7 +181,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _retriever_info(path: str) -> dict:
-    from .index import Index
+    from ..engine.index import Index
 
     idx = Index.open(path)
     info = {"index": idx.path, "n_docs": len(idx), "stats": idx.stats(),
@@ -214,7 +213,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .retriever import Retriever
+    from ..text.retriever import Retriever
 
     r = Retriever.open(args.index)
     r.index.verify()
@@ -233,7 +232,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .eval import compare_methods
+    from ..eval.compare import compare_methods
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     rows = compare_methods(args.dataset, methods, split=args.split, cache_dir=args.cache_dir,
@@ -264,8 +263,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_text_parsers(sub) -> None:
+    from ..eval.compare import METHODS
     from .demo import DEFAULT_LIMIT
-    from .eval import METHODS
 
     raw = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("index", help="build a text index from a file or folder",
@@ -283,7 +282,7 @@ def _add_text_parsers(sub) -> None:
     p.add_argument("--storage", default="residual",
                    help="residual (compressed, default) | fp32 | fp16 | int8")
     p.add_argument("--nbits", type=int, default=2, help="residual bits per dimension (1, 2, 4)")
-    from .encoder import RECOMMENDED_SETTINGS
+    from ..text.encoder import RECOMMENDED_SETTINGS
     p.add_argument("--pca-dim", type=int, default=RECOMMENDED_SETTINGS["pca_dim"],
                    help="PCA dimensions fitted on the corpus (0 = none; default "
                         f"{RECOMMENDED_SETTINGS['pca_dim']})")
@@ -386,7 +385,7 @@ def _add_serve_parser(sub) -> None:
                            description="Serve an index over HTTP: search, rerank, add/delete/get "
                                        "documents, stats, Prometheus metrics; docs at /docs.")
     try:
-        from .server import add_serve_arguments, run_from_args
+        from ..serve.server import add_serve_arguments, run_from_args
     except ImportError as exc:  # FastAPI / uvicorn missing
         serve.add_argument("index")
         serve.set_defaults(func=lambda args, exc=exc: _server_missing(exc))

@@ -3,8 +3,8 @@
 ``tokens`` is (T, dim) float32 or float16, or int8 storage given as ``tokens=(values,
 scales)`` or ``tokens=values, token_scales=scales`` (values int8 (T, dim), scales float32 (T,),
 token j = scales[j] * values[j]; see :func:`quantize_int8`); ``doc_offsets`` is (n_docs + 1,)
-int64 with document i owning ``tokens[doc_offsets[i]:doc_offsets[i + 1]]``. Scores are raw MaxSim sums:
-for each query token the best dot product with any of the document's tokens, summed.
+int64 with document i owning ``tokens[doc_offsets[i]:doc_offsets[i + 1]]``. Scores are raw
+MaxSim sums: for each query token the best dot product with any of the document's tokens, summed.
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _validate
+from .. import _core
+from . import validate as _validate
 
 
 def _tokens_and_offsets(tokens: Any, token_scales: Any, doc_offsets: Any, dim: int | None,

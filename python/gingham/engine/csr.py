@@ -1,4 +1,4 @@
-"""Helpers shared by the segment kinds of the Index (residual and flat).
+"""CSR helpers: documents as token rows plus offsets, shared by the engine and its callers.
 
 A segment holds documents as CSR arrays: token rows ``[doc_offsets[i], doc_offsets[i+1])``
 belong to document (row) i. These helpers gather the rows of surviving documents (compaction),
@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .storage import CorruptionError
+from ..storage import CorruptionError
 
 
 def token_index(doc_offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,3 +79,19 @@ def merge_topk(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     row = np.concatenate([p[3] for p in parts])
     order = np.lexsort((ids, -scores.astype(np.float64)))[:k]
     return scores[order], seg[order], row[order]
+
+
+def to_csr(embeddings: Sequence[np.ndarray], dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """List of (n_i, d) arrays -> (tokens (sum n_i, d), doc_offsets (n + 1,) int64)."""
+    if len(embeddings) == 0:
+        raise ValueError("embeddings must be a non-empty list")
+    lengths = np.fromiter((e.shape[0] for e in embeddings), dtype=np.int64,
+                          count=len(embeddings))
+    offsets = np.zeros(len(embeddings) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return np.ascontiguousarray(np.concatenate(embeddings, axis=0), dtype=dtype), offsets
+
+
+def from_csr(tokens: np.ndarray, doc_offsets: np.ndarray) -> list[np.ndarray]:
+    """Inverse of :func:`to_csr` (views into ``tokens``)."""
+    return [tokens[doc_offsets[i]:doc_offsets[i + 1]] for i in range(len(doc_offsets) - 1)]

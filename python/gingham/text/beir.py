@@ -60,7 +60,7 @@ def read_qrels(path: str) -> dict[str, dict[str, int]]:
             except ValueError:
                 if lineno == 0:
                     continue  # header line
-                raise ValueError(f"{path}:{lineno + 1}: score {score!r} is not a number")
+                raise ValueError(f"{path}:{lineno + 1}: score {score!r} is not a number") from None
             qrels.setdefault(qid, {})[did] = grade
     return qrels
 

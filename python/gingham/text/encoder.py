@@ -1,6 +1,6 @@
 """Text -> one unit vector per token, on top of sentence-transformers' ``MultiVectorEncoder``.
 
-``MultiVectorEncoder`` (sentence-transformers >= 5.x, ``sentence_transformers.MultiVectorEncoder``)
+``MultiVectorEncoder`` (sentence-transformers 6.x, ``sentence_transformers.MultiVectorEncoder``)
 loads Stanford ColBERT (``HF_ColBERT`` + ``artifact.metadata``), PyLate and native checkpoints
 with their query/document markers, query expansion and lengths, and converts plain Hugging Face
 or SentenceTransformer checkpoints by appending a *randomly initialised* 384->128 projection.
@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .reduce import PCAReducer, l2_normalize
+from .pca import PCAReducer, l2_normalize
 
 # Storage default chosen from measurement (docs/text_quality.md, msmarco): hierarchical pooling
 # by 2 then PCA to 128. Exact MaxSim alone favoured PCA 96 (0.812 vs 0.815 at less storage), but
@@ -259,8 +259,7 @@ class Encoder:
             torch.set_num_threads(int(self.num_threads))
         pooling = None
         if task == "document" and self.pool_factor > 1:
-            from sentence_transformers.multi_vector_encoder.modules import (
-                HierarchicalTokenPooling)
+            from sentence_transformers.multi_vector_encoder.modules import HierarchicalTokenPooling
             pooling = HierarchicalTokenPooling(pool_factor=self.pool_factor)
         encode = model.encode_query if task == "query" else model.encode_document
         prefix = self.query_prefix if task == "query" else self.document_prefix

@@ -18,9 +18,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import _core
-from ._segment_common import check_array, check_offsets, concat_offsets, token_index
-from .storage import CorruptionError
+from .. import _core
+from ..storage import CorruptionError
+from .csr import check_array, check_offsets, concat_offsets, token_index
 
 STAT_FIELDS = ("centroid_ms", "candidate_ms", "approx_ms", "full_ms", "topk_ms", "n_cells",
                "n_candidates", "n_after_pruning", "n_full")
@@ -167,4 +167,5 @@ def merge(codec: Mapping[str, np.ndarray], segments: list, rows: list) -> dict[s
     doc_offsets = concat_offsets(offsets)
     ivf_offsets, ivf_doc_ids = _core.ivf_build(codes_all, doc_offsets, len(codec["centroids"]))
     return {"codes": codes_all, "residuals": np.ascontiguousarray(np.concatenate(residuals)),
-            "scales": np.ascontiguousarray(np.concatenate(scales)), "doc_offsets": doc_offsets, "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}
+            "scales": np.ascontiguousarray(np.concatenate(scales)), "doc_offsets": doc_offsets,
+            "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}

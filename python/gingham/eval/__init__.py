@@ -1,0 +1,1 @@
+"""Evaluation on BEIR folders: metrics, the embedding cache and the method comparison."""

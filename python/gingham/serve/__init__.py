@@ -1,0 +1,1 @@
+"""The HTTP server (FastAPI): service, micro-batching, models, app. Needs ``gingham[server]``."""
