@@ -67,18 +67,19 @@ def check_offsets(folder: Path, arrays, name: str, n: int, end: int, *,
 
 
 def merge_topk(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], k: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Merge per-segment results of one query: parts of (scores, internal ids, segment index,
-    row). -> the best k by (score desc, internal id asc) as (scores, segment index, row)."""
+    row). -> the best k by (score desc, internal id asc) as (scores, internal ids, segment
+    index, row)."""
     if not parts:
         empty = np.zeros(0, np.int64)
-        return np.zeros(0, np.float32), empty, empty
+        return np.zeros(0, np.float32), empty, empty, empty
     scores = np.concatenate([p[0] for p in parts]).astype(np.float32, copy=False)
     ids = np.concatenate([p[1] for p in parts])
     seg = np.concatenate([p[2] for p in parts])
     row = np.concatenate([p[3] for p in parts])
     order = np.lexsort((ids, -scores.astype(np.float64)))[:k]
-    return scores[order], seg[order], row[order]
+    return scores[order], ids[order], seg[order], row[order]
 
 
 def to_csr(embeddings: Sequence[np.ndarray], dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:

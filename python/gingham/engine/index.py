@@ -411,7 +411,7 @@ class Index:
     def search(self, queries: Any, k: int = 10, *, mode: str = "plaid", subset: Any = None,
                where: str | None = None, params: Any = None, ncells: int | None = None,
                centroid_score_threshold: float | None = None, ndocs: int | None = None,
-               return_stats: bool = False) -> Any:
+               return_stats: bool = False, with_documents: bool = False) -> Any:
         """Top-k documents for one query ((Lq, dim) float array) -> list[Hit], or for a list of
         queries -> list[list[Hit]]. Each list holds exactly min(k, matching live documents)
         hits, best first (ties: lower internal id, i.e. earlier added).
@@ -422,6 +422,8 @@ class Index:
         ``external_id``, ``text``), e.g. "json_extract(metadata, '$.lang') = ?", with values in
         params (bound, never formatted in). ncells / centroid_score_threshold / ndocs override
         PLAID's per-k defaults. return_stats=True returns (hits, stats dict).
+        with_documents=True returns each hit as {"id", "score", "rank", "metadata", "text"},
+        read for all queries in one batched catalog query.
         """
         k = _validate.positive_int(k, "k")
         search_params = self._resolve_params(k, mode, ncells, centroid_score_threshold, ndocs)
@@ -451,16 +453,24 @@ class Index:
                                            query_offsets, k)
                 raw_stats[:, 8] += scores.shape[1]
                 self._collect(view, parts, scores, np.full(rows.shape, i, np.int64), rows)
-        hits = []
-        for q in range(n_queries):
-            scores, seg, rows = merge_topk(parts[q], k)
-            hits.append([Hit(view.segments[s].external_id(r), float(sc), rank) for rank, (sc, s, r)
-                         in enumerate(zip(scores.tolist(), seg.tolist(), rows.tolist()))])
+        merged = [merge_topk(parts[q], k) for q in range(n_queries)]
+        hits = (self._document_hits(view, merged) if with_documents else
+                [[Hit(view.segments[s].external_id(r), float(sc), rank) for rank, (sc, s, r)
+                  in enumerate(zip(scores.tolist(), seg.tolist(), rows.tolist()))]
+                 for scores, _, seg, rows in merged])
         wall_ms = 1000.0 * (time.perf_counter() - t0)
         result: Any = hits[0] if single else hits
         if not return_stats:
             return result
         return result, self._stats_dict(mode, k, search_params, raw_stats, wall_ms)
+
+    @staticmethod
+    def _document_hits(view: _View, merged: list) -> list[list[dict[str, Any]]]:
+        internal = np.concatenate([m[1] for m in merged]) if merged else np.zeros(0, np.int64)
+        docs = dict(zip(internal.tolist(), view.snap.documents(internal)))
+        return [[{**docs[i], "score": float(sc), "rank": rank}
+                 for rank, (sc, i) in enumerate(zip(scores.tolist(), ids.tolist()))]
+                for scores, ids, _, _ in merged]
 
     @staticmethod
     def _collect(view: _View, parts: list, scores, seg, rows) -> None:
@@ -520,10 +530,13 @@ class Index:
         unknown."""
         if not isinstance(id, str):
             raise TypeError(f"id must be a string; got {type(id).__name__}")
+        return self.documents([id])[0]
+
+    def documents(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """{"id", "metadata" (dict), "text" (str or None)} of each id, in input order, read in
+        one batched catalog query; KeyError naming the ids not in the index."""
         snap = self._view.snap
-        internal = snap.resolve([id])
-        return {"id": id, "metadata": snap.metadata(internal)[0],
-                "text": snap.texts(internal)[0]}
+        return snap.documents(snap.resolve(_ids_list(ids)))
 
     def tokens(self, id: str) -> np.ndarray:
         """Stored token vectors of one document as float32 (n_tokens, dim) (decoded for

@@ -365,6 +365,12 @@ class Snapshot:
         docs = self._docs(internal_ids)
         return [docs[int(i)][5] for i in np.asarray(internal_ids).ravel()]
 
+    def documents(self, internal_ids) -> list[dict]:
+        """{"id", "metadata", "text"} of internal ids (input order), in one batched query."""
+        docs = self._docs(internal_ids)
+        rows = (docs[i] for i in np.asarray(internal_ids, dtype=np.int64).ravel().tolist())
+        return [{"id": r[1], "metadata": json.loads(r[4]), "text": r[5]} for r in rows]
+
     def get(self, external_id: str) -> dict:
         """Metadata dict of one live document."""
         return self.metadata(self.resolve([external_id]))[0]
