@@ -191,6 +191,23 @@ def test_add_delete_reopen_and_stale_bm25(tmp_path):
     assert again.search("camellia sinensis", k=1, hybrid="rrf")[0]["id"] == "late"
 
 
+def test_upsert_replaces_text_tokens_and_bm25(tmp_path):
+    r = Retriever.build(tmp_path / "index", TEXTS[:8], ids=IDS[:8], metadata=META[:8],
+                        storage="fp32", pca_dim=16, show_progress=False)
+    new_text = "Quokkas are small marsupials found on Rottnest Island."
+    assert r.add([new_text], ids=["d2"], metadata=[{"topic": "animals"}], upsert=True) == ["d2"]
+    assert len(r) == 8 and sorted(r.bm25.ids) == sorted(r.index.ids())
+    assert r.index.get("d2") == {"id": "d2", "metadata": {"topic": "animals"}, "text": new_text}
+    # the stored tokens are the new text's (the encoder is the oracle), not the old text's
+    np.testing.assert_allclose(r.index.tokens("d2"), r.encoder.encode_documents([new_text])[0],
+                               atol=1e-5)
+    assert r.search("quokka marsupial rottnest", k=1, hybrid="rrf")[0]["id"] == "d2"
+    [(bm25_ids, _)] = r.bm25.search("programming language python", k=8)
+    assert "d2" not in bm25_ids  # the old text's terms are gone from BM25
+    with pytest.raises(ValueError, match="upsert=True"):
+        r.add(["again"], ids=["d1"])
+
+
 def test_build_validation(tmp_path):
     with pytest.raises(TypeError, match="texts"):
         Retriever.build(tmp_path / "a", "one string", show_progress=False)

@@ -222,9 +222,11 @@ class Retriever:
 
     # ------------------------------------------------------------------ updates
     def add(self, texts: Sequence[str], ids: Sequence[str] | None = None,
-            metadata: Sequence[Any] | None = None) -> list[str]:
+            metadata: Sequence[Any] | None = None, *, upsert: bool = False) -> list[str]:
         """Encode and add documents (one Index commit, then BM25). ids default to
-        "<n>", "<n+1>", ... (n = current count, skipping ids in use). Returns the ids added."""
+        "<n>", "<n+1>", ... (n = current count, skipping ids in use). An id already in the
+        index raises ValueError unless upsert=True, which replaces that document (tokens,
+        metadata, text and BM25 terms). Returns the ids added."""
         texts = _texts_list(texts)
         if not texts:
             raise ValueError("texts must hold at least one document")
@@ -239,16 +241,19 @@ class Retriever:
             ids = fresh
         ids = _ids_for(texts, ids)
         taken = sorted(set(ids) & existing)
-        if taken:
-            raise ValueError(f"ids already in the index: {taken[:5]}")
+        if taken and not upsert:
+            raise ValueError(f"ids already in the index: {taken[:5]}; pass upsert=True to "
+                             "replace them")
         t0 = time.perf_counter()
         embeddings = self.encoder.encode_documents(texts)
         encode_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        self.index.add(ids, embeddings, metadata=metadata, texts=texts)
+        self.index.add(ids, embeddings, metadata=metadata, texts=texts, upsert=upsert)
         engine_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         if self.bm25 is not None:
+            if taken:
+                self.bm25.delete(taken)
             self.bm25.add(ids, texts)
             self._save_bm25()
         self.timings = {"encode_s": encode_s, "engine_s": engine_s,
