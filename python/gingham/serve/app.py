@@ -18,7 +18,7 @@ from .auth import auth_dependencies
 from .errors import install_error_handlers
 from .limits import ServiceLimits
 from .metrics import Metrics
-from .middleware import BodyLimit, MetricsMiddleware, SearchAdmission
+from .middleware import BodyLimit, InternalErrors, MetricsMiddleware, SearchAdmission
 from .routes import add_routes
 from .service import Service
 
@@ -47,6 +47,8 @@ def build_app(index_path: str | os.PathLike, *, api_key: str | None, auth: str,
     components = add_routes(app, service, metrics, read_auth, write_auth, request_timeout_s,
                             write_timeout_s)
     app.openapi = _with_components(app, components)  # type: ignore[method-assign]
+    # Starlette runs the last one added first: metrics see every answer, 500s included.
+    app.add_middleware(InternalErrors, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SearchAdmission, service=service, metrics=metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

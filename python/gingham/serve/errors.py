@@ -5,11 +5,10 @@ errors (pydantic), :class:`~gingham.serve.limits.InvalidArgument` / ``LimitError
 service's checks, and engine input errors it converted where it called the engine with user
 input), ``UnknownIdError`` (an id not in the index), the bounded queues' ``QueueFull`` and
 :class:`ApiError` (auth, timeouts). Anything else (a ValueError or TypeError included) is a bug:
-it is logged with its traceback and answered 500 ``internal``.
+``middleware.InternalErrors`` logs it with its traceback and answers 500 ``internal``.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,8 +22,6 @@ from . import models as m
 from .batching import QueueFull
 from .limits import InvalidArgument, LimitError
 from .metrics import Metrics
-
-log = logging.getLogger("gingham.server")
 
 #: Stable error codes of HTTP errors raised by routing itself (unknown route, wrong method...).
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -100,9 +97,3 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def overloaded(request: Request, exc: QueueFull) -> JSONResponse:
         return counted(503, "overloaded", f"server is busy: {exc}; retry later",
                        headers={"Retry-After": "1"})
-
-    @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error on %s %s", request.method, request.url.path,
-                  exc_info=(type(exc), exc, exc.__traceback__))
-        return counted(500, "internal", f"internal error ({type(exc).__name__})")

@@ -4,10 +4,13 @@
   says so, else as soon as the chunks read pass it;
 - :class:`SearchAdmission`: 503 for ``POST /search`` when ``max_queue`` searches are in flight,
   before routing, auth or reading the body;
-- :class:`MetricsMiddleware`: request counts and latency per route template.
+- :class:`MetricsMiddleware`: request counts and latency per route template;
+- :class:`InternalErrors`: 500 ``internal`` (JSON, logged with the traceback) for an exception
+  no error handler took, i.e. a bug; the connection stays usable.
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Callable
 
@@ -17,6 +20,8 @@ from .batching import QueueFull
 from .errors import error_response
 from .metrics import Metrics
 from .service import Service
+
+log = logging.getLogger("gingham.server")
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -119,3 +124,33 @@ class MetricsMiddleware:
             method = scope.get("method", "")
             self.metrics.requests.labels(method, endpoint, str(status[0])).inc()
             self.metrics.latency.labels(method, endpoint).observe(time.perf_counter() - start)
+
+
+class InternalErrors:
+    """Answers 500 ``internal`` for an exception that no handler of ``errors.py`` took. Here,
+    inside the app, rather than as Starlette's catch-all handler, which re-raises to the
+    server and so closes the client's connection."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def send_started(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_started)
+        except Exception as exc:
+            log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"),
+                      exc_info=(type(exc), exc, exc.__traceback__))
+            if started:  # too late for an error answer
+                raise
+            self.metrics.errors.labels("internal").inc()
+            response = error_response(500, "internal", f"internal error ({type(exc).__name__})")
+            await response(scope, receive, send)
