@@ -143,6 +143,20 @@ def test_invalid_input_answers_422_with_a_stable_code(server):
         expect_error(post({"embedding": [[1.0, 2.0], [3.0]]}), 422, "invalid_argument")
         expect_error(post({"embedding": []}), 422, "invalid_argument")
         expect_error(post({"query": "no encoder here"}), 422, "invalid_argument")
+        expect_error(post({"embedding": q, "hybrid": True}), 422, "invalid_argument")
+        expect_error(post({"embedding": q, "params": [1]}), 422, "invalid_argument")
+        expect_error(post({"embedding": q, "where": " "}), 422, "invalid_argument")
+        err = expect_error(post({"embedding": q, "where": "no_such_function(metadata)"}), 422,
+                           "invalid_argument")
+        assert "no_such_function" in err["message"]
+        expect_error(post({"embedding": q, "where": "json_extract(metadata, '$.n') > ?",
+                           "params": []}), 422, "invalid_argument")  # a parameter too few
+        expect_error(http.post("/rerank", json={"embedding": q, "ids": ["d1", "d1"]}), 422,
+                     "invalid_argument")
+        expect_error(http.post("/rerank", json={"embedding": q, "ids": [""]}), 422,
+                     "invalid_argument")
+        expect_error(http.post("/documents", json={"documents": [
+            {"id": "x", "embedding": q}, {"id": "x", "embedding": q}]}), 422, "invalid_argument")
         nan = json.dumps({"embedding": [[float("nan")] * DIM]})
         err = expect_error(http.post("/search", content=nan,
                                      headers={"content-type": "application/json"}),

@@ -123,3 +123,14 @@ def test_gingham_serve_command(tmp_path):
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines() == [
         f"gingham serve: error: no index at {path + '-missing'!r}"]
+
+
+def test_docs_limits_table_matches_the_dataclass():
+    docs = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "server.md")
+    with open(docs, encoding="utf-8") as f:
+        rows = [line.strip().strip("|").split("|") for line in f
+                if line.startswith("| `--max-")]
+    table = {cells[0].strip().strip("`"): (int(cells[1]), cells[2].strip()) for cells in rows}
+    limits = {"--" + f.name.replace("_", "-"): (f.default, f.metadata["help"])
+              for f in dataclasses.fields(ServiceLimits)}
+    assert table == limits

@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-__all__ = ["Client", "ServerError", "AuthError", "NotFound", "InvalidRequest", "Overloaded",
-           "RequestTimeout"]
+__all__ = ["AuthError", "Client", "InvalidRequest", "NotFound", "Overloaded", "RequestTimeout",
+           "ServerError", "embedding_json"]
 
 
 class ServerError(Exception):
@@ -66,9 +66,10 @@ EMBEDDING_FORMATS = ("packed", "json")
 RETRY_STATUSES = (429, 503)
 
 
-def _matrix(x: Any, form: str) -> Any:
-    """One (n_tokens, dim) embedding as the API takes it: packed (base64 of little-endian
-    float32, see gingham.serve.models.PackedMatrix) or nested JSON lists."""
+def embedding_json(x: Any, form: str = "packed") -> Any:
+    """One (n_tokens, dim) float array as the API takes it: ``form`` "packed" -> {"dtype",
+    "shape", "data": base64 of little-endian float32} (gingham.serve.models.PackedMatrix) or
+    "json" -> nested lists. ValueError when ``x`` is not 2-d."""
     arr = np.asarray(x, dtype=np.float32)
     if arr.ndim != 2:
         raise ValueError(f"an embedding must be 2-d (n_tokens, dim); got shape {arr.shape}")
@@ -150,16 +151,16 @@ class Client:
         if isinstance(queries, str):
             body["query"] = queries
         elif isinstance(queries, np.ndarray) and queries.ndim == 2:
-            body["embedding"] = _matrix(queries, self._form)
+            body["embedding"] = embedding_json(queries, self._form)
         elif isinstance(queries, (list, tuple, np.ndarray)) and len(queries) and \
                 all(isinstance(q, str) for q in queries):
             body["queries"], single = list(queries), False
         elif isinstance(queries, (list, tuple, np.ndarray)) and len(queries) and \
                 all(isinstance(q, (list, tuple, np.ndarray)) for q in queries) and \
                 np.ndim(queries[0]) == 2:
-            body["embeddings"], single = [_matrix(q, self._form) for q in queries], False
+            body["embeddings"], single = [embedding_json(q, self._form) for q in queries], False
         elif isinstance(queries, (list, tuple)) and len(queries) and np.ndim(queries) == 2:
-            body["embedding"] = _matrix(queries, self._form)
+            body["embedding"] = embedding_json(queries, self._form)
         else:
             raise TypeError("queries must be a text, a list of texts, a (Lq, dim) array or a "
                             "list of them")
@@ -182,7 +183,7 @@ class Client:
         if isinstance(query, str):
             body["query"] = query
         else:
-            body["embedding"] = _matrix(query, self._form)
+            body["embedding"] = embedding_json(query, self._form)
         if k is not None:
             body["k"] = k
         return [_clean(h) for h in self._call("POST", "/rerank", body)["results"]]
@@ -219,7 +220,7 @@ class Client:
                                  f"{len(values)} {name}s")
             for doc, value in zip(docs, values):  # noqa: B905 (lengths checked)
                 if value is not None:
-                    doc[name] = _matrix(value, self._form) if name == "embedding" else value
+                    doc[name] = embedding_json(value, self._form) if name == "embedding" else value
         return self._call("POST", "/documents", {"documents": docs, "upsert": upsert})
 
     def delete(self, ids: Sequence[str] | str, *, missing: str = "raise") -> int:

@@ -71,8 +71,8 @@ class SearchRequest(_Body):
     embeddings: Optional[List[Matrix]] = Field(None, description="several query embeddings")
     k: int = Field(10, ge=1, description="hits per query")
     mode: Literal["plaid", "exact"] = "plaid"
-    hybrid: Optional[bool] = Field(None, description="fuse BM25 (text queries; default: the "
-                                                     "index's setting)")
+    hybrid: Optional[bool] = Field(None, description="fuse BM25 scores (text queries of an "
+                                                     "index built with BM25; default false)")
     subset: Optional[List[StrictStr]] = Field(None, description="search only these ids")
     where: Optional[StrictStr] = Field(
         None, description="SQL expression over each document's metadata JSON, e.g. "

@@ -311,7 +311,7 @@ class Service:
         try:
             self.index.add(ids, embeddings, metadata, texts, upsert=upsert)
         except DuplicateIdError as exc:  # raised before anything is written
-            raise InvalidArgument(f"{exc}".replace("upsert=True", "upsert=true")) from None
+            raise InvalidArgument(str(exc)) from None
 
     def delete(self, ids: list[str], missing: str) -> int:
         """Delete documents (writer thread only) -> number deleted; UnknownIdError (a
