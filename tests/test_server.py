@@ -332,6 +332,7 @@ def test_reads_continue_during_writes_and_see_commits(tmp_path):
         stop.set()
         for t in readers:
             t.join(30)
+            assert not t.is_alive(), "a reader did not stop within 30 s of the stop event"
         with gingham.Client(url) as c:
             assert c.stats()["index"]["n_docs"] == 80
     assert not failures, failures[:3]
@@ -468,4 +469,4 @@ def test_an_unexpected_exception_in_a_route_answers_500_and_is_logged(tmp_path, 
     assert 'gingham_errors_total{code="internal"} 2.0' in metrics
     logged = [r for r in caplog.records if r.name == "gingham.server"]
     assert len(logged) == 2 and all(r.exc_info for r in logged)
-    assert "simulated bug" in "".join(caplog.text)
+    assert "simulated bug" in caplog.text

@@ -65,6 +65,7 @@ def test_client_gives_up_after_its_retries(index_path):
             c.search(q)
         service.batcher.resume()
         first.join(30)
+        assert not first.is_alive(), "the held search did not finish after resume()"
     assert statuses == [503, 503, 503]  # the first try and two retries
     assert info.value.status == 503 and info.value.retry_after == 1.0
 
