@@ -342,14 +342,14 @@ def main() -> int:
     args = p.parse_args()
 
     import gingham
-    from gingham.client import _matrix
+    from gingham.client import embedding_json
     docs = clustered_docs(args.docs, args.dim, 0)
     rng = np.random.default_rng(1)
     bodies = []
     for d in rng.integers(0, len(docs), size=256):
         q = docs[d][rng.integers(0, len(docs[d]), size=args.query_tokens)]
         q = np.round(q + 0.03 * rng.standard_normal(q.shape), 5).astype(np.float32)
-        bodies.append(json.dumps({"embedding": _matrix(q, args.body), "k": args.k}).encode())
+        bodies.append(json.dumps({"embedding": embedding_json(q, args.body), "k": args.k}).encode())
     load_before = os.getloadavg()
     extra = clustered_docs(400, args.dim, 2)
     writer_docs = [json.dumps({"documents": [

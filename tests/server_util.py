@@ -5,7 +5,7 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -33,19 +33,30 @@ def build_index(path: str, n_docs: int = 60, seed: int = 0) -> tuple[list[str], 
     return ids, docs
 
 
-def hold_batches(service: Any, timeout_s: float) -> tuple[threading.Event, Any]:
-    """Make the service's search batches wait (at most timeout_s) until the returned event is
-    set, then run as usual, so a test can queue requests behind a running one
-    -> (release event, the holding run_batch)."""
-    release = threading.Event()
-    real = service.batcher._run_batch
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
+    """Return once ``condition()`` holds; AssertionError naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.002)
 
-    def held(key, items):
-        release.wait(timeout_s)
-        return real(key, items)
 
-    service.batcher._run_batch = held
-    return release, held
+def queue_held_search(url: str, service: Any, body: dict) -> tuple[threading.Thread, dict]:
+    """With the service's batcher paused, POST ``body`` to /search from a thread and return
+    once the request waits in the batcher -> (the thread, a dict that receives "response")."""
+    assert service.batcher.paused, "pause the batcher first"
+    before = service.batcher.n_waiting
+    out: dict = {}
+
+    def post() -> None:
+        import httpx
+        out["response"] = httpx.post(f"{url}/search", json=body, timeout=60)
+
+    thread = threading.Thread(target=post, daemon=True)
+    thread.start()
+    wait_until(lambda: service.batcher.n_waiting > before, "the search to reach the batcher")
+    return thread, out
 
 
 def free_socket() -> socket.socket:
@@ -65,11 +76,9 @@ def live_server(app: Any) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
+    wait_until(lambda: server.started or not thread.is_alive(), "uvicorn to start")
+    if not server.started:
+        raise RuntimeError("uvicorn exited before it started")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -19,7 +18,14 @@ import gingham  # noqa: E402
 from gingham.client import AuthError, InvalidRequest, NotFound, Overloaded, RequestTimeout  # noqa: E402
 from gingham.serve.server import create_app  # noqa: E402
 from gingham.serve.service import ServiceLimits  # noqa: E402
-from server_util import DIM, build_index, hold_batches, live_server, random_docs  # noqa: E402
+from server_util import (  # noqa: E402
+    DIM,
+    build_index,
+    live_server,
+    queue_held_search,
+    random_docs,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +143,20 @@ def test_invalid_input_answers_422_with_a_stable_code(server):
         expect_error(post({"embedding": [[1.0, 2.0], [3.0]]}), 422, "invalid_argument")
         expect_error(post({"embedding": []}), 422, "invalid_argument")
         expect_error(post({"query": "no encoder here"}), 422, "invalid_argument")
+        expect_error(post({"embedding": q, "hybrid": True}), 422, "invalid_argument")
+        expect_error(post({"embedding": q, "params": [1]}), 422, "invalid_argument")
+        expect_error(post({"embedding": q, "where": " "}), 422, "invalid_argument")
+        err = expect_error(post({"embedding": q, "where": "no_such_function(metadata)"}), 422,
+                           "invalid_argument")
+        assert "no_such_function" in err["message"]
+        expect_error(post({"embedding": q, "where": "json_extract(metadata, '$.n') > ?",
+                           "params": []}), 422, "invalid_argument")  # a parameter too few
+        expect_error(http.post("/rerank", json={"embedding": q, "ids": ["d1", "d1"]}), 422,
+                     "invalid_argument")
+        expect_error(http.post("/rerank", json={"embedding": q, "ids": [""]}), 422,
+                     "invalid_argument")
+        expect_error(http.post("/documents", json={"documents": [
+            {"id": "x", "embedding": q}, {"id": "x", "embedding": q}]}), 422, "invalid_argument")
         nan = json.dumps({"embedding": [[float("nan")] * DIM]})
         err = expect_error(http.post("/search", content=nan,
                                      headers={"content-type": "application/json"}),
@@ -168,52 +188,43 @@ def test_body_size_limit_answers_413_before_reading(server):
     assert info.value.status == 413 and info.value.code == "payload_too_large"
 
 
-def test_full_queue_answers_503_at_once_and_timeouts_504(index_path):
-    app = create_app(index_path, max_queue=1, request_timeout_s=0.5)
+def test_full_queue_answers_503_while_the_admitted_search_waits(index_path):
+    app = create_app(index_path, max_queue=1, request_timeout_s=60)
     service = app.state.service
-    release, slow = hold_batches(service, 10)
+    idx = gingham.Index.open(index_path)
     q = queries(1)[0]
+    service.batcher.pause()
     with live_server(app) as url:
-        results = {}
-
-        def first():
-            with gingham.Client(url) as c:
-                try:
-                    c.search(q)
-                except RequestTimeout as exc:
-                    results["first"] = exc
-
-        t = threading.Thread(target=first)
-        t.start()
-        deadline = time.monotonic() + 5
-        while service.batcher.n_waiting < 1 and time.monotonic() < deadline:
-            time.sleep(0.005)
+        first, out = queue_held_search(url, service, {"embedding": q.tolist(), "k": 3})
         with httpx.Client(base_url=url) as http:
-            start = time.perf_counter()
             r = http.post("/search", json={"embedding": q.tolist()})
-            elapsed = time.perf_counter() - start
         expect_error(r, 503, "overloaded")
         assert r.headers["retry-after"] == "1"
-        assert elapsed < 0.4  # answered at once, not after the busy search
-        t.join(10)
-        assert results["first"].code == "timeout" and results["first"].status == 504
-        release.set()
-        with gingham.Client(url) as c, pytest.raises(Overloaded):
-            service.batcher._run_batch = slow
-            release.clear()
-            threading.Thread(target=lambda: _quiet_search(url, q), daemon=True).start()
-            while service.batcher.n_waiting < 1:
-                time.sleep(0.005)
+        # the 503 did not wait for the busy search: that one is still held in the batcher
+        assert first.is_alive() and "response" not in out
+        with gingham.Client(url, retries=0) as c, pytest.raises(Overloaded) as info:
             c.search(q)
-        release.set()
+        assert info.value.retry_after == 1.0
+        service.batcher.resume()
+        first.join(30)
+        assert not first.is_alive(), "the held search did not finish after resume()"
+        assert out["response"].status_code == 200, out["response"].text
+        same_hits(out["response"].json()["results"][0], idx.search(q, k=3))
+        wait_until(lambda: service.searches_in_flight == 0, "the slot to be released")
 
 
-def _quiet_search(url, q):
-    try:
-        with gingham.Client(url) as c:
+def test_a_search_past_the_request_timeout_answers_504(index_path):
+    app = create_app(index_path, request_timeout_s=0.2)
+    service = app.state.service
+    q = queries(1)[0]
+    service.batcher.pause()
+    with live_server(app) as url, gingham.Client(url, retries=0) as c:
+        with pytest.raises(RequestTimeout) as info:
             c.search(q)
-    except Exception:  # noqa: BLE001 - the timeout is expected here
-        pass
+        assert info.value.status == 504 and info.value.code == "timeout"
+        assert service.batcher.n_waiting == 0  # the timed-out wait left the queue
+        service.batcher.resume()
+        assert len(c.search(q, k=2)) == 2
 
 
 # ---- auth -------------------------------------------------------------------------------------
@@ -321,6 +332,7 @@ def test_reads_continue_during_writes_and_see_commits(tmp_path):
         stop.set()
         for t in readers:
             t.join(30)
+            assert not t.is_alive(), "a reader did not stop within 30 s of the stop event"
         with gingham.Client(url) as c:
             assert c.stats()["index"]["n_docs"] == 80
     assert not failures, failures[:3]
@@ -391,36 +403,32 @@ def test_health_stats_metrics_and_openapi(server):
         assert http.get("/docs").status_code == 200
 
 
-# ---- the command line ---------------------------------------------------------------------------
+# ---- errors that are bugs -----------------------------------------------------------------------
 
-def test_gingham_serve_command(index_path):
-    import subprocess
-    import sys
+def test_an_unexpected_exception_in_a_route_answers_500_and_is_logged(tmp_path, monkeypatch,
+                                                                      caplog):
+    path = str(tmp_path / "index")
+    build_index(path, n_docs=10)
+    app = create_app(path)
+    service = app.state.service
 
-    from server_util import free_socket
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    env = {**__import__("os").environ, "GINGHAM_API_KEY": "k1"}
-    proc = subprocess.Popen([sys.executable, "-m", "gingham", "serve", index_path,
-                             "--port", str(port), "--log-level", "warning"], env=env)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-        assert httpx.get(f"{url}/stats").status_code == 401  # key taken from the environment
-        with gingham.Client(url, api_key="k1") as c:
-            assert len(c.search(queries(1)[0], k=2)) == 2
-    finally:
-        proc.terminate()
-        proc.wait(20)
-    missing = subprocess.run([sys.executable, "-m", "gingham", "serve",
-                              index_path + "-missing"], capture_output=True, text=True)
-    assert missing.returncode == 2 and "no index at" in missing.stderr
+    def broken_get(doc_id):
+        raise TypeError("simulated bug: an unexpected keyword argument")
+
+    def broken_stats():
+        raise ValueError("simulated bug: a ValueError that is no validation")
+
+    monkeypatch.setattr(service, "get", broken_get)
+    monkeypatch.setattr(service, "stats", broken_stats)
+    with caplog.at_level("ERROR", logger="gingham.server"), live_server(app) as url, \
+            httpx.Client(base_url=url) as http:
+        err = expect_error(http.get("/documents/d1"), 500, "internal")
+        assert err["message"] == "internal error (TypeError)"
+        err = expect_error(http.get("/stats"), 500, "internal")
+        assert err["message"] == "internal error (ValueError)"
+        assert http.get("/health").status_code == 200  # the server carries on
+        metrics = http.get("/metrics").text
+    assert 'gingham_errors_total{code="internal"} 2.0' in metrics
+    logged = [r for r in caplog.records if r.name == "gingham.server"]
+    assert len(logged) == 2 and all(r.exc_info for r in logged)
+    assert "simulated bug" in caplog.text

