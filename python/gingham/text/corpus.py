@@ -26,6 +26,7 @@ class Documents:
     metadata: list[dict[str, Any]] = field(default_factory=list)
 
     def append(self, doc_id: str, text: str, meta: dict[str, Any]) -> None:
+        """Add one document at the end of the three lists."""
         self.ids.append(doc_id)
         self.texts.append(text)
         self.metadata.append(meta)

@@ -25,8 +25,8 @@ from .pca import PCAReducer, l2_normalize
 
 # Storage default chosen from measurement (docs/text_quality.md, msmarco): hierarchical pooling
 # by 2 then PCA to 128. Exact MaxSim alone favoured PCA 96 (0.812 vs 0.815 at less storage), but
-# in the compressed index (nbits 2) PCA 96 loses 0.009 nDCG@10 to its exact score (0.804) while
-# PCA 128 stays within 0.003 (0.813 vs 0.815, ~1.96 KB/doc on disk); PCA 96 needs nbits 4 (2.5
+# in the compressed index (nbits 2) PCA 96 loses 0.009 nDCG@10 to its exact score (0.803) while
+# PCA 128 stays within 0.003 (0.812 vs 0.815, ~2 KB/doc on disk); PCA 96 needs nbits 4 (2.5
 # KB/doc) to get as close. Pass these to Encoder(...) when building an index (Retriever does).
 RECOMMENDED_SETTINGS = {"pca_dim": 128, "pool_factor": 2.0}
 

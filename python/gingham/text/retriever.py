@@ -13,9 +13,9 @@ The Index catalog is the source of truth. ``add``/``delete`` commit to the Index
 rewrite the BM25 folder; a crash in between leaves ``source.json`` naming an older commit, and
 the next :meth:`Retriever.open` rebuilds BM25 from the texts stored in the Index. Any other
 commit (an upsert or compaction made through the Index directly) also triggers the rebuild: the
-commit number, not the ids, tells whether the texts BM25 holds are the stored ones, and it is
-read in O(1) where hashing every id is not. Folders written before ``commit`` was recorded are
-checked by count and ids digest.
+commit number, not the ids, tells whether the texts BM25 holds are the stored ones, and
+comparing it needs no pass over the ids. Folders without a ``commit`` entry are checked by
+count and ids digest.
 
 Scores: late interaction hits carry raw MaxSim sums (Index convention); hybrid hits carry the
 fused score (``fusion.weighted`` or ``fusion.rrf``).
