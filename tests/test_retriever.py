@@ -92,6 +92,8 @@ def test_where_and_subset_filters(built):
     assert {h["id"] for h in sub} == {"d1", "d2", "d3"}
     fused = r.search("planet in the solar system", k=4, hybrid=True, subset=["d9", "d21"])
     assert {h["id"] for h in fused} <= {"d9", "d21"}
+    assert r.search("planet", k=3, hybrid="rrf", where="json_extract(metadata, '$.n') = ?",
+                    params=[99]) == []
 
 
 def test_explain_returns_argmax_of_stored_tokens(built):
@@ -166,6 +168,26 @@ def test_explain_names_tokens_without_pooling(tmp_path):
         assert words["coffee"]["doc_token"] == "coffee"
         s, t = words["coffee"]["doc_spans"][0]
         assert texts[0][s:t] == "coffee"
+
+
+def test_pooled_rows_are_the_means_of_their_groups(tmp_path):
+    from gingham.text.explain import document_token_groups
+
+    with Retriever.build(tmp_path / "i", TEXTS[:8], ids=IDS[:8], storage="fp32", pca_dim=32,
+                         bm25_language=None, show_progress=False) as r:
+        enc = r.encoder
+        unpooled = enc.encode_documents_unpooled([TEXTS[7]])[0]
+        groups = pool_groups(unpooled, enc.pool_factor)
+        means = np.stack([unpooled[g].mean(axis=0) for g in groups])
+        means /= np.linalg.norm(means, axis=1, keepdims=True)
+        np.testing.assert_allclose(enc.reducer.apply([means])[0], r.index.tokens("d7"),
+                                   atol=1e-4)
+        [named] = document_token_groups(enc, [TEXTS[7]], [len(groups)])
+        tokens = ["[CLS]"] + enc.model.tokenizer.tokenize(TEXTS[7]) + ["[SEP]"]
+        assert [[t for t, _ in g] for g in named] == [[tokens[p] for p in g] for g in groups]
+        assert document_token_groups(enc, [TEXTS[7], None], [len(groups) + 1, 3]) == [None, None]
+        assert r.search("volcano", k=3, where="json_extract(metadata, '$.n') = ?",
+                        params=[99], explain=True) == []
 
 
 def test_pool_groups_match_sentence_transformers_pooling():
