@@ -15,10 +15,10 @@ residual), recall@10 against exact fp32 MaxSim (gingham.exact_search over the fl
 
 Text part (only when the text layer and the cached msmarco embeddings exist; encoding is never
 started here): the cached token states of ../shared/data/msmarco
-(gingham.eval.compare.EmbeddingCache, the key bench/text_quality.py uses), L2-normalized and
+(gingham.eval.cache.EmbeddingCache, the key bench/text_quality.py uses), L2-normalized and
 reduced to 128 dimensions by PCA fitted on the corpus (the pca-128 representation of
 docs/text_quality.md); each storage kind is built over them and searched with the cached query
-embeddings; nDCG@10 by gingham.eval.compare (pytrec_eval). The single-vector row is the
+embeddings; nDCG@10 by gingham.eval.metrics (pytrec_eval). The single-vector row is the
 mean-pooled 384-d states (the bi-encoder row of docs/text_quality.md).
 
 The table goes to stdout and to docs/storage.md (section "storage"). Absolute times depend on
@@ -172,7 +172,8 @@ def text_part(args, work: str, threads: int) -> dict | None:
         log(f"msmarco: no data at {folder}; the nDCG@10 column is left out")
         return None
     try:
-        from gingham.eval.compare import EmbeddingCache, cache_key, evaluate_run
+        from gingham.eval.cache import EmbeddingCache, cache_key
+        from gingham.eval.metrics import evaluate_run
         from gingham.text.beir import load_beir
         from gingham.text.encoder import Encoder, mean_pool
         from gingham.text.pca import PCAReducer, l2_normalize

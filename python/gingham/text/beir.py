@@ -9,9 +9,10 @@ reported in ``missing_judged``. Judgments of queries absent from queries.jsonl a
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
+
+from .corpus import JsonlRecord, read_jsonl
 
 
 @dataclass
@@ -35,15 +36,8 @@ class BeirDataset:
         return [q for q, _ in pairs], [t for _, t in pairs]
 
 
-def _read_jsonl(path: str) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def _doc_text(row: dict) -> str:
-    title = (row.get("title") or "").strip()
-    text = row.get("text") or ""
-    return f"{title} {text}" if title else text
+def _doc_text(rec: JsonlRecord) -> str:
+    return f"{rec.title} {rec.text}" if rec.title else rec.text
 
 
 def read_qrels(path: str) -> dict[str, dict[str, int]]:
@@ -72,20 +66,20 @@ def load_beir(folder: str, split: str = "test") -> BeirDataset:
     for p in paths.values():
         if not os.path.exists(p):
             raise FileNotFoundError(f"BEIR folder {folder!r} lacks {p}")
-    corpus = _read_jsonl(paths["corpus.jsonl"])
-    queries = _read_jsonl(paths["queries.jsonl"])
+    corpus = list(read_jsonl(paths["corpus.jsonl"]))
+    queries = list(read_jsonl(paths["queries.jsonl"]))
     qrels = read_qrels(paths["qrels"])
-    query_ids = [str(r["_id"]) for r in queries]
+    query_ids = [r.id for r in queries]
     asked = set(query_ids)
     unknown = sum(1 for q in qrels if q not in asked)
     qrels = {q: docs for q, docs in qrels.items() if q in asked}
-    doc_ids = [str(r["_id"]) for r in corpus]
+    doc_ids = [r.id for r in corpus]
     known = set(doc_ids)
     missing = sorted((q, d) for q, docs in qrels.items() for d in docs if d not in known)
     return BeirDataset(
         name=os.path.basename(os.path.normpath(folder)), corpus_path=paths["corpus.jsonl"],
         doc_ids=doc_ids, doc_texts=[_doc_text(r) for r in corpus],
-        query_ids=query_ids, query_texts=[r["text"] for r in queries],
+        query_ids=query_ids, query_texts=[r.text for r in queries],
         qrels=qrels, missing_judged=missing, unknown_queries=unknown)
 
 

@@ -14,7 +14,7 @@ import json
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator, NamedTuple
 
 
 @dataclass
@@ -26,13 +26,27 @@ class Documents:
     metadata: list[dict[str, Any]] = field(default_factory=list)
 
     def append(self, doc_id: str, text: str, meta: dict[str, Any]) -> None:
+        """Add one document at the end of the three lists."""
         self.ids.append(doc_id)
         self.texts.append(text)
         self.metadata.append(meta)
 
 
-def _read_jsonl(path: str) -> Documents:
-    docs = Documents()
+class JsonlRecord(NamedTuple):
+    """One line of a JSONL document or query file: its 1-based line number, id (``_id`` or
+    ``id``, as a string), title ("" if absent), text, and every other field."""
+
+    line: int
+    id: str
+    title: str
+    text: str
+    fields: dict[str, Any]
+
+
+def read_jsonl(path: str) -> Iterator[JsonlRecord]:
+    """Records of a JSONL file, one per non-blank line, in file order (BEIR corpus and query
+    files, ``gingham index`` input). Raises ValueError naming ``path:line`` for a line that is
+    not a JSON object, lacks an ``_id``/``id`` field or lacks a ``text`` string."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
@@ -41,16 +55,26 @@ def _read_jsonl(path: str) -> Documents:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object, got "
+                                 f"{type(row).__name__}")
             doc_id = row.get("_id", row.get("id"))
+            if doc_id is None:
+                raise ValueError(f"{path}:{lineno}: needs an '_id' or 'id' field")
             text = row.get("text")
-            if doc_id is None or not isinstance(text, str):
-                raise ValueError(f"{path}:{lineno}: needs an '_id' or 'id' field and a 'text' "
-                                 "string")
-            title = (row.get("title") or "").strip()
-            meta = {k: v for k, v in row.items() if k not in ("_id", "id", "text")}
-            full = f"{title} {text}".strip() if title else text.strip()
-            if full:
-                docs.append(str(doc_id), full, meta)
+            if not isinstance(text, str):
+                raise ValueError(f"{path}:{lineno}: needs a 'text' string")
+            fields = {k: v for k, v in row.items() if k not in ("_id", "id", "text")}
+            yield JsonlRecord(lineno, str(doc_id), (row.get("title") or "").strip(), text,
+                              fields)
+
+
+def _read_jsonl(path: str) -> Documents:
+    docs = Documents()
+    for rec in read_jsonl(path):
+        full = f"{rec.title} {rec.text}".strip() if rec.title else rec.text.strip()
+        if full:
+            docs.append(rec.id, full, rec.fields)
     return docs
 
 

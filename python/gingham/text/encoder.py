@@ -25,8 +25,8 @@ from .pca import PCAReducer, l2_normalize
 
 # Storage default chosen from measurement (docs/text_quality.md, msmarco): hierarchical pooling
 # by 2 then PCA to 128. Exact MaxSim alone favoured PCA 96 (0.812 vs 0.815 at less storage), but
-# in the compressed index (nbits 2) PCA 96 loses 0.009 nDCG@10 to its exact score (0.804) while
-# PCA 128 stays within 0.003 (0.813 vs 0.815, ~1.96 KB/doc on disk); PCA 96 needs nbits 4 (2.5
+# in the compressed index (nbits 2) PCA 96 loses 0.009 nDCG@10 to its exact score (0.803) while
+# PCA 128 stays within 0.003 (0.812 vs 0.815, ~2 KB/doc on disk); PCA 96 needs nbits 4 (2.5
 # KB/doc) to get as close. Pass these to Encoder(...) when building an index (Retriever does).
 RECOMMENDED_SETTINGS = {"pca_dim": 128, "pool_factor": 2.0}
 
@@ -158,9 +158,9 @@ class Encoder:
 
     def _load(self) -> Any:
         path = self.model_path
+        # A local folder is read with local_files_only: no Hub call, and no process-wide
+        # HF_HUB_OFFLINE that would change other code's behaviour.
         local = os.path.isdir(path)
-        if local:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
         from sentence_transformers import MultiVectorEncoder
 
@@ -247,7 +247,7 @@ class Encoder:
         return self.pca_dim if self.pca_dim is not None else self.model_dim
 
     # ------------------------------------------------------------------ encoding
-    def _encode(self, texts: Iterable[str], task: str) -> list[np.ndarray]:
+    def _encode(self, texts: Iterable[str], task: str, pool: bool = True) -> list[np.ndarray]:
         texts = list(texts)
         if not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be a list of str")
@@ -258,7 +258,7 @@ class Encoder:
         if self.num_threads is not None:
             torch.set_num_threads(int(self.num_threads))
         pooling = None
-        if task == "document" and self.pool_factor > 1:
+        if task == "document" and pool and self.pool_factor > 1:
             from sentence_transformers.multi_vector_encoder.modules import HierarchicalTokenPooling
             pooling = HierarchicalTokenPooling(pool_factor=self.pool_factor)
         encode = model.encode_query if task == "query" else model.encode_document
@@ -292,6 +292,11 @@ class Encoder:
         """Encode documents (document marker, skip list, pooling, PCA if fitted). Returns a list
         of (n_tokens, dim) float32 arrays with unit rows (unless normalize=False)."""
         return self._reduce(self._encode(texts, "document"))
+
+    def encode_documents_unpooled(self, texts: Iterable[str]) -> list[np.ndarray]:
+        """Document token vectors before pooling and PCA: a list of (n_tokens, model_dim)
+        float32 arrays, one row per kept input token (skip list applied)."""
+        return self._encode(texts, "document", pool=False)
 
     def fit_pca(self, embeddings: Sequence[np.ndarray], *, max_tokens: int = 200_000
                 ) -> None:

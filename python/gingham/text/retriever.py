@@ -5,16 +5,20 @@ An index folder built by :meth:`Retriever.build` holds, beside the Index's own f
     <index>/encoder/   the encoder that made the vectors (``Encoder.save``: settings, any stored
                        projection, the PCA fitted on this corpus), written before the first
                        documents are committed, so queries are always encoded the same way
-    <index>/bm25/      a BM25 index (``hybrid.BM25Index``) over the same documents, plus
-                       ``source.json`` = the document count and sha256 of the sorted ids it was
-                       built from
+    <index>/bm25/      a BM25 index (``bm25.BM25Index``) over the same documents, plus
+                       ``source.json``: the document count, the sha256 of the sorted ids and
+                       the Index commit it matches (``commit``; null when it matched none)
 
 The Index catalog is the source of truth. ``add``/``delete`` commit to the Index first and then
-rewrite the BM25 folder; a crash in between leaves ``source.json`` disagreeing with the catalog,
-and the next :meth:`Retriever.open` rebuilds BM25 from the texts stored in the Index.
+rewrite the BM25 folder; a crash in between leaves ``source.json`` naming an older commit, and
+the next :meth:`Retriever.open` rebuilds BM25 from the texts stored in the Index. Any other
+commit (an upsert or compaction made through the Index directly) also triggers the rebuild: the
+commit number, not the ids, tells whether the texts BM25 holds are the stored ones, and
+comparing it needs no pass over the ids. Folders without a ``commit`` entry are checked by
+count and ids digest.
 
 Scores: late interaction hits carry raw MaxSim sums (Index convention); hybrid hits carry the
-fused score (``hybrid.weighted`` or ``hybrid.rrf``).
+fused score (``fusion.weighted`` or ``fusion.rrf``).
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ import numpy as np
 from ..engine.index import Index
 from .bm25 import BM25Index
 from .encoder import RECOMMENDED_SETTINGS, Encoder
+from .explain import explain_hits
 from .fusion import DEFAULT_ALPHA, rrf, weighted
 
 ENCODER_DIR = "encoder"
@@ -72,6 +77,10 @@ def _ids_digest(ids: Sequence[str]) -> str:
     return h.hexdigest()
 
 
+def _commit(index: Index) -> int:
+    return int(index.stats()["commit"])
+
+
 def _hybrid_mode(hybrid: Any) -> str | None:
     if hybrid is False or hybrid is None:
         return None
@@ -95,6 +104,16 @@ class Retriever:
         self.encoder = encoder
         self.bm25 = bm25
         self.timings: dict[str, float] = {}
+
+    def close(self) -> None:
+        """Close the underlying Index (its catalog connections)."""
+        self.index.close()
+
+    def __enter__(self) -> "Retriever":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -165,14 +184,19 @@ class Retriever:
         settings = (index.settings or {}).get(SETTINGS_KEY)
         enc_dir = os.path.join(index.path, ENCODER_DIR)
         if settings is None or not os.path.exists(os.path.join(enc_dir, "encoder.json")):
+            index.close()
             raise ValueError(f"{path}: not a Retriever index (no encoder settings or "
                              f"{ENCODER_DIR}/encoder.json); open it with gingham.Index")
-        encoder = Encoder.load(enc_dir, device=device, num_threads=num_threads,
-                               batch_size=batch_size, show_progress=show_progress)
-        r = cls(index, encoder, None)
-        lang = settings.get("bm25_language")
-        if lang is not None:
-            r.bm25 = r._load_or_rebuild_bm25(lang)
+        try:
+            encoder = Encoder.load(enc_dir, device=device, num_threads=num_threads,
+                                   batch_size=batch_size, show_progress=show_progress)
+            r = cls(index, encoder, None)
+            lang = settings.get("bm25_language")
+            if lang is not None:
+                r.bm25 = r._load_or_rebuild_bm25(lang)
+        except BaseException:
+            index.close()
+            raise
         return r
 
     # ------------------------------------------------------------------ BM25 upkeep
@@ -188,9 +212,13 @@ class Retriever:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
         self.bm25.save(tmp)
-        ids = self.bm25.ids
+        digest = _ids_digest(self.bm25.ids)
+        # The commit is recorded only when BM25 holds exactly the ids of that commit.
+        commit = _commit(self.index)
+        matches = _ids_digest(self.index.ids()) == digest and _commit(self.index) == commit
         with open(os.path.join(tmp, BM25_SOURCE), "w", encoding="utf-8") as f:
-            json.dump({"n_docs": len(ids), "ids_sha256": _ids_digest(ids)}, f)
+            json.dump({"n_docs": len(self.bm25.ids), "ids_sha256": digest,
+                       "commit": commit if matches else None}, f)
         old = final + ".old"
         if os.path.exists(old):
             shutil.rmtree(old)
@@ -206,14 +234,17 @@ class Retriever:
             return False
         with open(src, encoding="utf-8") as f:
             source = json.load(f)
-        ids = self.index.ids()
-        return source.get("n_docs") == len(ids) and source.get("ids_sha256") == _ids_digest(ids)
+        if source.get("n_docs") != len(self.index):
+            return False
+        if "commit" in source:
+            return source["commit"] is not None and source["commit"] == _commit(self.index)
+        return source.get("ids_sha256") == _ids_digest(self.index.ids())
 
     def _load_or_rebuild_bm25(self, language: str) -> BM25Index:
         if self._bm25_is_current():
             return BM25Index.load(self._bm25_dir)
         ids = self.index.ids()
-        texts = [self.index.get(x)["text"] or "" for x in ids]
+        texts = [d["text"] or "" for d in self.index.documents(ids)] if ids else []
         self.bm25 = BM25Index(language)
         if ids:
             self.bm25.add(ids, texts)
@@ -274,15 +305,15 @@ class Retriever:
         return len(self.index)
 
     # ------------------------------------------------------------------ search
-    def _result(self, doc_id: str, score: float, rank: int) -> dict[str, Any]:
-        doc = self.index.get(doc_id)
-        return {"id": doc_id, "score": float(score), "rank": rank, "text": doc.get("text"),
+    @staticmethod
+    def _hit(doc: dict[str, Any], score: float, rank: int) -> dict[str, Any]:
+        return {"id": doc["id"], "score": float(score), "rank": rank, "text": doc.get("text"),
                 "metadata": doc.get("metadata")}
 
     def search(self, query: str | Sequence[str], k: int = 10, *, hybrid: Any = False,
                alpha: float = DEFAULT_ALPHA, subset: Sequence[str] | None = None,
                where: str | None = None, params: Sequence[Any] | None = None,
-               mode: str = "plaid") -> Any:
+               mode: str = "plaid", explain: bool = False) -> Any:
         """Top-k documents for a query string -> list of {"id", "score", "rank", "text",
         "metadata"} (rank from 0), or for a list of queries -> one such list per query.
 
@@ -290,7 +321,8 @@ class Retriever:
         ``alpha`` on the late-interaction side) or "rrf" (reciprocal rank, k = 60).
         subset / where / params: restrict to these ids / a SQL filter over the metadata JSON
         (see ``Index.search``); BM25 candidates are filtered the same way. mode: "plaid" or
-        "exact".
+        "exact". explain=True adds to each hit ``"explain"``: what :meth:`explain` returns for
+        it, computed from the query vectors this search already encoded.
         """
         single = isinstance(query, str)
         queries = [query] if single else _texts_list(query, "query")
@@ -305,18 +337,24 @@ class Retriever:
         if not 0.0 <= float(alpha) <= 1.0:
             raise ValueError(f"alpha must be in [0, 1]; got {alpha}")
         qvecs = self.encoder.encode_queries(queries)
-        depth = int(k) if fusion is None else max(int(k), FUSION_DEPTH)
         filters = {"subset": None if subset is None else list(subset), "where": where,
                    "params": None if params is None else list(params)}
-        dense = self.index.search(qvecs, k=depth, mode=mode, **filters)
-        out = []
-        for qi, hits in enumerate(dense):
-            if fusion is None:
-                ranked = [(h.id, h.score) for h in hits[:k]]
-            else:
-                ranked = self._fuse(queries[qi], qvecs[qi], hits, int(k), depth, fusion,
-                                    float(alpha), filters)
-            out.append([self._result(d, s, r) for r, (d, s) in enumerate(ranked)])
+        if fusion is None:
+            out = self.index.search(qvecs, k=int(k), mode=mode, with_documents=True, **filters)
+            out = [[self._hit(d, d["score"], d["rank"]) for d in hits] for hits in out]
+        else:
+            depth = max(int(k), FUSION_DEPTH)
+            dense = self.index.search(qvecs, k=depth, mode=mode, **filters)
+            ranked = [self._fuse(queries[qi], qvecs[qi], hits, int(k), depth, fusion,
+                                 float(alpha), filters) for qi, hits in enumerate(dense)]
+            docs = iter(self.index.documents([d for r in ranked for d, _ in r]))
+            out = [[self._hit(next(docs), s, rank) for rank, (_, s) in enumerate(r)]
+                   for r in ranked]
+        if explain:
+            for text, qvec, hits in zip(queries, qvecs, out):
+                rows = [(self.index.tokens(h["id"]), h["text"]) for h in hits]
+                for h, e in zip(hits, explain_hits(self.encoder, text, qvec, rows)):
+                    h["explain"] = e
         return out[0] if single else out
 
     def _fuse(self, text: str, qvec: np.ndarray, hits: list, k: int, depth: int, fusion: str,
@@ -366,7 +404,8 @@ class Retriever:
         known = set(self.index.ids())
         if all(x in known for x in items):
             hits = self.index.rerank(qvec, items, k)
-            return [self._result(h.id, h.score, r) for r, h in enumerate(hits)]
+            docs = self.index.documents([h.id for h in hits])
+            return [self._hit(d, h.score, r) for r, (h, d) in enumerate(zip(hits, docs))]
         from ..engine.csr import to_csr
         from ..engine.exact import maxsim_scores
 
@@ -377,7 +416,6 @@ class Retriever:
         return [{"id": None, "position": int(i), "score": float(scores[i]), "rank": r,
                  "text": items[i], "metadata": None} for r, i in enumerate(order.tolist())]
 
-    # ------------------------------------------------------------------ explanations
     def explain(self, query: str, doc_id: str) -> list[dict[str, Any]]:
         """Token-level explanation of ``doc_id``'s exact MaxSim score for ``query``.
 
@@ -389,132 +427,11 @@ class Retriever:
         ``doc_spans`` ([start, end) character offsets of those tokens in the stored text).
         Token strings come from re-tokenizing the stored text with the encoder's tokenizer and
         its skip list/pooling; when that cannot be aligned, names fall back to "#<row>".
+        To explain search hits without encoding the query again, use ``search(explain=True)``.
         """
         if not isinstance(query, str) or not query.strip():
             raise ValueError("query must be a non-empty string")
         doc = self.index.get(doc_id)
-        stored = np.asarray(self.index.tokens(doc_id), dtype=np.float32)
         qvec = self.encoder.encode_query(query)
-        sims = qvec.astype(np.float32) @ stored.T
-        best = np.argmax(sims, axis=1)
-        q_tokens = _token_strings(self.encoder, query, "query", qvec.shape[0])
-        groups = document_token_groups(self.encoder, doc.get("text"), stored.shape[0])
-        out = []
-        for i, j in enumerate(best.tolist()):
-            g = groups[j] if groups is not None else None
-            out.append({"query_token": q_tokens[i] if q_tokens else f"#{i}",
-                        "query_position": i, "doc_position": int(j),
-                        "similarity": float(sims[i, j]),
-                        "doc_token": " ".join(t for t, _ in g) if g else f"#{j}",
-                        "doc_tokens": [t for t, _ in g] if g else [],
-                        "doc_spans": [list(s) for _, s in g if s is not None] if g else []})
-        return out
-
-
-# ---------------------------------------------------------------------- token strings
-def _mask_module(model: Any) -> Any:
-    from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
-    for m in model:
-        if isinstance(m, MultiVectorMask):
-            return m
-    return None
-
-
-def _tokenized(encoder: Encoder, text: str, task: str) -> tuple[list[int], list[int]]:
-    """(input ids, kept positions) as the encoder's model sees ``text`` for ``task``: padding
-    and (for documents) skip-list tokens removed, as ``MultiVectorMask`` does."""
-    model = encoder.model
-    prefix = encoder.query_prefix if task == "query" else encoder.document_prefix
-    feats = model.preprocess([text], prompt=prefix, task=task)
-    ids = [int(x) for x in feats["input_ids"][0].tolist()]
-    att = [int(x) for x in feats["attention_mask"][0].tolist()]
-    keep = [p for p, a in enumerate(att) if a]
-    mask = _mask_module(model)
-    skip = set(getattr(mask, "_skiplist_ids", None) or []) if mask is not None else set()
-    if task == "document" and skip:
-        keep = [p for p in keep if ids[p] not in skip]
-    return ids, keep
-
-
-def _token_strings(encoder: Encoder, text: str, task: str, n_rows: int) -> list[str] | None:
-    ids, keep = _tokenized(encoder, text, task)
-    if len(keep) != n_rows:
-        return None
-    return encoder.model.tokenizer.convert_ids_to_tokens([ids[p] for p in keep])
-
-
-def _offsets(encoder: Encoder, text: str, ids: list[int]) -> list[tuple[int, int] | None]:
-    """Character span in ``text`` of each input id, or None where unknown (markers, prefix)."""
-    tok = encoder.model.tokenizer
-    try:
-        enc = tok(text, return_offsets_mapping=True, add_special_tokens=True, truncation=True,
-                  max_length=len(ids))
-    except (NotImplementedError, TypeError, ValueError):
-        return [None] * len(ids)
-    ref, spans = enc["input_ids"], enc["offset_mapping"]
-    # Align from the end of any prefix/marker tokens: the text's own tokens are a suffix run.
-    out: list[tuple[int, int] | None] = [None] * len(ids)
-    special = set(tok.all_special_ids)
-    text_part = [(i, s) for i, s in zip(ref, spans) if i not in special]
-    pos = [p for p, i in enumerate(ids) if i not in special]
-    for (tid, span), p in zip(reversed(text_part), reversed(pos[-len(text_part):] if text_part
-                                                              else [])):
-        if ids[p] == tid and span[1] > span[0]:
-            out[p] = (int(span[0]), int(span[1]))
-    return out
-
-
-def document_token_groups(encoder: Encoder, text: str | None, n_rows: int
-                          ) -> list[list[tuple[str, tuple[int, int] | None]]] | None:
-    """For each stored row of a document, the (token string, character span) of the input
-    tokens it stands for: one token each, or the Ward cluster of tokens merged by pooling
-    (recomputed exactly as ``HierarchicalTokenPooling`` does). None when ``text`` is missing or
-    the rows cannot be aligned (e.g. the stored text was truncated differently)."""
-    if not text:
-        return None
-    ids, keep = _tokenized(encoder, text, "document")
-    strings = encoder.model.tokenizer.convert_ids_to_tokens([ids[p] for p in keep])
-    spans_all = _offsets(encoder, text, ids)
-    tokens = [(s, spans_all[p]) for s, p in zip(strings, keep)]
-    if encoder.pool_factor <= 1:
-        return [[t] for t in tokens] if len(tokens) == n_rows else None
-    vectors = encoder.model.encode_document([text], prompt=encoder.document_prefix,
-                                            convert_to_numpy=True, show_progress_bar=False)[0]
-    if len(vectors) != len(tokens):
-        return None
-    groups = pool_groups(np.asarray(vectors, dtype=np.float32), encoder.pool_factor)
-    if len(groups) != n_rows:
-        return None
-    return [[tokens[p] for p in g] for g in groups]
-
-
-def pool_groups(vectors: np.ndarray, pool_factor: float, num_protected: int = 1
-                ) -> list[list[int]]:
-    """Input positions merged into each output row by sentence-transformers'
-    ``HierarchicalTokenPooling`` (Ward linkage on cosine distance, first ``num_protected`` rows
-    kept, clusters in ascending label order). vectors: (n, d) float32 unit rows."""
-    import torch
-    from scipy.cluster import hierarchy
-    from scipy.spatial.distance import squareform
-
-    try:
-        from sentence_transformers.multi_vector_encoder.modules.token_pooling import (
-            _ward_linkage_fn,
-        )
-        linkage_fn = _ward_linkage_fn()
-    except ImportError:  # pragma: no cover - older layout
-        linkage_fn = hierarchy.linkage
-    n = vectors.shape[0]
-    protected = [[p] for p in range(min(num_protected, n))]
-    rest = list(range(num_protected, n))
-    n_clusters = max(int(len(rest) // pool_factor), 1)
-    if n_clusters >= len(rest):
-        return protected + [[p] for p in rest]
-    x = torch.from_numpy(np.ascontiguousarray(vectors[num_protected:], dtype=np.float32))
-    dist = (1 - torch.mm(x, x.t())).clamp_(0, 2).numpy()
-    link = linkage_fn(squareform(dist, checks=False), method="ward")
-    labels = hierarchy.fcluster(link, t=n_clusters, criterion="maxclust") - 1
-    groups: dict[int, list[int]] = {}
-    for p, lab in zip(rest, labels.tolist()):
-        groups.setdefault(int(lab), []).append(p)
-    return protected + [groups[lab] for lab in sorted(groups)]
+        return explain_hits(self.encoder, query, qvec,
+                            [(self.index.tokens(doc_id), doc.get("text"))])[0]
