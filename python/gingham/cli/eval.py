@@ -27,7 +27,7 @@ def add_parsers(sub: Any) -> None:
                        epilog=EPILOG)
     p.add_argument("dataset", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     p.add_argument("--methods", default=",".join(METHODS),
-                   help=f"comma-separated subset of {','.join(METHODS)}")
+                   help=f"comma-separated subset of {', '.join(METHODS)} (default: all)")
     p.add_argument("--split", default="test", help="qrels split (qrels/<split>.tsv)")
     p.add_argument("--nbits", type=int, default=2, choices=(1, 2, 4),
                    help="PLAID residual bits")
