@@ -10,7 +10,7 @@ within a tolerance of the model's.
   the add, so exact mode must agree with MaxSim over the decoded tokens, and so must PLAID when
   k covers every document (the index is small: every candidate survives).
 
-Runs in a few seconds; ``pytest -m slow`` runs a longer profile.
+The default profile takes about 10 s; ``pytest -m slow`` runs a longer one (minutes).
 """
 from __future__ import annotations
 
