@@ -1,9 +1,10 @@
-"""Index-level operations (issue 5, item 7): add 1% vs full rebuild, delete, open, first search.
+"""Index-level operations: add 1% vs full rebuild, delete, open, first search.
 
     python bench/index_ops.py                          # 100,000 documents, residual nbits 2 + fp16
     python bench/index_ops.py --docs 10000 --kinds residual-2
 
-Per storage kind, over the seeded synthetic corpus of bench/_synthetic.py (d = 128):
+Per storage kind, over the seeded synthetic corpus (gingham._synthetic through
+bench/_synthetic.py, d = 128):
 - full build: Index.create + add of every document in chunks (k-means and encoding included for
   residual) -- the cost of a rebuild;
 - add 1%: one add() of n_docs / 100 new documents to the built index (encoding with the existing
@@ -79,6 +80,7 @@ print(json.dumps({"open_s": t_open, "rss_open_kib": delta(r0, r1), "first_search
 
 
 def log(msg: str) -> None:
+    """Progress line on stderr (stdout carries the report)."""
     print(msg, file=sys.stderr, flush=True)
 
 
@@ -96,6 +98,7 @@ def drop_page_cache_hint(path: str) -> None:
 
 
 def run_kind(kind: str, tokens, offsets, n_docs: int, args, work: str, queries) -> dict:
+    """Build, add 1%, delete and reopen one storage kind; returns its measurements."""
     storage, nbits = KINDS[kind]
     path = os.path.join(work, f"index-{kind}")
     extra = {} if storage != "residual" else {"nbits": nbits, "n_centroids": args.centroids,
@@ -167,8 +170,9 @@ def mib(kib: list[int]) -> str:
 
 
 def render(report: dict) -> str:
+    """The markdown section (table, targets met or missed, notes) of a report."""
     n = report["n_docs"]
-    lines = ["## Index operations (bench/index_ops.py, issue 5 item 7)", "", report["header"],
+    lines = ["## Index operations (bench/index_ops.py)", "", report["header"],
              "", f"{n:,} synthetic documents ({report['n_tokens']:,} tokens, d = 128); "
              + (f"residual with {report['centroids']} centroids (override, as bench/plaid.py)"
                 if report["centroids"] else "residual with the default centroid count") + ".",
@@ -189,7 +193,7 @@ def render(report: dict) -> str:
                 + f" | {1000 * o['open_s']:.1f} | {mib(o['rss_open_kib'])} | "
                 f"{1000 * o['first_search_s']:.1f} | {mib(o['rss_first_search_kib'])} | "
                 f"{1000 * o['second_search_s']:.1f} | {e['bytes_on_disk'] / 2**20:,.0f} |")
-    lines += ["", "Targets (issue 5): add 1% <= 5% of a full build; delete of 1,000 ids < 50 ms "
+    lines += ["", "Targets: add 1% <= 5% of a full build; delete of 1,000 ids < 50 ms "
               "at 100,000 documents; resident memory after open small.", ""]
     for e in report["kinds"]:
         worst = max(e["delete_ms"])
@@ -207,6 +211,7 @@ def render(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the section and write it into --out."""
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--docs", type=int, default=100_000)

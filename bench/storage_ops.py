@@ -76,6 +76,7 @@ def child_open(path: str) -> None:
 
 
 def main() -> None:
+    """Build the synthetic store, time the operations, print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--tokens", type=int, default=100)

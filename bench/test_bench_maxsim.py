@@ -14,17 +14,19 @@ import pytest
 
 import gingham
 from gingham import _core
+from gingham._synthetic import clustered_corpus, queries_near
 
 sys.path.insert(0, str(Path(__file__).parent))
-from maxsim import make_queries, numpy_maxsim, synthetic_corpus  # noqa: E402
+from maxsim import numpy_maxsim  # noqa: E402
 
 N_DOCS = 4000
 
 
 @pytest.fixture(scope="module")
 def corpus():
-    tokens, offsets = synthetic_corpus(N_DOCS, uniform=False)
-    query = make_queries(tokens, offsets, 1)[0]
+    """(tokens per storage kind, doc_offsets, one 32x128 query) of the seeded corpus."""
+    tokens, offsets = clustered_corpus(N_DOCS, dim=128, n_centers=256, seed=0)
+    query = queries_near(tokens, offsets, 1)[0]
     return {"fp32": tokens, "fp16": tokens.astype(np.float16),
             "int8": gingham.quantize_int8(tokens)}, offsets, query
 

@@ -50,6 +50,7 @@ def test_single_vector_search_orders_by_score_then_index():
 
 
 def single(vecs, q, k):
+    """Indices of bench/storage.py's single-vector top-k, as a list."""
     return storage.single_vector_search(vecs, q, k).tolist()
 
 

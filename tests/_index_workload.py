@@ -19,12 +19,14 @@ DIM = 16
 
 
 def embedding(doc_id: str) -> np.ndarray:
+    """Token vectors of one document, (1..8, DIM) float32, a pure function of its id."""
     seed = int.from_bytes(doc_id.encode(), "little") % (2**32)
     rng = np.random.default_rng(seed)
     return rng.standard_normal((int(rng.integers(1, 9)), DIM)).astype(np.float32)
 
 
 def operation(i: int, live: list[str]) -> tuple[str, list[str]]:
+    """Operation i given the live ids: ("add" | "delete" | "compact", ids)."""
     if i % 7 == 0:
         return "compact", []
     if i % 3 == 0 and len(live) > 2:
@@ -33,6 +35,7 @@ def operation(i: int, live: list[str]) -> tuple[str, list[str]]:
 
 
 def expected_ids(n_ops: int) -> list[str]:
+    """Sorted live ids after the first ``n_ops`` operations, replayed without disk."""
     live: list[str] = []
     for i in range(1, n_ops + 1):
         kind, ids = operation(i, live)
@@ -44,6 +47,7 @@ def expected_ids(n_ops: int) -> list[str]:
 
 
 def apply(index, i: int) -> None:
+    """Perform operation i on ``index`` (a gingham.Index)."""
     kind, ids = operation(i, index.ids())
     if kind == "add":
         index.add(ids, [embedding(x) for x in ids], metadata=[{"op": i}] * len(ids))
@@ -54,6 +58,7 @@ def apply(index, i: int) -> None:
 
 
 def main(path: str, log: str, n_ops: int) -> None:
+    """Script entry: continue the workload on ``path`` up to ``n_ops``, logging each."""
     import gingham
 
     done = int(Path(log).read_text().split()[-1]) if Path(log).exists() else 0

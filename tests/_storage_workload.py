@@ -29,6 +29,7 @@ def payload(ext_id: str, version: int) -> np.ndarray:
 
 
 def segment_arrays(docs: list[tuple[str, int]]) -> dict:
+    """Segment arrays (vectors, doc_offsets) holding the payload of each (id, version)."""
     vecs = [payload(i, v) for i, v in docs]
     offsets = np.zeros(len(vecs) + 1, dtype=np.int64)
     np.cumsum([len(v) for v in vecs], out=offsets[1:])
@@ -47,20 +48,25 @@ def merge_arrays(m) -> dict:
 
 
 def codec(gen: int) -> dict:
+    """A codec whose centroids encode its generation ``gen``."""
     return {"centroids": np.full((2, DIM), float(gen), dtype=np.float32)}
 
 
 @dataclass
 class Model:
+    """Expected store contents: live ids with their versions, codec generation, next id."""
+
     docs: dict = field(default_factory=dict)  # external id -> version
     codec_gen: int = 0
     next_new: int = 0
 
     def copy(self) -> "Model":
+        """A copy that later operations can change independently."""
         return Model(dict(self.docs), self.codec_gen, self.next_new)
 
 
 def next_op(seed: int, i: int, model: Model) -> tuple:
+    """Operation i: (kind, ids), a function of (seed, i) and the model after commit i-1."""
     rng = random.Random(seed * 1_000_003 + i)
     kind = rng.choices(["add", "upsert", "delete", "compact", "retrain"],
                        [40, 15, 25, 15, 5])[0]
@@ -75,6 +81,7 @@ def next_op(seed: int, i: int, model: Model) -> tuple:
 
 
 def apply(model: Model, op: tuple, i: int) -> Model:
+    """The model after operation ``op`` as commit i (a new Model)."""
     kind, ids = op
     m = model.copy()
     if kind == "add":
@@ -93,6 +100,7 @@ def apply(model: Model, op: tuple, i: int) -> Model:
 
 
 def execute(store: Store, op: tuple, i: int, model: Model) -> int:
+    """Perform ``op`` on the store as commit i; returns the commit number."""
     kind, ids = op
     if kind in ("add", "upsert"):
         new_codec = codec(1) if model.codec_gen == 0 else None
@@ -143,6 +151,7 @@ def check_snapshot(snap, model: Model) -> None:
 
 
 def run_child(path: str, seed: int, log: str, last: int) -> None:
+    """Child process: continue the workload up to commit ``last``, logging each commit."""
     store = Store.open(path, lock_timeout=60)
     with store.snapshot() as snap:
         start = snap.commit

@@ -7,10 +7,12 @@ the index size, build time (encoding vs engine) and query latency.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import string
+import sys
 import time
 from typing import Any
 
@@ -25,6 +27,37 @@ QUERIES = (
 )
 DEFAULT_LIMIT = 600
 _SPECIAL = {"[CLS]", "[SEP]", "[MASK]", "[PAD]", "[unused0]", "[unused1]"}
+
+
+def add_parsers(sub: Any) -> None:
+    """Register the demo command on ``sub`` (argparse subparsers)."""
+    p = sub.add_parser("demo", help="index Python's stdlib docstrings and run example queries",
+                       description="The main job end to end, offline: builds (or reuses) an "
+                                   "index over standard library docstrings with the default "
+                                   "model, runs example queries with matched terms marked, and "
+                                   "prints index size, build time and query latency.",
+                       epilog="examples:\n  gingham demo\n  gingham demo --rebuild --json\n"
+                              "  gingham demo --index-dir my-index   # then: gingham search "
+                              "my-index \"read a zip archive\"")
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="documents to index")
+    p.add_argument("-k", type=int, default=3, help="hits per query")
+    p.add_argument("--index-dir", default=None,
+                   help="index folder (default: <cache>/demo-<n>-<corpus hash>, cache = "
+                        "$GINGHAM_CACHE or ~/.cache/gingham)")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the index even if cached")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``gingham demo``: run the demo and print its report."""
+    report = run_demo(limit=args.limit, k=args.k, index_dir=args.index_dir,
+                      rebuild=args.rebuild, show_progress=not args.json)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print_report(report, sys.stdout.isatty())
+    return 0
 
 
 def default_index_dir(limit: int) -> str:
