@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "gingham/kernels/maxsim_kernels.h"  // float16 conversions
+#include "gingham/half.h"
 #include "gingham/kmeans.h"
 #include "gingham/threads.h"
 

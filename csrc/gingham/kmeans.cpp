@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "gingham/kernels/kmeans_assign_kernels.h"
+#include "gingham/kernels/kernels.h"
 #include "gingham/threads.h"
 
 namespace gingham {
@@ -84,7 +84,7 @@ void assign_nearest(const float* x, int64_t n, int64_t dim, const float* centroi
     for (int64_t d = 0; d < dim; ++d) norm += centroids[c * dim + d] * centroids[c * dim + d];
     bias[c] = -0.5f * norm;
   }
-  const DenseKernels& kernels = dense_kernels();
+  const DenseKernels& kernels = gingham::kernels().dense;
   const int64_t n_chunks = (n + kChunkRows - 1) / kChunkRows;
 #pragma omp parallel num_threads(get_num_threads()) if (n_chunks > 1)
   {

@@ -13,9 +13,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import _core
-from ..storage import MergeInput
-from .csr import check_array, check_offsets, concat_offsets, token_index
-from .kinds import Arrays, SegmentKind, empty_stats, register
+from ..storage import CorruptionError, MergeInput
+from .csr import check_documents, concat_offsets, require_arrays, token_index
+from .kinds import Arrays, SegmentKind, empty_stats, opened, register
 
 _DTYPES = {"fp32": np.dtype(np.float32), "fp16": np.dtype(np.float16),
            "int8": np.dtype(np.int8)}
@@ -43,18 +43,25 @@ class FlatKind(SegmentKind):
         profile["encode_s"] = time.perf_counter() - clock
         return arrays, None
 
-    def open_segment(self, folder: Path, arrays: Arrays, n_docs: int, codec: Any) -> Any:
-        tokens = check_array(folder, arrays, "tokens", (self.dtype,), (None, self.dim))
-        if self.name == "int8":
-            check_array(folder, arrays, "token_scales", (np.dtype(np.float32),),
-                        (tokens.shape[0],))
-        check_offsets(folder, arrays, "doc_offsets", n_docs, tokens.shape[0], strictly=True)
-        return arrays
+    def open_segment(self, folder: Path, arrays: Arrays, n_docs: int, codec: Any
+                     ) -> _core.FlatSegment:
+        names = ("tokens", "doc_offsets") + (("token_scales",) if self.name == "int8" else ())
+        require_arrays(folder, arrays, names)
+        tokens = arrays["tokens"]
+        if tokens.dtype != self.dtype or tokens.ndim != 2 or tokens.shape[1] != self.dim:
+            raise CorruptionError(folder / "tokens.npy",
+                                  f"expected {self.dtype} of shape (None, {self.dim}); got "
+                                  f"{tokens.dtype} {tokens.shape}")
+        segment = opened(folder, arrays, _core.FlatSegment, tokens, arrays["doc_offsets"],
+                         arrays.get("token_scales"))
+        check_documents(folder, segment.doc_offsets, n_docs)
+        return segment
 
     def search(self, codec, segments, masks, queries, query_offsets, k, params, exact):
         scores, seg, rows = [], [], []
-        for i, (arrays, mask) in enumerate(zip(segments, masks)):
-            s, r = _search_one(arrays, mask, queries, query_offsets, k)
+        for i, (segment, mask) in enumerate(zip(segments, masks)):
+            subset = None if mask is None else np.flatnonzero(mask).astype(np.int64)
+            s, r = _core.flat_search(segment, queries, query_offsets, k, subset)
             scores.append(s)
             rows.append(r)
             seg.append(np.full(r.shape, i, np.int64))
@@ -64,14 +71,13 @@ class FlatKind(SegmentKind):
                 np.concatenate(rows, axis=1), stats)
 
     def score_rows(self, codec, segment, query, rows):
-        return _core.maxsim_scores_subset(query, segment["tokens"], segment["doc_offsets"], rows,
-                                          token_scales=segment.get("token_scales"))
+        return _core.flat_score_docs(segment, query, rows)
 
     def decode_rows(self, codec, segment, rows):
-        index, offsets = token_index(segment["doc_offsets"], rows)
-        tokens = np.asarray(segment["tokens"])[index].astype(np.float32)
-        if "token_scales" in segment:
-            tokens *= np.asarray(segment["token_scales"])[index][:, None]
+        index, offsets = token_index(segment.doc_offsets, rows)
+        tokens = np.asarray(segment.tokens)[index].astype(np.float32)
+        if segment.token_scales is not None:
+            tokens *= np.asarray(segment.token_scales)[index][:, None]
         return tokens, offsets
 
     def merge(self, inp: MergeInput, retrain: bool) -> Arrays:
@@ -89,14 +95,3 @@ class FlatKind(SegmentKind):
         out["doc_offsets"] = concat_offsets(offsets)
         return out
 
-
-def _search_one(arrays: Arrays, mask: np.ndarray | None, queries: np.ndarray,
-                query_offsets: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k of one segment over the rows where mask != 0 (every row if None)."""
-    scales = arrays.get("token_scales")
-    if mask is None:
-        return _core.exact_search(queries, query_offsets, arrays["tokens"],
-                                  arrays["doc_offsets"], k, token_scales=scales)
-    rows = np.flatnonzero(mask).astype(np.int64)
-    return _core.exact_search_subset(queries, query_offsets, arrays["tokens"],
-                                     arrays["doc_offsets"], rows, k, token_scales=scales)

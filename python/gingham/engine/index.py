@@ -11,8 +11,9 @@ document's stored tokens (decoded, for residual), summed over query tokens. Resu
 ordered by score, ties by internal id (= insertion order; upserted documents count as new).
 
 Threads: any number of threads may search one Index while one thread writes. A search runs on
-the view (snapshot + opened, checked segments) it took when it started; writes are serialized
-and publish a new view when they commit; ``refresh()`` picks up other writers' commits.
+the view (engine/view.py: snapshot + opened, checked segments) it took when it started;
+writes are serialized and publish a new view when they commit; ``refresh()`` picks up other
+writers' commits.
 """
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ import numpy as np
 from ..storage import DuplicateIdError, Snapshot, Store
 from . import flat, kinds, residual  # noqa: F401  (flat and residual register their kinds)
 from . import validate as _validate
-from .csr import merge_topk
 from .residual import default_n_centroids  # noqa: F401  (public helper)
 from .validate import default_search_params  # noqa: F401  (public helper)
+from .view import View, open_view
 
 MODES = ("plaid", "exact")
 _INDEX_KEYS = ("gingham_index", "storage", "dim", "nbits", "n_centroids", "seed",
@@ -43,45 +44,6 @@ class Hit(NamedTuple):
     id: str
     score: float
     rank: int
-
-
-def _folder_of(arrays: dict, fallback: Path) -> Path:
-    """Folder of memory-mapped arrays (to name it in errors)."""
-    for arr in arrays.values():
-        name = getattr(arr, "filename", None)
-        if name:
-            return Path(name).parent
-    return fallback
-
-
-class _View:
-    """What one search needs, fixed at one commit: the snapshot, its segments and their opened
-    (checked) handles, and the opened codecs by version."""
-
-    def __init__(self, snap: Snapshot, handles: list, codecs: dict):
-        self.snap = snap
-        self.segments = list(snap.segments)  # storage.SegmentView, segment-id order
-        self.handles = handles               # the kind's opened segment, per segment
-        self.codecs = codecs                 # codec version -> the kind's opened codec
-        self.position = {s.id: i for i, s in enumerate(self.segments)}
-        self.all_live = [not s.n_docs or bool(s.live.all()) for s in self.segments]
-
-    def masks(self, selected: np.ndarray | None) -> list:
-        """Per-segment uint8 masks (None = every row searchable) for a selection of internal
-        ids (None = every live document)."""
-        if selected is None:
-            return [None if full else np.ascontiguousarray(s.live)
-                    for s, full in zip(self.segments, self.all_live)]
-        return self.snap.masks(selected)
-
-    def located(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(internal ids, segment position, row) int64 of external ids; KeyError if unknown."""
-        internal, seg_ids, rows = self.snap.rows(ids)
-        pos = np.array([self.position[s] for s in seg_ids.tolist()], dtype=np.int64)
-        return internal, pos, rows
-
-    def codec_of(self, position: int) -> Any:
-        return self.codecs.get(self.segments[position].codec_version)
 
 
 class Index:
@@ -99,7 +61,7 @@ class Index:
         self.nbits: int | None = int(s["nbits"]) if "nbits" in s else None
         self._kind = kinds.make(s)
         self._write_mutex = threading.Lock()
-        self._opened: dict[tuple[str, str], Any] = {}  # (folder, manifest sha) -> handle
+        self._opened: dict = {}  # (folder, manifest sha) -> opened handle
         #: Wall times (s) of the last add's phases, for profiling (bench/plaid.py).
         self.last_add_profile: dict[str, float] = {}
         self._view = self._make_view(store.snapshot())
@@ -163,33 +125,14 @@ class Index:
 
     # ---- views ---------------------------------------------------------------------------
 
-    def _make_view(self, snap: Snapshot, force: bool = False) -> _View:
-        """Open (check) the codecs and segments of a snapshot; handles of folders already
-        opened by an earlier view are reused unless ``force``."""
-        opened: dict[tuple[str, str], Any] = {}
-
-        def cached(key, make):
-            handle = self._opened.get(key) if not force else None
-            opened[key] = handle = make() if handle is None else handle
-            return handle
-
-        try:
-            codecs = {}
-            for version, arrays in snap.codecs.items():
-                folder = _folder_of(arrays, self._store.path / "codec")
-                codecs[version] = cached((str(folder), "codec"),
-                                         lambda: self._kind.open_codec(folder, arrays))
-            handles = [cached((str(seg.folder), seg.files.manifest_sha256),
-                              lambda: self._kind.open_segment(seg.folder, seg.arrays,
-                                                              seg.n_docs,
-                                                              codecs.get(seg.codec_version)))
-                       for seg in snap.segments]
-        except BaseException:
-            snap.close()
-            raise
+    def _make_view(self, snap: Snapshot, force: bool = False) -> View:
+        """The view of a snapshot; handles of folders already opened are reused unless
+        ``force`` (verify)."""
+        view, opened = open_view(snap, self._kind, {} if force else self._opened,
+                                 self._store.path / "codec")
         if not force:
             self._opened = opened  # folders this commit no longer uses are let go
-        return _View(snap, handles, codecs)
+        return view
 
     def _publish(self, deleted=None) -> None:
         """Install a view of the latest commit; ``deleted`` (this Index's delete result, just
@@ -270,21 +213,6 @@ class Index:
 
     # ---- searching -----------------------------------------------------------------------
 
-    @staticmethod
-    def _selection(view: _View, subset: Any, where: Any, params: Any) -> np.ndarray | None:
-        """Internal ids allowed by subset / where (None: no filter). Unknown or deleted ids
-        in subset match nothing."""
-        if params is not None and where is None:
-            raise ValueError("params is given without where")
-        selected = None
-        if subset is not None:
-            subset = _validate.sequence(subset, "subset")
-            selected = np.unique(view.snap.resolve(subset, missing="ignore"))
-        if where is not None:
-            chosen = view.snap.where(where, () if params is None else params)
-            selected = chosen if selected is None else np.intersect1d(selected, chosen)
-        return selected
-
     def search(self, queries: Any, k: int = 10, *, mode: str = "plaid", subset: Any = None,
                where: str | None = None, params: Any = None, ncells: int | None = None,
                centroid_score_threshold: float | None = None, ndocs: int | None = None,
@@ -308,23 +236,11 @@ class Index:
         stacked, query_offsets, single = _validate.query_batch(queries, self.dim)
         view = self._view  # one commit for the whole call, whatever writers do meanwhile
         t0 = time.perf_counter()
-        masks = view.masks(self._selection(view, subset, where, params))
+        masks = view.masks(view.selection(subset, where, params))
         n_queries = len(query_offsets) - 1
-        parts: list[list] = [[] for _ in range(n_queries)]
-        raw_stats = kinds.empty_stats(n_queries)
-        groups: dict[Any, list[int]] = {}
-        for i, m in enumerate(masks):
-            if m is None or m.any():
-                groups.setdefault(view.segments[i].codec_version, []).append(i)
-        for version, members in groups.items():
-            scores, seg, rows, st = self._kind.search(
-                view.codecs.get(version), [view.handles[i] for i in members],
-                [masks[i] for i in members], stacked, query_offsets, k, search_params,
-                mode == "exact")
-            kinds.add_stats(raw_stats, st)
-            self._collect(view, parts, scores, np.asarray(members, dtype=np.int64)[seg], rows)
-        merged = [merge_topk(parts[q], k) for q in range(n_queries)]
-        hits = (self._document_hits(view, merged) if with_documents else
+        merged, raw_stats = view.search(self._kind, masks, stacked, query_offsets, k,
+                                        search_params, mode == "exact")
+        hits = (view.document_hits(merged) if with_documents else
                 [[Hit(view.segments[s].external_id(r), float(sc), rank) for rank, (sc, s, r)
                   in enumerate(zip(scores.tolist(), seg.tolist(), rows.tolist()))]
                  for scores, _, seg, rows in merged])
@@ -336,25 +252,6 @@ class Index:
         return result, {"mode": effective, "storage": self.storage, "k": k, **search_params,
                         "n_queries": n_queries, "wall_ms": wall_ms,
                         **kinds.stats_dict(raw_stats)}
-
-    @staticmethod
-    def _document_hits(view: _View, merged: list) -> list[list[dict[str, Any]]]:
-        internal = np.concatenate([m[1] for m in merged]) if merged else np.zeros(0, np.int64)
-        docs = dict(zip(internal.tolist(), view.snap.documents(internal)))
-        return [[{**docs[i], "score": float(sc), "rank": rank}
-                 for rank, (sc, i) in enumerate(zip(scores.tolist(), ids.tolist()))]
-                for scores, ids, _, _ in merged]
-
-    @staticmethod
-    def _collect(view: _View, parts: list, scores, seg, rows) -> None:
-        if not scores.shape[1]:
-            return
-        internal = np.empty(rows.shape, dtype=np.int64)
-        for s in np.unique(seg).tolist():
-            sel = seg == s
-            internal[sel] = view.segments[s].internal_ids[rows[sel]]
-        for q in range(scores.shape[0]):
-            parts[q].append((scores[q], internal[q], seg[q], rows[q]))
 
     def rerank(self, query: Any, ids: Sequence[str], k: int | None = None) -> list[Hit]:
         """Exact MaxSim (from the stored data) of one query (Lq, dim) against the documents

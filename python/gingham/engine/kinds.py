@@ -12,19 +12,18 @@ query; ``*_ms`` fields are float64 stage times, ``n_*`` fields int64 counts.
 """
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from ..storage import Merged, MergeInput
+from .. import _core
+from ..storage import CorruptionError, Merged, MergeInput
 
 Arrays = Mapping[str, np.ndarray]
-STATS_DTYPE = np.dtype([(f, "f8") for f in ("centroid_ms", "candidate_ms", "approx_ms", "full_ms",
-                                             "topk_ms")]
-                       + [(f, "i8") for f in ("n_cells", "n_candidates", "n_after_pruning",
-                                              "n_full")])
+STATS_DTYPE = np.dtype(_core.plaid_stats_dtype())
 
 
 class SegmentKind(ABC):
@@ -115,6 +114,18 @@ def kind_class(name: str) -> type[SegmentKind]:
 def make(settings: Mapping[str, Any]) -> SegmentKind:
     """The kind of an index from its settings (``storage``, ``dim``, ...)."""
     return kind_class(settings["storage"])(settings)
+
+
+def opened(folder: Path, arrays: Arrays, make, *args) -> Any:
+    """``make(*args)`` (a ``_core`` segment or codec constructor, which checks every array),
+    with its TypeError / ValueError turned into a CorruptionError naming the file: the
+    message starts with the name of the bad array."""
+    try:
+        return make(*args)
+    except (TypeError, ValueError) as exc:
+        name = re.match(r"[a-z_]*", str(exc)).group(0)
+        file = folder / (f"{name}.npy" if name in arrays else "manifest.json")
+        raise CorruptionError(file, str(exc)) from None
 
 
 def empty_stats(n_queries: int) -> np.ndarray:

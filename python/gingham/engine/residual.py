@@ -21,11 +21,10 @@ import numpy as np
 from .. import _core
 from ..storage import CorruptionError, Merged, MergeInput, StorageError
 from . import validate
-from .csr import check_array, check_offsets, concat_offsets, token_index
-from .kinds import STATS_DTYPE as STATS
-from .kinds import Arrays, SegmentKind, register
+from .csr import check_documents, concat_offsets, require_arrays, token_index
+from .kinds import Arrays, SegmentKind, opened, register
 
-_U16, _U32, _F16 = np.dtype(np.uint16), np.dtype(np.uint32), np.dtype(np.float16)
+_F16 = np.dtype(np.float16)
 
 
 def default_n_centroids(n_tokens: int) -> int:
@@ -93,50 +92,38 @@ class ResidualKind(SegmentKind):
             codec = new_codec = train_codec(tokens, settings, profile)
         return _encode(tokens, doc_offsets, codec, self.nbits, profile), new_codec
 
-    def open_codec(self, folder: Path, arrays: Arrays) -> dict[str, np.ndarray]:
-        f32 = (np.dtype(np.float32),)
-        c = check_array(folder, arrays, "centroids", f32, (None, self.dim))
-        if not 1 <= c.shape[0] < 2 ** 31:
-            raise CorruptionError(folder / "centroids.npy",
-                                  f"bad number of centroids {c.shape[0]}")
-        check_array(folder, arrays, "bucket_cutoffs", f32, (self.dim, (1 << self.nbits) - 1))
-        check_array(folder, arrays, "bucket_weights", f32, (self.dim, 1 << self.nbits))
-        return dict(arrays)
+    def open_codec(self, folder: Path, arrays: Arrays) -> _core.Codec:
+        require_arrays(folder, arrays, ("centroids", "bucket_cutoffs", "bucket_weights"))
+        codec = opened(folder, arrays, _core.Codec, arrays["centroids"], arrays["bucket_cutoffs"],
+                       arrays["bucket_weights"], self.nbits)
+        if codec.dim != self.dim:
+            raise CorruptionError(folder / "centroids.npy", f"centroids have dim {codec.dim}; "
+                                                            f"the index has dim {self.dim}")
+        return codec
 
-    def open_segment(self, folder: Path, arrays: Arrays, n_docs: int, codec: Any) -> Any:
+    def open_segment(self, folder: Path, arrays: Arrays, n_docs: int,
+                     codec: _core.Codec | None) -> _core.ResidualSegment:
         if codec is None:
             raise CorruptionError(folder / "manifest.json", "residual segment without a codec")
-        _check_segment(folder, arrays, n_docs, len(codec["centroids"]), self.dim, self.nbits)
-        return arrays
+        require_arrays(folder, arrays, ("codes", "residuals", "doc_offsets", "ivf_offsets",
+                                        "ivf_doc_ids"))
+        segment = opened(folder, arrays, _core.ResidualSegment, codec, arrays["codes"],
+                         arrays["residuals"], arrays.get("scales"), arrays["doc_offsets"],
+                         arrays["ivf_offsets"], arrays["ivf_doc_ids"])
+        check_documents(folder, segment.doc_offsets, n_docs)
+        return segment
 
     def search(self, codec, segments, masks, queries, query_offsets, k, params, exact):
-        tuples = [_segment_tuple(a, m) for a, m in zip(segments, masks)]
-        scores, gids, stats = _core.plaid_search(
-            queries, query_offsets, np.ascontiguousarray(codec["centroids"]),
-            np.ascontiguousarray(codec["bucket_weights"]), self.nbits, tuples, k,
-            params["ncells"], params["centroid_score_threshold"], params["ndocs"], exact)
-        bases = np.cumsum([0] + [len(a["doc_offsets"]) - 1 for a in segments])
-        seg = np.searchsorted(bases, gids, side="right") - 1
-        records = np.zeros(len(stats), dtype=STATS)
-        for i, f in enumerate(STATS.names):
-            records[f] = stats[:, i]
-        return scores, seg, gids - bases[seg], records
+        return _core.plaid_search(queries, query_offsets, segments, masks, k, params["ncells"],
+                                  params["centroid_score_threshold"], params["ndocs"], exact)
 
     def score_rows(self, codec, segment, query, rows):
-        return _core.plaid_score_docs(query, np.ascontiguousarray(codec["centroids"]),
-                                      np.ascontiguousarray(codec["bucket_weights"]),
-                                      self.nbits, _segment_tuple(segment, None), rows)
+        return _core.plaid_score_docs(query, segment, rows)
 
     def decode_rows(self, codec, segment, rows):
-        index, offsets = token_index(segment["doc_offsets"], rows)
-        codes = np.ascontiguousarray(segment["codes"][index])
-        residuals = np.ascontiguousarray(segment["residuals"][index])
-        scales = (None if "scales" not in segment
-                  else np.ascontiguousarray(segment["scales"][index]))
-        tokens = _core.codec_decode(codes, residuals, scales,
-                                    np.ascontiguousarray(codec["centroids"]),
-                                    np.ascontiguousarray(codec["bucket_weights"]), self.nbits)
-        return tokens, offsets
+        return _decode(codec.centroids, codec.bucket_weights, self.nbits, {
+            "codes": segment.codes, "residuals": segment.residuals,
+            "doc_offsets": segment.doc_offsets, "scales": segment.scales}, rows)
 
     def merge(self, inp: MergeInput, retrain: bool) -> Arrays | Merged:
         """Without retrain: codes, residuals and scales are copied unchanged, so every document
@@ -147,7 +134,8 @@ class ResidualKind(SegmentKind):
             raise StorageError("segments use different codec versions; compact(retrain=True)")
         if not retrain:
             return _merge_codes(inp.codec, arrays, inp.rows)
-        decoded = [self.decode_rows(inp.codec, a, r) for a, r in zip(arrays, inp.rows)]
+        decoded = [_decode(inp.codec["centroids"], inp.codec["bucket_weights"], self.nbits, a, r)
+                   for a, r in zip(arrays, inp.rows)]
         tokens = np.ascontiguousarray(np.concatenate([d[0] for d in decoded]))
         offsets = concat_offsets([d[1] for d in decoded])
         profile: dict[str, float] = {}
@@ -171,35 +159,17 @@ def _encode(tokens: np.ndarray, doc_offsets: np.ndarray, codec: Arrays, nbits: i
             "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}
 
 
-def _check_segment(folder: Path, arrays: Mapping[str, np.ndarray], n_docs: int,
-                  n_centroids: int, dim: int, nbits: int) -> None:
-    """Every structural invariant the C++ search relies on, vectorized, once per segment open:
-    shapes and dtypes, offsets monotone and in range, every code < n_centroids, every scale
-    finite, every IVF document id in [0, n_docs). A flipped byte can then change scores but
-    never make the kernels read out of bounds or return NaN. CorruptionError names the file."""
-    codes = check_array(folder, arrays, "codes", (_U16, _U32), (None,))
-    n_tokens = codes.shape[0]
-    check_array(folder, arrays, "residuals", (np.dtype(np.uint8),),
-                (n_tokens, dim * nbits // 8))
-    scales = (check_array(folder, arrays, "scales", (_F16,), (n_tokens,))
-              if "scales" in arrays else np.ones(0, _F16))
-    check_offsets(folder, arrays, "doc_offsets", n_docs, n_tokens, strictly=True)
-    ivf_ids = check_array(folder, arrays, "ivf_doc_ids", (np.dtype(np.int32),), (None,))
-    check_offsets(folder, arrays, "ivf_offsets", n_centroids, ivf_ids.shape[0], strictly=False)
-    if n_tokens and int(codes.max()) >= n_centroids:
-        raise CorruptionError(folder / "codes.npy", f"a code is not below n_centroids = "
-                                                    f"{n_centroids}")
-    if not np.isfinite(scales).all():
-        raise CorruptionError(folder / "scales.npy", "a token scale is not finite")
-    if ivf_ids.size and (int(ivf_ids.min()) < 0 or int(ivf_ids.max()) >= n_docs):
-        raise CorruptionError(folder / "ivf_doc_ids.npy",
-                              f"a document id is outside [0, {n_docs})")
-
-
-def _segment_tuple(arrays: Mapping[str, np.ndarray], mask: np.ndarray | None) -> tuple:
-    return (arrays["codes"], arrays["residuals"], arrays.get("scales"), arrays["doc_offsets"],
-            arrays["ivf_offsets"], arrays["ivf_doc_ids"], mask)
-
+def _decode(centroids: np.ndarray, weights: np.ndarray, nbits: int, arrays: Arrays,
+            rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Decoded tokens float32 (T', dim) of documents rows, with their offsets (len(rows)+1,)."""
+    index, offsets = token_index(arrays["doc_offsets"], rows)
+    codes = np.ascontiguousarray(arrays["codes"][index])
+    residuals = np.ascontiguousarray(arrays["residuals"][index])
+    scales = arrays.get("scales")
+    scales = None if scales is None else np.ascontiguousarray(scales[index])
+    tokens = _core.codec_decode(codes, residuals, scales, np.ascontiguousarray(centroids),
+                                np.ascontiguousarray(weights), nbits)
+    return tokens, offsets
 
 
 def _merge_codes(codec: Arrays, segments: list, rows: list) -> dict[str, np.ndarray]:
