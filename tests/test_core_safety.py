@@ -251,6 +251,8 @@ def test_good_arrays_pass():
     np.testing.assert_array_equal(_core.flat_score_docs(FLAT, Q, ids),
                                   _core.maxsim_scores_subset(Q, T, OFF, ids))
     assert SEGMENT.n_docs == FLAT.n_docs == N_DOCS and CODEC.n_centroids == N_CENTROIDS
+    assert _core.Codec(C, None, W, NBITS).bucket_cutoffs is None
+    assert (CODEC.nbits, CODEC.dim) == (NBITS, DIM)
 
 
 def test_segments_hold_views_not_copies():

@@ -130,7 +130,11 @@ void register_segments(py::module_& m) {
            py::arg("centroids"), py::arg("bucket_cutoffs"), py::arg("bucket_weights"),
            py::arg("nbits"))
       .def_readonly("centroids", &Codec::centroids)
-      .def_readonly("bucket_cutoffs", &Codec::bucket_cutoffs)
+      .def_property_readonly("bucket_cutoffs",
+                             [](const Codec& c) -> py::object {
+                               if (c.view.cutoffs == nullptr) return py::none();
+                               return c.bucket_cutoffs;
+                             })
       .def_readonly("bucket_weights", &Codec::bucket_weights)
       .def_property_readonly("nbits", [](const Codec& c) { return c.view.nbits; })
       .def_property_readonly("dim", [](const Codec& c) { return c.view.dim; })
