@@ -1,6 +1,6 @@
 """Damaged index files: open / search / verify raise CorruptionError naming the file, and
 structural damage to the arrays the kernels index with is caught when a segment is opened, so
-it can never make them read out of bounds (issue 5 corruption, at the Index level)."""
+it can never make them read out of bounds or score NaN."""
 import os
 
 import numpy as np
@@ -56,6 +56,29 @@ def test_structural_damage_is_caught_at_open(tmp_path, storage, name, data):
     assert str(file) in str(info.value)
     with pytest.raises(CorruptionError):
         gingham.storage.Store.open(path).verify()  # the checksum names it too
+
+
+NAN_F32, NAN_F16 = np.float32(np.nan).tobytes(), np.float16(np.nan).tobytes()
+NON_FINITE = [  # (storage, folder, file, bytes written at an element): the kernels would score NaN
+    ("residual", "codec", "centroids.npy", NAN_F32),
+    ("residual", "codec", "bucket_weights.npy", np.float32(np.inf).tobytes()),
+    ("residual", "codec", "bucket_cutoffs.npy", NAN_F32),
+    ("residual", "segments", "scales.npy", NAN_F16),
+    ("fp16", "segments", "tokens.npy", NAN_F16),
+    ("fp32", "segments", "tokens.npy", NAN_F32),
+    ("int8", "segments", "token_scales.npy", NAN_F32),
+]
+
+
+@pytest.mark.parametrize("storage,folder,name,data", NON_FINITE)
+def test_non_finite_values_are_caught_at_open(tmp_path, storage, folder, name, data):
+    path = tmp_path / "i"
+    build(path, storage)
+    file = sorted((path / folder).iterdir())[0] / name
+    overwrite(file, data_offset(file) + 3 * len(data), data)
+    with pytest.raises(CorruptionError, match="not finite") as info:
+        gingham.Index.open(path)
+    assert str(file) in str(info.value)
 
 
 def open_search_verify(path):

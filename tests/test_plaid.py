@@ -22,6 +22,7 @@ class Corpus:
         self.centroids = _core.kmeans_fit(tokens, n_centroids, 5, seed)
         codes = _core.kmeans_assign(tokens, self.centroids)
         self.cutoffs, self.weights = _core.codec_fit_buckets(tokens, codes, self.centroids, nbits)
+        self.codec = _core.Codec(self.centroids, self.cutoffs, self.weights, nbits)
         bounds = [0] + [int(s * n_docs) for s in splits] + [n_docs]
         self.segments, decoded = [], []
         for a, b in zip(bounds[:-1], bounds[1:]):
@@ -33,13 +34,23 @@ class Corpus:
             decoded.append(decode_np(codes, res, scales, self.centroids, self.weights, nbits))
         self.decoded_tokens = np.concatenate(decoded)
         self.offsets = csr(docs)[1]
+        self.native = [self.segment(s) for s in self.segments]
+        self.bases = np.cumsum([0] + [len(s[3]) - 1 for s in self.segments])
 
-    def search(self, queries, k, ncells=1, threshold=0.5, ndocs=256, exact=False, masks=None):
-        segs = self.segments if masks is None else [s[:6] + (m,) for s, m in
-                                                    zip(self.segments, masks)]
+    def segment(self, arrays):
+        """A native segment of (codes, residuals, scales, doc_offsets, ivf_offsets,
+        ivf_doc_ids, ...) over this codec."""
+        return _core.ResidualSegment(self.codec, *arrays[:6])
+
+    def search(self, queries, k, ncells=1, threshold=0.5, ndocs=256, exact=False, masks=None,
+               segments=None):
+        """-> (scores, global document ids (segment base + row), stats records)."""
+        segments = self.native if segments is None else segments
+        masks = [None] * len(segments) if masks is None else masks
         stacked, q_off = csr(queries)
-        return _core.plaid_search(stacked, q_off, self.centroids, self.weights, self.nbits,
-                                  segs, k, ncells, threshold, ndocs, exact)
+        scores, seg, rows, stats = _core.plaid_search(stacked, q_off, segments, masks, k, ncells,
+                                                      threshold, ndocs, exact)
+        return scores, self.bases[seg] + rows, stats
 
     def oracle(self, query):
         """float64 MaxSim of the query against the decoded tokens of every document."""
@@ -99,14 +110,14 @@ def test_candidate_stage_counts(corpus, queries):
                 for c in cells:
                     docs.update((base + ivf_ids[ivf_off[c]:ivf_off[c + 1]]).tolist())
                 base += len(seg[3]) - 1
-            assert row[5] == len(cells)
-            assert row[6] == len(docs)
-            assert row[8] == len(docs) if len(docs) >= 5 else True
+            assert row["n_cells"] == len(cells)
+            assert row["n_candidates"] == len(docs)
+            assert row["n_full"] == len(docs) if len(docs) >= 5 else True
 
 
 def test_staged_scores_are_exact_scores(corpus, queries):
     scores, ids, stats = corpus.search(queries, 10)
-    assert (stats[:, 8] <= 64 + 0).all() or (stats[:, 6] < 10).any()
+    assert (stats["n_full"] <= 64 + 0).all() or (stats["n_candidates"] < 10).any()
     for q, s_row, i_row in zip(queries, scores, ids):
         np.testing.assert_allclose(s_row, corpus.oracle(q)[i_row], rtol=1e-5, atol=1e-5)
         assert len(set(i_row.tolist())) == len(i_row)
@@ -153,7 +164,7 @@ def test_selective_mask_falls_back_to_exact(corpus, queries):
         assert sorted(i_row.tolist()) == [5, 77, 450]
         np.testing.assert_allclose(s_row, np.sort(corpus.oracle(q)[[5, 77, 450]])[::-1],
                                    rtol=1e-5, atol=1e-5)
-    assert (stats[:, 8] == 3).all()
+    assert (stats["n_full"] == 3).all()
     empty = [np.zeros(n0, np.uint8), np.zeros(n - n0, np.uint8)]
     scores, ids, _ = corpus.search(queries, 10, masks=empty)
     assert ids.shape == (len(queries), 0)
@@ -180,11 +191,9 @@ def test_threads_batch_and_levels_agree(corpus, queries):
 
 
 def test_score_docs_from_codes(corpus, queries):
-    seg = corpus.segments[1]
     n0 = len(corpus.segments[0][3]) - 1
     ids = np.array([0, 5, 99, 400 - n0, 7], np.int64)
-    got = _core.plaid_score_docs(queries[0], corpus.centroids, corpus.weights, corpus.nbits, seg,
-                                 ids)
+    got = _core.plaid_score_docs(queries[0], corpus.native[1], ids)
     ref = corpus.oracle(queries[0])[ids + n0]
     assert got[3] == -np.inf
     keep = np.isfinite(ref)
@@ -210,35 +219,35 @@ def test_bad_arguments(corpus, queries):
     bad = list(corpus.segments[0])
     bad[4] = bad[4][:-1]
     with pytest.raises(ValueError, match="ivf_offsets"):
-        _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
+        corpus.segment(bad)
     bad = list(corpus.segments[0])
     bad[5] = bad[5].copy()
     bad[5][0] = 10_000
     with pytest.raises(ValueError, match="ivf_doc_ids"):
-        _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
+        corpus.segment(bad)
     bad = list(corpus.segments[0])
     bad[2] = bad[2].copy()
     bad[2][1] = np.inf
     with pytest.raises(ValueError, match="scales"):
-        _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
+        corpus.segment(bad)
     bad[2] = bad[2][:-1]
     with pytest.raises(ValueError, match="scales"):
-        _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
+        corpus.segment(bad)
     bad[2] = corpus.segments[0][2].astype(np.float32)
     with pytest.raises(TypeError, match="float16"):
-        _core.check_segment(tuple(bad), len(corpus.centroids), corpus.dim, corpus.nbits)
+        corpus.segment(bad)
 
 
 def test_segments_without_scales_decode_with_scale_one(corpus, queries):
     """Format-1 residual segments carry no scales: they score as if every scale were 1."""
-    ones = [s[:2] + (np.ones(len(s[0]), np.float16),) + s[3:] for s in corpus.segments]
-    none = [s[:2] + (None,) + s[3:] for s in corpus.segments]
-    stacked, q_off = csr(queries)
-    args = (corpus.centroids, corpus.weights, corpus.nbits)
-    want = _core.plaid_search(stacked, q_off, *args, ones, 10, 1, 0.5, 256, True)
-    got = _core.plaid_search(stacked, q_off, *args, none, 10, 1, 0.5, 256, True)
+    ones = [corpus.segment(s[:2] + (np.ones(len(s[0]), np.float16),) + s[3:])
+            for s in corpus.segments]
+    none = [corpus.segment(s[:2] + (None,) + s[3:]) for s in corpus.segments]
+    want = corpus.search(queries, 10, exact=True, segments=ones)
+    got = corpus.search(queries, 10, exact=True, segments=none)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
+    args = (corpus.centroids, corpus.weights, corpus.nbits)
     seg = corpus.segments[0]
     np.testing.assert_array_equal(
         _core.codec_decode(seg[0], seg[1], None, *args),

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "gingham/kernels/maxsim_kernels.h"  // float16 conversions
+#include "gingham/half.h"
 #include "gingham/kmeans.h"
 #include "gingham/threads.h"
 
@@ -67,12 +67,18 @@ uint16_t norm_scale(const float* x, const float* y, int64_t dim) {
 void fit_buckets(const float* x, int64_t n, const int32_t* codes, const CodecView& codec,
                  float* cutoffs, float* weights) {
   const int64_t dim = codec.dim, n_buckets = int64_t{1} << codec.nbits;
+  ParallelErrors errors;
 #pragma omp parallel num_threads(get_num_threads())
   {
-    std::vector<float> values(static_cast<size_t>(n));
-    std::vector<double> prefix(static_cast<size_t>(n + 1));
+    std::vector<float> values;
+    std::vector<double> prefix;
+    errors.run([&] {
+      values.resize(static_cast<size_t>(n));
+      prefix.resize(static_cast<size_t>(n + 1));
+    });
 #pragma omp for schedule(dynamic, 1)
     for (int64_t d = 0; d < dim; ++d) {
+      if (prefix.empty()) continue;  // its allocation failed: rethrown below
       for (int64_t i = 0; i < n; ++i) {
         values[i] = x[i * dim + d] - codec.centroids[codes[i] * dim + d];
       }
@@ -87,9 +93,13 @@ void fit_buckets(const float* x, int64_t n, const int32_t* codes, const CodecVie
       }
       prefix[0] = 0.0;
       for (int64_t i = 0; i < n; ++i) prefix[i + 1] = prefix[i] + values[i];
-      lloyd_max(values, prefix, n_buckets, cutoffs + d * (n_buckets - 1), weights + d * n_buckets);
+      errors.run([&] {
+        lloyd_max(values, prefix, n_buckets, cutoffs + d * (n_buckets - 1),
+                  weights + d * n_buckets);
+      });
     }
   }
+  errors.rethrow();
 }
 
 void encode(const CodecView& codec, const float* x, int64_t n, void* codes, uint8_t* residuals,
@@ -99,11 +109,14 @@ void encode(const CodecView& codec, const float* x, int64_t n, void* codes, uint
   const int code_bytes = code_bytes_for(codec.n_centroids);
   std::vector<int32_t> ids(static_cast<size_t>(n));
   assign_nearest(x, n, dim, codec.centroids, codec.n_centroids, ids.data());
+  ParallelErrors errors;
 #pragma omp parallel num_threads(get_num_threads()) if (n > 1024)
   {
-    std::vector<float> y(static_cast<size_t>(dim));
+    std::vector<float> y;
+    errors.run([&] { y.resize(static_cast<size_t>(dim)); });
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
+      if (static_cast<int64_t>(y.size()) != dim) continue;  // its allocation failed: rethrown below
       const int32_t c = ids[i];
       if (code_bytes == 2) static_cast<uint16_t*>(codes)[i] = static_cast<uint16_t>(c);
       else static_cast<uint32_t*>(codes)[i] = static_cast<uint32_t>(c);
@@ -122,6 +135,7 @@ void encode(const CodecView& codec, const float* x, int64_t n, void* codes, uint
       scales[i] = norm_scale(x + i * dim, y.data(), dim);
     }
   }
+  errors.rethrow();
 }
 
 void decode(const CodecView& codec, const void* codes, int code_bytes, const uint8_t* residuals,

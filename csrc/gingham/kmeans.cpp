@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "gingham/kernels/kmeans_assign_kernels.h"
+#include "gingham/kernels/kernels.h"
 #include "gingham/threads.h"
 
 namespace gingham {
@@ -27,13 +27,15 @@ void update_centroids(const float* x, int64_t n, int64_t dim, int64_t k, const i
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::vector<int64_t> fill(start.begin(), start.end() - 1);
   for (int64_t i = 0; i < n; ++i) order[fill[ids[i]]++] = i;
+  ParallelErrors errors;
 #pragma omp parallel num_threads(get_num_threads())
   {
-    std::vector<double> sum(static_cast<size_t>(dim));
+    std::vector<double> sum;
+    errors.run([&] { sum.resize(static_cast<size_t>(dim)); });
 #pragma omp for schedule(dynamic, 16)
     for (int64_t c = 0; c < k; ++c) {
       const int64_t count = start[c + 1] - start[c];
-      if (count == 0) continue;
+      if (count == 0 || static_cast<int64_t>(sum.size()) != dim) continue;  // its allocation failed: rethrown below
       std::fill(sum.begin(), sum.end(), 0.0);
       for (int64_t j = start[c]; j < start[c + 1]; ++j) {
         const float* row = x + order[j] * dim;
@@ -44,6 +46,7 @@ void update_centroids(const float* x, int64_t n, int64_t dim, int64_t k, const i
       }
     }
   }
+  errors.rethrow();
 }
 
 }  // namespace
@@ -84,13 +87,16 @@ void assign_nearest(const float* x, int64_t n, int64_t dim, const float* centroi
     for (int64_t d = 0; d < dim; ++d) norm += centroids[c * dim + d] * centroids[c * dim + d];
     bias[c] = -0.5f * norm;
   }
-  const DenseKernels& kernels = dense_kernels();
+  const DenseKernels& kernels = gingham::kernels().dense;
   const int64_t n_chunks = (n + kChunkRows - 1) / kChunkRows;
+  ParallelErrors errors;
 #pragma omp parallel num_threads(get_num_threads()) if (n_chunks > 1)
   {
-    std::vector<float> best(static_cast<size_t>(kChunkRows));
+    std::vector<float> best;
+    errors.run([&] { best.resize(static_cast<size_t>(kChunkRows)); });
 #pragma omp for schedule(dynamic, 1)
     for (int64_t chunk = 0; chunk < n_chunks; ++chunk) {
+      if (best.empty()) continue;  // its allocation failed: rethrown below
       const int64_t r0 = chunk * kChunkRows, rows = std::min(kChunkRows, n - r0);
       std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
       for (int64_t i = 0; i < rows; ++i) out_ids[r0 + i] = 0;
@@ -100,6 +106,7 @@ void assign_nearest(const float* x, int64_t n, int64_t dim, const float* centroi
       }
     }
   }
+  errors.rethrow();
 }
 
 void kmeans_train(const float* x, int64_t n, int64_t dim, const KMeansParams& params,

@@ -4,7 +4,7 @@
 //   centroids: n_centroids x dim float32, row-major
 //   assign(x_i) = argmin_c ||x_i - c||^2 = argmax_c (<x_i, c> - ||c||^2 / 2)
 //
-// The assignment is a blocked matrix multiply plus arg-max (kernels/kmeans_assign_*.cpp): the
+// The assignment is a blocked matrix multiply plus arg-max (kernels/dense_*.cpp): the
 // centroids are packed once into column panels with the bias -||c||^2/2, rows are processed in
 // chunks that stay in L2 while a block of panels streams through. Ties go to the lower centroid.
 //

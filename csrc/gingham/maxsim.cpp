@@ -6,7 +6,7 @@
 #include <limits>
 #include <vector>
 
-#include "gingham/kernels/maxsim_kernels.h"
+#include "gingham/kernels/kernels.h"
 #include "gingham/threads.h"
 #include "gingham/topk.h"
 
@@ -34,16 +34,20 @@ float score_document(const MaxSimKernels& kernels, const PackedQuery& q, const D
 // Scores documents doc_ids[0..n) (or 0..n when doc_ids is null) on the configured threads.
 void score_documents(const PackedQuery& q, const DocTokens& docs, const int64_t* doc_ids,
                      int64_t n, float* scores, bool parallel) {
-  const MaxSimKernels& kernels = maxsim_kernels();
+  const MaxSimKernels& kernels = gingham::kernels().maxsim;
+  ParallelErrors errors;
 #pragma omp parallel num_threads(get_num_threads()) if (parallel && n > 1)
   {
     KernelScratch scratch;
-    prepare_scratch(q, &scratch);
+    errors.run([&] { prepare_scratch(q, &scratch); });
 #pragma omp for schedule(dynamic, 16)
     for (int64_t i = 0; i < n; ++i) {
-      scores[i] = score_document(kernels, q, docs, doc_ids ? doc_ids[i] : i, &scratch);
+      errors.run([&] {
+        scores[i] = score_document(kernels, q, docs, doc_ids ? doc_ids[i] : i, &scratch);
+      });
     }
   }
+  errors.rethrow();
 }
 
 void topk_of_query(const PackedQuery& q, const DocTokens& docs,
@@ -137,25 +141,33 @@ void exact_search_docs(const float* queries, const int64_t* query_offsets, int64
       packed[g] = pack(first + g);
       if (packed[g].n_blocks > packed[widest].n_blocks) widest = g;
     }
-    const MaxSimKernels& kernels = maxsim_kernels();
+    const MaxSimKernels& kernels = gingham::kernels().maxsim;
+    ParallelErrors errors;
 #pragma omp parallel num_threads(n_threads) if (n_chunks > 1)
     {
       KernelScratch scratch;
-      prepare_scratch(packed[widest], &scratch);  // big enough for every query of the group
+      // big enough for every query of the group
+      errors.run([&] { prepare_scratch(packed[widest], &scratch); });
 #pragma omp for schedule(dynamic, 1)
       for (int64_t c = 0; c < n_chunks; ++c) {
-        for (int64_t g = 0; g < n_group; ++g) {
-          for (int64_t j = chunks[c]; j < chunks[c + 1]; ++j) {
-            scores[g * n + j] = score_document(kernels, packed[g], docs, nonempty[j], &scratch);
+        errors.run([&] {
+          for (int64_t g = 0; g < n_group; ++g) {
+            for (int64_t j = chunks[c]; j < chunks[c + 1]; ++j) {
+              scores[g * n + j] = score_document(kernels, packed[g], docs, nonempty[j],
+                                                 &scratch);
+            }
           }
-        }
+        });
       }
 #pragma omp for schedule(dynamic, 1)
       for (int64_t g = 0; g < n_group; ++g) {
-        select_topk(scores.data() + g * n, nonempty.data(), n, k,
-                    out_scores + (first + g) * k_out, out_ids + (first + g) * k_out);
+        errors.run([&] {
+          select_topk(scores.data() + g * n, nonempty.data(), n, k,
+                      out_scores + (first + g) * k_out, out_ids + (first + g) * k_out);
+        });
       }
     }
+    errors.rethrow();
   }
 }
 

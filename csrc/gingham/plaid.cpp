@@ -7,9 +7,8 @@
 #include <limits>
 #include <vector>
 
-#include "gingham/kernels/kmeans_assign_kernels.h"
-#include "gingham/kernels/maxsim_kernels.h"  // float16 conversions
-#include "gingham/kernels/plaid_lut_kernels.h"
+#include "gingham/half.h"
+#include "gingham/kernels/kernels.h"
 #include "gingham/threads.h"
 #include "gingham/topk.h"
 
@@ -42,9 +41,10 @@ void build_tables(const CodecView& codec, const float* query, int64_t lq, bool p
   pack_panels(query, lq, dim, packed.data());
   t->cs.resize(static_cast<size_t>(codec.n_centroids * lp));
   t->lut.resize(static_cast<size_t>(t->row_bytes * 256 * lp));
-  const DenseKernels& kernels = dense_kernels();
+  const DenseKernels& kernels = gingham::kernels().dense;
   const int64_t n_chunks = (codec.n_centroids + kCentroidChunk - 1) / kCentroidChunk;
   const int nbits = codec.nbits, per_byte = 8 / nbits, n_buckets = 1 << nbits;
+  ParallelErrors errors;
 #pragma omp parallel num_threads(get_num_threads()) if (parallel)
   {
 #pragma omp for schedule(static) nowait
@@ -55,9 +55,11 @@ void build_tables(const CodecView& codec, const float* query, int64_t lq, bool p
                    t->cs.data() + r0 * lp, lp);
     }
     // dim_table[u][b][i] = q_i[d] * weights[d][b] for the per_byte dims d of residual byte j.
-    std::vector<float> dim_table(static_cast<size_t>(per_byte * n_buckets * lp));
+    std::vector<float> dim_table;
+    errors.run([&] { dim_table.resize(static_cast<size_t>(per_byte * n_buckets * lp)); });
 #pragma omp for schedule(static)
     for (int64_t j = 0; j < t->row_bytes; ++j) {
+      if (dim_table.empty()) continue;  // its allocation failed: rethrown below
       for (int u = 0; u < per_byte; ++u) {
         const int64_t d = j * per_byte + u;
         for (int b = 0; b < n_buckets; ++b) {
@@ -77,6 +79,7 @@ void build_tables(const CodecView& codec, const float* query, int64_t lq, bool p
       }
     }
   }
+  errors.rethrow();
 }
 
 // Per-thread buffers for scoring one document.
@@ -136,15 +139,19 @@ void score_all(const SegmentView* segments, int64_t n_segments, const std::vecto
                bool parallel, std::vector<float>* scores, Fn fn) {
   const int64_t n = static_cast<int64_t>(ids.size());
   scores->resize(static_cast<size_t>(n));
+  ParallelErrors errors;
 #pragma omp parallel num_threads(get_num_threads()) if (parallel && n > 16)
   {
     DocScratch scratch;
 #pragma omp for schedule(dynamic, 8)
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t s = segment_of(segments, n_segments, ids[i]);
-      (*scores)[i] = fn(segments[s], ids[i] - segments[s].doc_base, &scratch);
+      errors.run([&] {
+        const int64_t s = segment_of(segments, n_segments, ids[i]);
+        (*scores)[i] = fn(segments[s], ids[i] - segments[s].doc_base, &scratch);
+      });
     }
   }
+  errors.rethrow();
 }
 
 // Keeps the best `keep` of (ids, scores), best first.
@@ -165,6 +172,7 @@ struct Worker {
   std::vector<uint8_t> keep;
   std::vector<int64_t> ids;
   std::vector<float> scores;
+  std::vector<int64_t> top_ids;  // global ids of one query's results
 };
 
 void top_cells(const QueryTables& t, int64_t n_centroids, int64_t ncells,
@@ -225,7 +233,7 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
                 bool parallel, Worker* w, float* out_scores, int64_t* out_ids,
                 PlaidStats* stats) {
   PlaidStats st;
-  const LutMaxFn kernel = lut_max_kernel();
+  const LutMaxFn kernel = kernels().lut_max;
   auto clock = std::chrono::steady_clock::now();
   build_tables(codec, query, lq, parallel, &w->tables);
   st.centroid_ms = ms_since(clock);
@@ -335,29 +343,41 @@ int64_t count_searchable_docs(const SegmentView* segments, int64_t n_segments) {
   return count;
 }
 
-void plaid_search(const CodecView& codec, const SegmentView* segments, int64_t n_segments,
+void plaid_search(const CodecView& codec, const SegmentView* segment_views, int64_t n_segments,
                   const float* queries, const int64_t* query_offsets, int64_t n_queries,
-                  const PlaidParams& params, float* out_scores, int64_t* out_ids,
-                  PlaidStats* stats) {
-  const int64_t k_out = std::min(params.k, count_searchable_docs(segments, n_segments));
+                  const PlaidParams& params, int64_t k_out, float* out_scores,
+                  int64_t* out_segments, int64_t* out_rows, PlaidStats* stats) {
+  // Global ids (segment base + row) number the documents of every segment in order.
+  std::vector<SegmentView> segments(segment_views, segment_views + n_segments);
   int64_t total_docs = 0;
-  for (int64_t s = 0; s < n_segments; ++s) {
-    total_docs = std::max(total_docs, segments[s].doc_base + segments[s].n_docs);
+  for (SegmentView& s : segments) {
+    s.doc_base = total_docs;
+    total_docs += s.n_docs;
   }
   auto run = [&](int64_t qi, bool parallel, Worker* w) {
-    search_one(codec, segments, n_segments, queries + query_offsets[qi] * codec.dim,
+    w->top_ids.resize(static_cast<size_t>(k_out));
+    search_one(codec, segments.data(), n_segments, queries + query_offsets[qi] * codec.dim,
                query_offsets[qi + 1] - query_offsets[qi], params, k_out, parallel, w,
-               out_scores + qi * k_out, out_ids + qi * k_out, stats ? stats + qi : nullptr);
+               out_scores + qi * k_out, w->top_ids.data(), stats ? stats + qi : nullptr);
+    for (int64_t r = 0; r < k_out; ++r) {
+      const int64_t global = w->top_ids[r];
+      const int64_t s = segment_of(segments.data(), n_segments, global);
+      out_segments[qi * k_out + r] = s;
+      out_rows[qi * k_out + r] = global - segments[s].doc_base;
+    }
   };
   const int n_threads = get_num_threads();
   if (n_queries >= n_threads && n_threads > 1) {
+    std::vector<Worker> workers(static_cast<size_t>(n_threads));
+    for (Worker& w : workers) w.seen.assign(static_cast<size_t>(total_docs), 0);
+    ParallelErrors errors;
 #pragma omp parallel num_threads(n_threads)
     {
-      Worker w;
-      w.seen.assign(static_cast<size_t>(total_docs), 0);
+      Worker& w = workers[static_cast<size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t qi = 0; qi < n_queries; ++qi) run(qi, false, &w);
+      for (int64_t qi = 0; qi < n_queries; ++qi) errors.run([&] { run(qi, false, &w); });
     }
+    errors.rethrow();
   } else {
     Worker w;
     w.seen.assign(static_cast<size_t>(total_docs), 0);
@@ -369,14 +389,17 @@ void score_docs_from_codes(const CodecView& codec, const SegmentView& segment, c
                            int64_t n_rows, const int64_t* doc_ids, int64_t n_ids, float* scores) {
   QueryTables t;
   build_tables(codec, query, n_rows, true, &t);
-  const LutMaxFn kernel = lut_max_kernel();
+  const LutMaxFn kernel = kernels().lut_max;
+  ParallelErrors errors;
 #pragma omp parallel num_threads(get_num_threads()) if (n_ids > 16)
   {
     DocScratch scratch;
 #pragma omp for schedule(dynamic, 8)
-    for (int64_t i = 0; i < n_ids; ++i) scores[i] = full_score(t, segment, doc_ids[i], kernel,
-                                                               &scratch);
+    for (int64_t i = 0; i < n_ids; ++i) {
+      errors.run([&] { scores[i] = full_score(t, segment, doc_ids[i], kernel, &scratch); });
+    }
   }
+  errors.rethrow();
 }
 
 }  // namespace gingham

@@ -7,7 +7,8 @@
 //   doc_offsets  n_docs + 1 int64        ivf_offsets  n_centroids + 1 int64          (ivf.h)
 //   ivf_doc_ids  int32 (segment-local)   mask         n_docs uint8, 1 = searchable (optional)
 //
-// A document's global id is its segment's doc_base + its local index; results are global ids.
+// Results name a document by (segment position, row in the segment); ties in score go to the
+// earlier segment, then the lower row.
 //
 // Stages for one query q (Lq x dim):
 //   1. cs = q x centroids^T (dense kernels), and the residual look-up tables (plaid_lut_kernels.h)
@@ -47,7 +48,7 @@ struct SegmentView {
   const int64_t* ivf_offsets = nullptr;
   const int32_t* ivf_doc_ids = nullptr;
   const uint8_t* mask = nullptr;  // null: every document is searchable
-  int64_t doc_base = 0;           // global id of local document 0 (segments in ascending order)
+  int64_t doc_base = 0;  // set by plaid_search: documents of earlier segments (callers leave 0)
 };
 
 // Mirrors the keywords of gingham.Index.search. A threshold of -inf disables pruning.
@@ -62,7 +63,8 @@ struct PlaidParams {
 // PLAID's defaults: k <= 10: 1 / 0.5 / 256; k <= 100: 2 / 0.45 / 1024; else 4 / 0.4 / 4096.
 PlaidParams default_plaid_params(int64_t k);
 
-// Per-query profile (milliseconds and counts).
+// Per-query profile (milliseconds and counts). The binding exports this struct as the numpy
+// record dtype of every search's statistics (field names and order defined here only).
 struct PlaidStats {
   double centroid_ms = 0, candidate_ms = 0, approx_ms = 0, full_ms = 0, topk_ms = 0;
   int64_t n_cells = 0;        // distinct centroids probed
@@ -70,18 +72,19 @@ struct PlaidStats {
   int64_t n_after_pruning = 0;  // kept by the pruned approximate stage
   int64_t n_full = 0;         // documents scored exactly from their codes
 };
-constexpr int kPlaidStatsFields = 9;
 
 // Searchable documents with at least one token: results per query = min(k, this).
 int64_t count_searchable_docs(const SegmentView* segments, int64_t n_segments);
 
 // Top-k per query for n_queries queries stored back to back (query_offsets: n_queries + 1).
-// out_scores / out_ids: n_queries x min(k, count_searchable_docs); stats: n_queries entries or
-// null. codec needs centroids and weights.
+// k_out = min(params.k, count_searchable_docs(segments)), computed once by the caller.
+// out_scores / out_segments / out_rows: n_queries x k_out; stats: n_queries entries or null.
+// codec needs centroids and weights. Every array must have been checked (the binding's
+// Codec / ResidualSegment objects): codes < n_centroids, offsets monotone, ivf ids < n_docs.
 void plaid_search(const CodecView& codec, const SegmentView* segments, int64_t n_segments,
                   const float* queries, const int64_t* query_offsets, int64_t n_queries,
-                  const PlaidParams& params, float* out_scores, int64_t* out_ids,
-                  PlaidStats* stats);
+                  const PlaidParams& params, int64_t k_out, float* out_scores,
+                  int64_t* out_segments, int64_t* out_rows, PlaidStats* stats);
 
 // MaxSim of one query (n_rows x dim) against the decoded tokens of the listed documents of one
 // segment (local ids), without decoding them; an empty document scores -inf. Parallel.

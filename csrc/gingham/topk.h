@@ -1,4 +1,5 @@
-// Deterministic top-k: highest score first, ties broken by the lower id.
+// Deterministic top-k: highest score first, ties broken by the lower id; NaN scores rank after
+// every number (among themselves by id).
 #pragma once
 
 #include <cstdint>

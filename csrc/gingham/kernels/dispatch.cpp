@@ -1,28 +1,50 @@
-// Picks the MaxSim kernels for the SIMD level in use. Each level's functions live in their own
-// translation unit; only this table refers to them.
-#include "gingham/kernels/maxsim_kernels.h"
+// Fills the kernel table of every SIMD level once; only this file names the per-ISA functions.
+#include "gingham/kernels/kernels.h"
 #include "gingham/simd_level.h"
 
 namespace gingham {
+namespace {
 
-const MaxSimKernels& maxsim_kernels() {
-  static const MaxSimKernels scalar{maxsim_f32_scalar, maxsim_f16_scalar, maxsim_i8_scalar};
+struct Tables {
+  Kernels scalar{{maxsim_f32_scalar, maxsim_f16_scalar, maxsim_i8_scalar},
+                 {panel_dots_scalar, panel_argmax_scalar},
+                 lut_max_scalar};
 #if defined(GINGHAM_X86)
-  static const MaxSimKernels avx2{maxsim_f32_avx2, maxsim_f16_avx2, maxsim_i8_avx2};
-  static const MaxSimKernels avx512{maxsim_f32_avx512, maxsim_f16_avx512, maxsim_i8_avx512};
+  Kernels avx2{{maxsim_f32_avx2, maxsim_f16_avx2, maxsim_i8_avx2},
+               {panel_dots_avx2, panel_argmax_avx2},
+               lut_max_avx2};
+  // AVX-512 has its own MaxSim kernels; dense panels and the LUT kernel run at AVX2 width.
+  Kernels avx512{{maxsim_f32_avx512, maxsim_f16_avx512, maxsim_i8_avx512},
+                 {panel_dots_avx2, panel_argmax_avx2},
+                 lut_max_avx2};
 #endif
 #if defined(__aarch64__)
-  static const MaxSimKernels neon{maxsim_f32_neon, maxsim_f16_neon, maxsim_i8_neon};
+  Kernels neon{{maxsim_f32_neon, maxsim_f16_neon, maxsim_i8_neon},
+               {panel_dots_scalar, panel_argmax_scalar},
+               lut_max_scalar};
 #endif
+};
+
+const Tables& tables() {
+  static const Tables t;
+  return t;
+}
+
+}  // namespace
+
+const Kernels& scalar_kernels() { return tables().scalar; }
+
+const Kernels& kernels() {
+  const Tables& t = tables();
   switch (simd_level()) {
 #if defined(GINGHAM_X86)
-    case SimdLevel::AVX2: return avx2;
-    case SimdLevel::AVX512: return avx512;
+    case SimdLevel::AVX2: return t.avx2;
+    case SimdLevel::AVX512: return t.avx512;
 #endif
 #if defined(__aarch64__)
-    case SimdLevel::NEON: return neon;
+    case SimdLevel::NEON: return t.neon;
 #endif
-    default: return scalar;
+    default: return t.scalar;
   }
 }
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "gingham/half.h"
 #include "gingham/kernels/maxsim_kernels.h"
 
 namespace gingham {

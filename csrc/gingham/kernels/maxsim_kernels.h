@@ -85,8 +85,7 @@ struct MaxSimKernels {
   MaxSimI8Fn i8;
 };
 
-// Kernels for the level in use (gingham::simd_level()).
-const MaxSimKernels& maxsim_kernels();
+// The table for the level in use is kernels().maxsim (kernels/kernels.h).
 
 float maxsim_f32_scalar(const PackedQuery& q, const float* tokens, int64_t n_tokens,
                         KernelScratch* scratch);
@@ -112,9 +111,5 @@ float maxsim_f16_neon(const PackedQuery& q, const uint16_t* tokens, int64_t n_to
                       KernelScratch* scratch);
 float maxsim_i8_neon(const PackedQuery& q, const int8_t* tokens, const float* scales,
                      int64_t n_tokens, KernelScratch* scratch);
-
-// IEEE binary16 -> float32 without any ISA extension (reference and tails).
-float half_to_float(uint16_t h);
-uint16_t float_to_half(float f);  // round to nearest even
 
 }  // namespace gingham

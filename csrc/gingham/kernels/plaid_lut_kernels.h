@@ -26,7 +26,7 @@ using LutMaxFn = void (*)(const float* cs, const float* lut, int64_t lp, int64_t
                           const int32_t* codes, const uint8_t* residuals, const float* scales,
                           int64_t n_tokens, float* mx);
 
-LutMaxFn lut_max_kernel();  // for the SIMD level in use
+// The kernel for the SIMD level in use is kernels().lut_max (kernels/kernels.h).
 
 void lut_max_scalar(const float* cs, const float* lut, int64_t lp, int64_t row_bytes,
                     const int32_t* codes, const uint8_t* residuals, const float* scales,

@@ -1,9 +1,7 @@
-// Scalar reference of the look-up-table scoring kernel (see plaid_lut_kernels.h), and the
-// dispatch between it and the AVX2 kernel.
+// Scalar reference of the look-up-table scoring kernel (see plaid_lut_kernels.h).
 #include <algorithm>
 
 #include "gingham/kernels/plaid_lut_kernels.h"
-#include "gingham/simd_level.h"
 
 namespace gingham {
 
@@ -19,14 +17,6 @@ void lut_max_scalar(const float* cs, const float* lut, int64_t lp, int64_t row_b
       mx[i] = std::max(mx[i], value * scales[t]);
     }
   }
-}
-
-LutMaxFn lut_max_kernel() {
-#if defined(GINGHAM_X86)
-  const SimdLevel level = simd_level();
-  if (level == SimdLevel::AVX2 || level == SimdLevel::AVX512) return lut_max_avx2;
-#endif
-  return lut_max_scalar;
 }
 
 }  // namespace gingham

@@ -6,81 +6,92 @@ doc_offsets int64 (n_docs + 1,). Search is always exhaustive (csrc/gingham/maxsi
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from .. import _core
-from .csr import check_array, check_offsets, concat_offsets, token_index
+from ..storage import CorruptionError, MergeInput
+from .csr import check_documents, concat_offsets, require_arrays, token_index
+from .kinds import Arrays, SegmentKind, empty_stats, opened, register
 
-KINDS = ("fp32", "fp16", "int8")
 _DTYPES = {"fp32": np.dtype(np.float32), "fp16": np.dtype(np.float16),
            "int8": np.dtype(np.int8)}
 
 
-def encode(tokens: np.ndarray, doc_offsets: np.ndarray, kind: str) -> dict[str, np.ndarray]:
-    """Segment arrays of documents tokens (T, dim) float32 / doc_offsets int64 (n + 1,)."""
-    if kind == "int8":
-        values, scales = _core.quantize_int8(tokens)
-        return {"tokens": values, "token_scales": scales, "doc_offsets": doc_offsets}
-    return {"tokens": np.ascontiguousarray(tokens, dtype=_DTYPES[kind]),
-            "doc_offsets": doc_offsets}
+@register(*_DTYPES)
+class FlatKind(SegmentKind):
+    """Uncompressed tokens; exhaustive MaxSim search."""
 
+    data_arrays = ("tokens", "token_scales")
 
-def check_segment(folder: Path, arrays: Mapping[str, np.ndarray], n_docs: int, kind: str,
-                  dim: int) -> None:
-    """Shapes, dtypes and offsets (monotone, in range) of a segment read from disk."""
-    tokens = check_array(folder, arrays, "tokens", (_DTYPES[kind],), (None, dim))
-    if kind == "int8":
-        check_array(folder, arrays, "token_scales", (np.dtype(np.float32),), (tokens.shape[0],))
-    check_offsets(folder, arrays, "doc_offsets", n_docs, tokens.shape[0], strictly=True)
+    def __init__(self, settings: Mapping[str, Any]):
+        super().__init__(settings)
+        self.name = str(settings["storage"])
+        self.dtype = _DTYPES[self.name]
 
+    def encode(self, tokens, doc_offsets, codec, settings, profile):
+        clock = time.perf_counter()
+        if self.name == "int8":
+            values, scales = _core.quantize_int8(tokens)
+            arrays = {"tokens": values, "token_scales": scales, "doc_offsets": doc_offsets}
+        else:
+            arrays = {"tokens": np.ascontiguousarray(tokens, dtype=self.dtype),
+                      "doc_offsets": doc_offsets}
+        profile["encode_s"] = time.perf_counter() - clock
+        return arrays, None
 
-def _scales(arrays: Mapping[str, np.ndarray]):
-    return arrays.get("token_scales")
+    def open_segment(self, folder: Path, arrays: Arrays, n_docs: int, codec: Any
+                     ) -> _core.FlatSegment:
+        names = ("tokens", "doc_offsets") + (("token_scales",) if self.name == "int8" else ())
+        require_arrays(folder, arrays, names)
+        tokens = arrays["tokens"]
+        if tokens.dtype != self.dtype or tokens.ndim != 2 or tokens.shape[1] != self.dim:
+            raise CorruptionError(folder / "tokens.npy",
+                                  f"expected {self.dtype} of shape (None, {self.dim}); got "
+                                  f"{tokens.dtype} {tokens.shape}")
+        segment = opened(folder, arrays, _core.FlatSegment, tokens, arrays["doc_offsets"],
+                         arrays.get("token_scales"))
+        check_documents(folder, segment.doc_offsets, n_docs)
+        return segment
 
+    def search(self, codec, segments, masks, queries, query_offsets, k, params, exact):
+        scores, seg, rows = [], [], []
+        for i, (segment, mask) in enumerate(zip(segments, masks)):
+            subset = None if mask is None else np.flatnonzero(mask).astype(np.int64)
+            s, r = _core.flat_search(segment, queries, query_offsets, k, subset)
+            scores.append(s)
+            rows.append(r)
+            seg.append(np.full(r.shape, i, np.int64))
+        stats = empty_stats(len(query_offsets) - 1)
+        stats["n_full"] = sum(s.shape[1] for s in scores)
+        return (np.concatenate(scores, axis=1), np.concatenate(seg, axis=1),
+                np.concatenate(rows, axis=1), stats)
 
-def search(arrays: Mapping[str, np.ndarray], mask: np.ndarray | None, queries: np.ndarray,
-           query_offsets: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k of one segment over the rows where mask != 0 (every row if None).
-    -> (scores float32 (nq, k'), rows int64 (nq, k'))."""
-    if mask is None:
-        return _core.exact_search(queries, query_offsets, arrays["tokens"],
-                                  arrays["doc_offsets"], k, token_scales=_scales(arrays))
-    rows = np.flatnonzero(mask).astype(np.int64)
-    return _core.exact_search_subset(queries, query_offsets, arrays["tokens"],
-                                     arrays["doc_offsets"], rows, k,
-                                     token_scales=_scales(arrays))
+    def score_rows(self, codec, segment, query, rows):
+        return _core.flat_score_docs(segment, query, rows)
 
+    def decode_rows(self, codec, segment, rows):
+        index, offsets = token_index(segment.doc_offsets, rows)
+        tokens = np.asarray(segment.tokens)[index].astype(np.float32)
+        if segment.token_scales is not None:
+            tokens *= np.asarray(segment.token_scales)[index][:, None]
+        return tokens, offsets
 
-def score_rows(arrays: Mapping[str, np.ndarray], query: np.ndarray, rows: np.ndarray
-               ) -> np.ndarray:
-    """Exact MaxSim of query (Lq, dim) float32 against documents rows int64 -> float32."""
-    return _core.maxsim_scores_subset(query, arrays["tokens"], arrays["doc_offsets"], rows,
-                                      token_scales=_scales(arrays))
+    def merge(self, inp: MergeInput, retrain: bool) -> Arrays:
+        """Stored values are copied unchanged (retrain has nothing to refit)."""
+        segments = [s.arrays for s in inp.segments]
+        names = [n for n in ("tokens", "token_scales") if n in segments[0]]
+        parts: dict[str, list] = {n: [] for n in names}
+        offsets = []
+        for arrays, r in zip(segments, inp.rows):
+            index, offs = token_index(arrays["doc_offsets"], r)
+            for n in names:
+                parts[n].append(np.asarray(arrays[n])[index])
+            offsets.append(offs)
+        out = {n: np.ascontiguousarray(np.concatenate(p)) for n, p in parts.items()}
+        out["doc_offsets"] = concat_offsets(offsets)
+        return out
 
-
-def decode_rows(arrays: Mapping[str, np.ndarray], rows: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Stored tokens as float32 (T', dim) of documents rows, with offsets (len(rows)+1,)."""
-    index, offsets = token_index(arrays["doc_offsets"], rows)
-    tokens = np.asarray(arrays["tokens"])[index].astype(np.float32)
-    if "token_scales" in arrays:
-        tokens *= np.asarray(arrays["token_scales"])[index][:, None]
-    return tokens, offsets
-
-
-def merge(segments: list, rows: list) -> dict[str, np.ndarray]:
-    """One segment holding rows[i] of segments[i]; stored values are copied unchanged."""
-    names = [n for n in ("tokens", "token_scales") if n in segments[0]]
-    parts: dict[str, list] = {n: [] for n in names}
-    offsets = []
-    for arrays, r in zip(segments, rows):
-        index, offs = token_index(arrays["doc_offsets"], r)
-        for n in names:
-            parts[n].append(np.asarray(arrays[n])[index])
-        offsets.append(offs)
-    out = {n: np.ascontiguousarray(np.concatenate(p)) for n, p in parts.items()}
-    out["doc_offsets"] = concat_offsets(offsets)
-    return out

@@ -19,12 +19,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import _core
-from ..storage import CorruptionError
-from .csr import check_array, check_offsets, concat_offsets, token_index
+from ..storage import CorruptionError, Merged, MergeInput, StorageError
+from . import validate
+from .csr import check_documents, concat_offsets, require_arrays, token_index
+from .kinds import Arrays, SegmentKind, opened, register
 
-STAT_FIELDS = ("centroid_ms", "candidate_ms", "approx_ms", "full_ms", "topk_ms", "n_cells",
-               "n_candidates", "n_after_pruning", "n_full")
-_U16, _U32, _F16 = np.dtype(np.uint16), np.dtype(np.uint32), np.dtype(np.float16)
+_F16 = np.dtype(np.float16)
 
 
 def default_n_centroids(n_tokens: int) -> int:
@@ -57,8 +57,94 @@ def train_codec(tokens: np.ndarray, settings: Mapping[str, Any], profile: dict
     return {"centroids": centroids, "bucket_cutoffs": cutoffs, "bucket_weights": weights}
 
 
-def encode(tokens: np.ndarray, doc_offsets: np.ndarray, codec: Mapping[str, np.ndarray],
-           nbits: int, profile: dict) -> dict[str, np.ndarray]:
+@register("residual")
+class ResidualKind(SegmentKind):
+    """Compressed segments sharing a codec; staged PLAID search or exact search from codes."""
+
+    name = "residual"
+    data_arrays = ("codes", "residuals", "scales")
+    staged = True
+
+    def __init__(self, settings: Mapping[str, Any]):
+        super().__init__(settings)
+        self.nbits = int(settings["nbits"])
+
+    @staticmethod
+    def create_settings(dim: int, options: Mapping[str, Any]) -> dict[str, Any]:
+        nbits = validate.positive_int(options["nbits"], "nbits")
+        if nbits not in (1, 2, 4):
+            raise ValueError(f"nbits must be 1, 2 or 4; got {nbits}")
+        if dim * nbits % 8:
+            raise ValueError(f"dim * nbits must be a multiple of 8; got dim {dim}, "
+                             f"nbits {nbits}")
+        n_centroids = options["n_centroids"]
+        return {"nbits": nbits, "seed": validate.non_negative_int(options["seed"], "seed"),
+                "n_centroids": None if n_centroids is None else
+                validate.positive_int(n_centroids, "n_centroids"),
+                "kmeans_iters": validate.non_negative_int(options["kmeans_iters"],
+                                                          "kmeans_iters"),
+                "sample_per_centroid": validate.positive_int(options["sample_per_centroid"],
+                                                             "sample_per_centroid")}
+
+    def encode(self, tokens, doc_offsets, codec, settings, profile):
+        new_codec = None
+        if codec is None:
+            codec = new_codec = train_codec(tokens, settings, profile)
+        return _encode(tokens, doc_offsets, codec, self.nbits, profile), new_codec
+
+    def open_codec(self, folder: Path, arrays: Arrays) -> _core.Codec:
+        require_arrays(folder, arrays, ("centroids", "bucket_cutoffs", "bucket_weights"))
+        codec = opened(folder, arrays, _core.Codec, arrays["centroids"], arrays["bucket_cutoffs"],
+                       arrays["bucket_weights"], self.nbits)
+        if codec.dim != self.dim:
+            raise CorruptionError(folder / "centroids.npy", f"centroids have dim {codec.dim}; "
+                                                            f"the index has dim {self.dim}")
+        return codec
+
+    def open_segment(self, folder: Path, arrays: Arrays, n_docs: int,
+                     codec: _core.Codec | None) -> _core.ResidualSegment:
+        if codec is None:
+            raise CorruptionError(folder / "manifest.json", "residual segment without a codec")
+        require_arrays(folder, arrays, ("codes", "residuals", "doc_offsets", "ivf_offsets",
+                                        "ivf_doc_ids"))
+        segment = opened(folder, arrays, _core.ResidualSegment, codec, arrays["codes"],
+                         arrays["residuals"], arrays.get("scales"), arrays["doc_offsets"],
+                         arrays["ivf_offsets"], arrays["ivf_doc_ids"])
+        check_documents(folder, segment.doc_offsets, n_docs)
+        return segment
+
+    def search(self, codec, segments, masks, queries, query_offsets, k, params, exact):
+        return _core.plaid_search(queries, query_offsets, segments, masks, k, params["ncells"],
+                                  params["centroid_score_threshold"], params["ndocs"], exact)
+
+    def score_rows(self, codec, segment, query, rows):
+        return _core.plaid_score_docs(query, segment, rows)
+
+    def decode_rows(self, codec, segment, rows):
+        return _decode(codec.centroids, codec.bucket_weights, self.nbits, {
+            "codes": segment.codes, "residuals": segment.residuals,
+            "doc_offsets": segment.doc_offsets, "scales": segment.scales}, rows)
+
+    def merge(self, inp: MergeInput, retrain: bool) -> Arrays | Merged:
+        """Without retrain: codes, residuals and scales are copied unchanged, so every document
+        keeps exactly its scores; the IVF is rebuilt. With retrain: the codec is refit on the
+        decoded tokens of the live documents, which are re-encoded."""
+        arrays = [s.arrays for s in inp.segments]
+        if any(s.codec_version != inp.codec_version for s in inp.segments):
+            raise StorageError("segments use different codec versions; compact(retrain=True)")
+        if not retrain:
+            return _merge_codes(inp.codec, arrays, inp.rows)
+        decoded = [_decode(inp.codec["centroids"], inp.codec["bucket_weights"], self.nbits, a, r)
+                   for a, r in zip(arrays, inp.rows)]
+        tokens = np.ascontiguousarray(np.concatenate([d[0] for d in decoded]))
+        offsets = concat_offsets([d[1] for d in decoded])
+        profile: dict[str, float] = {}
+        new_codec = train_codec(tokens, inp.settings, profile)
+        return Merged(_encode(tokens, offsets, new_codec, self.nbits, profile), new_codec)
+
+
+def _encode(tokens: np.ndarray, doc_offsets: np.ndarray, codec: Arrays, nbits: int,
+            profile: dict) -> dict[str, np.ndarray]:
     """Segment arrays of documents tokens (T, dim) float32 / doc_offsets int64 (n + 1,)."""
     clock = time.perf_counter()
     codes, residuals, scales = _core.codec_encode(
@@ -73,86 +159,20 @@ def encode(tokens: np.ndarray, doc_offsets: np.ndarray, codec: Mapping[str, np.n
             "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}
 
 
-def check_codec(folder: Path, codec: Mapping[str, np.ndarray], dim: int, nbits: int) -> None:
-    """Shapes and dtypes of a codec read from disk (CorruptionError naming the file)."""
-    f32 = (np.dtype(np.float32),)
-    c = check_array(folder, codec, "centroids", f32, (None, dim))
-    if not 1 <= c.shape[0] < 2 ** 31:
-        raise CorruptionError(folder / "centroids.npy", f"bad number of centroids {c.shape[0]}")
-    check_array(folder, codec, "bucket_cutoffs", f32, (dim, (1 << nbits) - 1))
-    check_array(folder, codec, "bucket_weights", f32, (dim, 1 << nbits))
-
-
-def check_segment(folder: Path, arrays: Mapping[str, np.ndarray], n_docs: int,
-                  n_centroids: int, dim: int, nbits: int) -> None:
-    """Every structural invariant the C++ search relies on, vectorized, once per segment open:
-    shapes and dtypes, offsets monotone and in range, every code < n_centroids, every scale
-    finite, every IVF document id in [0, n_docs). A flipped byte can then change scores but
-    never make the kernels read out of bounds or return NaN. CorruptionError names the file."""
-    codes = check_array(folder, arrays, "codes", (_U16, _U32), (None,))
-    n_tokens = codes.shape[0]
-    check_array(folder, arrays, "residuals", (np.dtype(np.uint8),),
-                (n_tokens, dim * nbits // 8))
-    scales = (check_array(folder, arrays, "scales", (_F16,), (n_tokens,))
-              if "scales" in arrays else np.ones(0, _F16))
-    check_offsets(folder, arrays, "doc_offsets", n_docs, n_tokens, strictly=True)
-    ivf_ids = check_array(folder, arrays, "ivf_doc_ids", (np.dtype(np.int32),), (None,))
-    check_offsets(folder, arrays, "ivf_offsets", n_centroids, ivf_ids.shape[0], strictly=False)
-    if n_tokens and int(codes.max()) >= n_centroids:
-        raise CorruptionError(folder / "codes.npy", f"a code is not below n_centroids = "
-                                                    f"{n_centroids}")
-    if not np.isfinite(scales).all():
-        raise CorruptionError(folder / "scales.npy", "a token scale is not finite")
-    if ivf_ids.size and (int(ivf_ids.min()) < 0 or int(ivf_ids.max()) >= n_docs):
-        raise CorruptionError(folder / "ivf_doc_ids.npy",
-                              f"a document id is outside [0, {n_docs})")
-
-
-def segment_tuple(arrays: Mapping[str, np.ndarray], mask: np.ndarray | None) -> tuple:
-    return (arrays["codes"], arrays["residuals"], arrays.get("scales"), arrays["doc_offsets"],
-            arrays["ivf_offsets"], arrays["ivf_doc_ids"], mask)
-
-
-def search(codec: Mapping[str, np.ndarray], nbits: int, segments: list, masks: list,
-           queries: np.ndarray, query_offsets: np.ndarray, k: int, params: Mapping[str, Any],
-           exact: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """PLAID (or exact, from codes) search over segments sharing one codec.
-
-    segments: list of segment array dicts; masks: uint8 (n_docs,) or None per segment.
-    -> (scores float32 (nq, k'), segment position int64 (nq, k'), row int64 (nq, k'),
-    stats float64 (nq, 9)); k' = min(k, searchable documents)."""
-    tuples = [segment_tuple(a, m) for a, m in zip(segments, masks)]
-    scores, gids, stats = _core.plaid_search(
-        queries, query_offsets, np.ascontiguousarray(codec["centroids"]),
-        np.ascontiguousarray(codec["bucket_weights"]), nbits, tuples, k,
-        params["ncells"], params["centroid_score_threshold"], params["ndocs"], exact)
-    bases = np.cumsum([0] + [len(a["doc_offsets"]) - 1 for a in segments])
-    seg = np.searchsorted(bases, gids, side="right") - 1
-    return scores, seg, gids - bases[seg], stats
-
-
-def score_rows(codec: Mapping[str, np.ndarray], nbits: int, arrays: Mapping[str, np.ndarray],
-               query: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Exact MaxSim (decoded tokens) of query (Lq, dim) against rows int64 -> float32."""
-    return _core.plaid_score_docs(query, np.ascontiguousarray(codec["centroids"]),
-                                  np.ascontiguousarray(codec["bucket_weights"]), nbits,
-                                  segment_tuple(arrays, None), rows)
-
-
-def decode_rows(codec: Mapping[str, np.ndarray], nbits: int, arrays: Mapping[str, np.ndarray],
-                rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _decode(centroids: np.ndarray, weights: np.ndarray, nbits: int, arrays: Arrays,
+            rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Decoded tokens float32 (T', dim) of documents rows, with their offsets (len(rows)+1,)."""
     index, offsets = token_index(arrays["doc_offsets"], rows)
     codes = np.ascontiguousarray(arrays["codes"][index])
     residuals = np.ascontiguousarray(arrays["residuals"][index])
-    scales = None if "scales" not in arrays else np.ascontiguousarray(arrays["scales"][index])
-    tokens = _core.codec_decode(codes, residuals, scales,
-                                np.ascontiguousarray(codec["centroids"]),
-                                np.ascontiguousarray(codec["bucket_weights"]), nbits)
+    scales = arrays.get("scales")
+    scales = None if scales is None else np.ascontiguousarray(scales[index])
+    tokens = _core.codec_decode(codes, residuals, scales, np.ascontiguousarray(centroids),
+                                np.ascontiguousarray(weights), nbits)
     return tokens, offsets
 
 
-def merge(codec: Mapping[str, np.ndarray], segments: list, rows: list) -> dict[str, np.ndarray]:
+def _merge_codes(codec: Arrays, segments: list, rows: list) -> dict[str, np.ndarray]:
     """One segment holding rows[i] of segments[i] (same codec): codes, residuals and scales are
     copied unchanged, so every document keeps exactly its scores; the IVF is rebuilt."""
     codes, residuals, scales, offsets = [], [], [], []

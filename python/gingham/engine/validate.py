@@ -6,6 +6,8 @@ anything is computed or written.
 """
 from __future__ import annotations
 
+import json
+import math
 import numbers
 from typing import Any, Sequence
 
@@ -131,3 +133,116 @@ def int8_tokens(values: Any, scales: Any, dim: int | None, *, check_finite: bool
         raise ValueError(f"token_scales holds a non-finite value (NaN or inf) at "
                          f"[{int(np.argmin(np.isfinite(sc)))}]")
     return np.ascontiguousarray(vals), sc
+
+
+def non_negative_int(x: Any, name: str) -> int:
+    """Return ``x`` as a Python int >= 0."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < 0:
+        raise TypeError(f"{name} must be a non-negative integer; got {x!r}")
+    return int(x)
+
+
+def ids_list(ids: Any, name: str = "ids") -> list[str]:
+    """Return ``ids`` as a list of distinct non-empty strings."""
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
+        raise TypeError(f"{name} must be a list of strings; got {type(ids).__name__}")
+    out = list(ids)
+    seen: set[str] = set()
+    for i, x in enumerate(out):
+        if not isinstance(x, str):
+            raise TypeError(f"{name}[{i}] must be a string; got {type(x).__name__}")
+        if not x:
+            raise ValueError(f"{name}[{i}] must be a non-empty string")
+        if x in seen:
+            raise ValueError(f"{name} holds {x!r} more than once")
+        seen.add(x)
+    return out
+
+
+def sequence(x: Any, name: str, what: str = "ids") -> list:
+    """Return a list or tuple (not a string) ``x`` as a list."""
+    if isinstance(x, (str, bytes)) or not isinstance(x, Sequence):
+        raise TypeError(f"{name} must be a list of {what}; got {type(x).__name__}")
+    return list(x)
+
+
+def per_doc(values: Any, n: int, name: str, kind: type) -> list | None:
+    """Return ``values`` (None, or one ``kind`` or None per document; dicts JSON-serializable)
+    as a list of length n."""
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes, dict)) or not isinstance(values, Sequence) \
+            or len(values) != n:
+        raise ValueError(f"{name} must be a list with one entry per id ({n})")
+    for i, v in enumerate(values):
+        if v is not None and not isinstance(v, kind):
+            raise TypeError(f"{name}[{i}] must be a {kind.__name__} or None; "
+                            f"got {type(v).__name__}")
+        if kind is dict:
+            json_value(v, f"{name}[{i}]")
+    return list(values)
+
+
+def json_value(v: Any, name: str) -> None:
+    """TypeError unless ``v`` is JSON-serializable (no NaN / inf)."""
+    try:
+        json.dumps(v, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be JSON-serializable: {exc}") from None
+
+
+def user_settings(settings: Any, reserved: Sequence[str]) -> dict:
+    """Return the user's settings dict (string keys, JSON values, no reserved key)."""
+    user = {} if settings is None else settings
+    if not isinstance(user, dict) or not all(isinstance(k, str) for k in user):
+        raise TypeError("settings must be a dict with string keys")
+    clash = sorted(set(user) & set(reserved))
+    if clash:
+        raise ValueError(f"settings keys {clash} are reserved by the index")
+    json_value(user, "settings")
+    return user
+
+
+def search_params(k: int, mode: str, modes: Sequence[str], ncells: Any,
+                  centroid_score_threshold: Any, ndocs: Any) -> dict[str, Any]:
+    """PLAID's defaults for k (``_core.plaid_default_params``) with the given overrides."""
+    if mode not in modes:
+        raise ValueError(f"mode must be one of {', '.join(modes)}; got {mode!r}")
+    params = default_search_params(k)
+    if ncells is not None:
+        params["ncells"] = positive_int(ncells, "ncells")
+    if ndocs is not None:
+        params["ndocs"] = positive_int(ndocs, "ndocs")
+    if centroid_score_threshold is not None:
+        if isinstance(centroid_score_threshold, bool) or \
+                not isinstance(centroid_score_threshold, numbers.Real):
+            raise TypeError("centroid_score_threshold must be a number (or -inf to disable "
+                            f"pruning); got {type(centroid_score_threshold).__name__}")
+        if math.isnan(centroid_score_threshold):
+            raise ValueError("centroid_score_threshold must not be NaN")
+        params["centroid_score_threshold"] = float(centroid_score_threshold)
+    return params
+
+
+def default_search_params(k: int) -> dict[str, Any]:
+    """PLAID's per-k defaults: k <= 10: 1/0.5/256; k <= 100: 2/0.45/1024; else 4/0.4/4096."""
+    ncells, threshold, ndocs = _core.plaid_default_params(k)
+    return {"ncells": int(ncells), "centroid_score_threshold": float(threshold),
+            "ndocs": int(ndocs)}
+
+
+def embeddings(x: Any, n: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """One (n_i, dim) finite float array per document (a list, or a 3-d array) -> CSR
+    (tokens float32 (sum n_i, dim), doc_offsets int64 (n + 1,))."""
+    if isinstance(x, np.ndarray) and x.ndim == 3:
+        x = list(x)
+    if not isinstance(x, Sequence) or isinstance(x, (str, bytes)):
+        raise TypeError("embeddings must be a list of (n_tokens, dim) float arrays")
+    if len(x) != n:
+        raise ValueError(f"embeddings must hold one array per id: {n} ids, "
+                         f"{len(x)} embeddings")
+    mats = [float_matrix(e, f"embeddings[{i}]", dim) for i, e in enumerate(x)]
+    doc_offsets = np.zeros(len(mats) + 1, dtype=np.int64)
+    np.cumsum([m.shape[0] for m in mats], out=doc_offsets[1:])
+    tokens = np.concatenate(mats, axis=0) if len(mats) > 1 else mats[0]
+    return tokens, doc_offsets

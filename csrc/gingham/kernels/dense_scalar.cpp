@@ -1,9 +1,11 @@
-// Scalar reference of the dense panel kernels (see kmeans_assign_kernels.h).
+// Scalar reference of the dense panel kernels (see dense_kernels.h).
 #include <algorithm>
 
-#include "gingham/kernels/kmeans_assign_kernels.h"
+#include "gingham/kernels/dense_kernels.h"
 
 namespace gingham {
+
+int64_t panel_count(int64_t n_cols) { return (n_cols + kPanelCols - 1) / kPanelCols; }
 
 void pack_panels(const float* b, int64_t n_cols, int64_t dim, float* packed) {
   const int64_t n_panels = panel_count(n_cols);

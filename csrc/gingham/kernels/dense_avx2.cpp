@@ -1,4 +1,4 @@
-// AVX2 + FMA dense panel kernels (see kmeans_assign_kernels.h). Compiled with -mavx2 -mfma on
+// AVX2 + FMA dense panel kernels (see dense_kernels.h). Compiled with -mavx2 -mfma on
 // this file only; reached only when cpuid reports those features.
 //
 // Register tile: MR <= 6 rows x 16 columns = 12 accumulators + 2 panel registers + 1 broadcast.
@@ -9,7 +9,7 @@
 
 #include <limits>
 
-#include "gingham/kernels/kmeans_assign_kernels.h"
+#include "gingham/kernels/dense_kernels.h"
 
 namespace gingham {
 namespace {

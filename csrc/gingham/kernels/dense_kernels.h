@@ -19,13 +19,14 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 namespace gingham {
 
 constexpr int64_t kPanelCols = 16;
 
-inline int64_t panel_count(int64_t n_cols) { return (n_cols + kPanelCols - 1) / kPanelCols; }
+// Panels holding n_cols columns. Defined in the baseline file (no inline helper is compiled
+// inside an ISA file, where the linker could pick its wider copy for baseline callers).
+int64_t panel_count(int64_t n_cols);
 
 // packed: panel_count(n_cols) * dim * kPanelCols floats.
 void pack_panels(const float* b, int64_t n_cols, int64_t dim, float* packed);
@@ -48,10 +49,8 @@ struct DenseKernels {
   PanelArgmaxFn argmax;
 };
 
-// Kernels for the SIMD level in use (AVX2 and AVX-512 levels use the AVX2 kernels).
-const DenseKernels& dense_kernels();
-// The scalar reference, whatever the level.
-const DenseKernels& dense_kernels_scalar();
+// The table for the SIMD level in use is kernels().dense (kernels/kernels.h); AVX2 and AVX-512
+// levels use the AVX2 kernels.
 
 void panel_dots_scalar(const float* a, int64_t n_rows, int64_t dim, const float* packed,
                        int64_t panel_begin, int64_t panel_end, float* out, int64_t ld);
