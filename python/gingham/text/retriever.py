@@ -32,6 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..engine.index import Index
+from ..storage import DuplicateIdError
 from .bm25 import BM25Index
 from .encoder import RECOMMENDED_SETTINGS, Encoder
 from .explain import explain_hits
@@ -81,6 +82,28 @@ def _commit(index: Index) -> int:
     return int(index.stats()["commit"])
 
 
+def _check_target(path: str | os.PathLike, overwrite: bool) -> None:
+    """Raise what ``Index.create`` would raise for ``path``, before any text is encoded."""
+    root = os.fspath(path)
+    if os.path.exists(root):
+        if not os.path.isdir(root):
+            raise FileExistsError(f"path {root!r} exists and is not a folder")
+        if os.listdir(root):
+            if not overwrite:
+                raise FileExistsError(f"path {root!r} exists and is not empty; pass "
+                                      "overwrite=True to replace an index there")
+            if not os.path.isfile(os.path.join(root, "catalog.sqlite")):
+                raise FileExistsError(f"path {root!r} is not a gingham index; overwrite=True "
+                                      "only replaces an existing index")
+    parent = os.path.abspath(root)
+    while not os.path.exists(parent):  # the folder is created under its nearest ancestor
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise NotADirectoryError(f"path {root!r}: {parent!r} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"path {root!r}: folder {parent!r} is not writable")
+
+
 def _hybrid_mode(hybrid: Any) -> str | None:
     if hybrid is False or hybrid is None:
         return None
@@ -96,7 +119,7 @@ class Retriever:
 
     Build with :meth:`build`, reopen with :meth:`open`. ``timings`` holds the wall seconds of the
     last build/add: ``encode_s`` (text -> vectors), ``engine_s`` (Index.add: codec training,
-    compression, IVF, commit), ``bm25_s``.
+    compression, IVF, commit), ``bm25_s``, and ``n_docs`` (int: documents encoded).
     """
 
     def __init__(self, index: Index, encoder: Encoder, bm25: BM25Index | None) -> None:
@@ -127,7 +150,7 @@ class Retriever:
               query_length: int | None = None, document_length: int | None = None,
               bm25_language: str | None = "english", batch_size: int = 32,
               device: str = "cpu", num_threads: int | None = None, show_progress: bool = True,
-              overwrite: bool = False) -> "Retriever":
+              overwrite: bool = False, lock_timeout: float = 10.0) -> "Retriever":
         """Encode ``texts`` and write a new index folder at ``path``.
 
         texts: non-empty strings; ids: one string per text (default "0", "1", ...); metadata:
@@ -136,6 +159,9 @@ class Retriever:
         pca_dim/pool_factor/skiplist/projection/query_length/document_length: ``Encoder``
         settings (defaults: ``encoder.RECOMMENDED_SETTINGS``, pooling by 2 then PCA to 128 fitted
         on these texts). bm25_language: BM25 analyser language, None for no BM25 (no hybrid).
+        overwrite: replace an existing index at ``path`` (checked, like the writability of
+        ``path``, before any text is encoded). lock_timeout: seconds to wait for another
+        writer's lock (``Index.create``).
         """
         texts = _texts_list(texts)
         if not texts:
@@ -143,6 +169,7 @@ class Retriever:
         ids = _ids_for(texts, ids)
         if bm25_language is not None:
             BM25Index(bm25_language)  # validates the language before any work
+        _check_target(path, overwrite)
         encoder = Encoder(model, projection=projection, seed=seed, pca_dim=pca_dim,
                           skiplist=skiplist, pool_factor=pool_factor,
                           query_length=query_length, document_length=document_length,
@@ -157,7 +184,8 @@ class Retriever:
         index = Index.create(path, dim=encoder.dim, storage=storage, nbits=nbits,
                              n_centroids=n_centroids, seed=seed,
                              model=encoder.model_name or "all-MiniLM-L6-v2",
-                             settings=settings, overwrite=overwrite)
+                             settings=settings, overwrite=overwrite,
+                             lock_timeout=lock_timeout)
         # The encoder folder exists before any document is committed: an index whose documents
         # are visible always has the encoder that made them.
         encoder.save(os.path.join(index.path, ENCODER_DIR))
@@ -171,16 +199,17 @@ class Retriever:
             r.bm25.add(ids, texts)
             r._save_bm25()
         r.timings = {"encode_s": encode_s, "engine_s": engine_s,
-                     "bm25_s": time.perf_counter() - t0, "n_docs": float(len(texts))}
+                     "bm25_s": time.perf_counter() - t0, "n_docs": len(texts)}
         return r
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, device: str = "cpu",
              num_threads: int | None = None, batch_size: int = 32,
-             show_progress: bool = False) -> "Retriever":
+             show_progress: bool = False, lock_timeout: float = 10.0) -> "Retriever":
         """Open a folder written by :meth:`build`; rebuilds BM25 from the stored texts when it
-        does not match the Index catalog (interrupted add/delete)."""
-        index = Index.open(path)
+        does not match the Index catalog (interrupted add/delete). lock_timeout: seconds to
+        wait for another writer's lock (``Index.open``)."""
+        index = Index.open(path, lock_timeout=lock_timeout)
         settings = (index.settings or {}).get(SETTINGS_KEY)
         enc_dir = os.path.join(index.path, ENCODER_DIR)
         if settings is None or not os.path.exists(os.path.join(enc_dir, "encoder.json")):
@@ -198,6 +227,21 @@ class Retriever:
             index.close()
             raise
         return r
+
+    @staticmethod
+    def describe(index: Index) -> dict[str, Any]:
+        """Text-layer settings of an open ``index``, read-only: {"encoder": the encoder's
+        config, "bm25": {"language", "n_docs", "ids_sha256", "commit"}} for an index built by
+        :meth:`build` ("bm25" only when BM25 is on and written), {} for an embeddings index."""
+        settings = (index.settings or {}).get(SETTINGS_KEY) or {}
+        if not settings.get("encoder"):
+            return {}
+        out: dict[str, Any] = {"encoder": settings["encoder"]}
+        source = os.path.join(index.path, BM25_DIR, BM25_SOURCE)
+        if settings.get("bm25_language") is not None and os.path.exists(source):
+            with open(source, encoding="utf-8") as f:
+                out["bm25"] = {"language": settings["bm25_language"], **json.load(f)}
+        return out
 
     # ------------------------------------------------------------------ BM25 upkeep
     @property
@@ -257,7 +301,10 @@ class Retriever:
         """Encode and add documents (one Index commit, then BM25). ids default to
         "<n>", "<n+1>", ... (n = current count, skipping ids in use). An id already in the
         index raises ValueError unless upsert=True, which replaces that document (tokens,
-        metadata, text and BM25 terms). Returns the ids added."""
+        metadata, text and BM25 terms). Returns the ids added.
+
+        Raises ``gingham.storage.DuplicateIdError`` (a ValueError) for an id already in the
+        index when upsert is False, before anything is encoded."""
         texts = _texts_list(texts)
         if not texts:
             raise ValueError("texts must hold at least one document")
@@ -273,8 +320,8 @@ class Retriever:
         ids = _ids_for(texts, ids)
         taken = sorted(set(ids) & existing)
         if taken and not upsert:
-            raise ValueError(f"ids already in the index: {taken[:5]}; pass upsert=True to "
-                             "replace them")
+            raise DuplicateIdError(f"{len(taken)} id(s) already in the index, e.g. "
+                                   f"{taken[:5]!r}; pass upsert=True to replace them")
         t0 = time.perf_counter()
         embeddings = self.encoder.encode_documents(texts)
         encode_s = time.perf_counter() - t0
@@ -288,7 +335,7 @@ class Retriever:
             self.bm25.add(ids, texts)
             self._save_bm25()
         self.timings = {"encode_s": encode_s, "engine_s": engine_s,
-                        "bm25_s": time.perf_counter() - t0, "n_docs": float(len(texts))}
+                        "bm25_s": time.perf_counter() - t0, "n_docs": len(texts)}
         return ids
 
     def delete(self, ids: Sequence[str]) -> int:
