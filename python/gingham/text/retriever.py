@@ -22,7 +22,6 @@ fused score (``fusion.weighted`` or ``fusion.rrf``).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ import numpy as np
 from ..engine.index import Index
 from ..storage import DuplicateIdError
 from .bm25 import BM25Index
+from .checks import check_target, ids_digest, ids_for, texts_list
 from .encoder import RECOMMENDED_SETTINGS, Encoder
 from .explain import explain_hits
 from .fusion import DEFAULT_ALPHA, rrf, weighted
@@ -47,61 +47,8 @@ HYBRID_MODES = ("rrf", "weighted")
 FUSION_DEPTH = 100
 
 
-def _texts_list(texts: Any, name: str = "texts") -> list[str]:
-    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
-        raise TypeError(f"{name} must be a list of strings; got {type(texts).__name__}")
-    out = list(texts)
-    for i, t in enumerate(out):
-        if not isinstance(t, str):
-            raise TypeError(f"{name}[{i}] must be a string; got {type(t).__name__}")
-        if not t.strip():
-            raise ValueError(f"{name}[{i}] is empty")
-    return out
-
-
-def _ids_for(texts: list[str], ids: Sequence[str] | None, start: int = 0) -> list[str]:
-    if ids is None:
-        return [str(start + i) for i in range(len(texts))]
-    ids = list(ids)
-    if len(ids) != len(texts):
-        raise ValueError(f"ids must hold one id per text: {len(ids)} ids, {len(texts)} texts")
-    for i, x in enumerate(ids):
-        if not isinstance(x, str):
-            raise TypeError(f"ids[{i}] must be a string; got {type(x).__name__}")
-    return ids
-
-
-def _ids_digest(ids: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for x in sorted(ids):
-        h.update(x.encode("utf-8") + b"\x00")
-    return h.hexdigest()
-
-
 def _commit(index: Index) -> int:
     return int(index.stats()["commit"])
-
-
-def _check_target(path: str | os.PathLike, overwrite: bool) -> None:
-    """Raise what ``Index.create`` would raise for ``path``, before any text is encoded."""
-    root = os.fspath(path)
-    if os.path.exists(root):
-        if not os.path.isdir(root):
-            raise FileExistsError(f"path {root!r} exists and is not a folder")
-        if os.listdir(root):
-            if not overwrite:
-                raise FileExistsError(f"path {root!r} exists and is not empty; pass "
-                                      "overwrite=True to replace an index there")
-            if not os.path.isfile(os.path.join(root, "catalog.sqlite")):
-                raise FileExistsError(f"path {root!r} is not a gingham index; overwrite=True "
-                                      "only replaces an existing index")
-    parent = os.path.abspath(root)
-    while not os.path.exists(parent):  # the folder is created under its nearest ancestor
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise NotADirectoryError(f"path {root!r}: {parent!r} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"path {root!r}: folder {parent!r} is not writable")
 
 
 def _hybrid_mode(hybrid: Any) -> str | None:
@@ -163,13 +110,13 @@ class Retriever:
         ``path``, before any text is encoded). lock_timeout: seconds to wait for another
         writer's lock (``Index.create``).
         """
-        texts = _texts_list(texts)
+        texts = texts_list(texts)
         if not texts:
             raise ValueError("texts must hold at least one document")
-        ids = _ids_for(texts, ids)
+        ids = ids_for(texts, ids)
         if bm25_language is not None:
             BM25Index(bm25_language)  # validates the language before any work
-        _check_target(path, overwrite)
+        check_target(path, overwrite)
         encoder = Encoder(model, projection=projection, seed=seed, pca_dim=pca_dim,
                           skiplist=skiplist, pool_factor=pool_factor,
                           query_length=query_length, document_length=document_length,
@@ -256,10 +203,10 @@ class Retriever:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
         self.bm25.save(tmp)
-        digest = _ids_digest(self.bm25.ids)
+        digest = ids_digest(self.bm25.ids)
         # The commit is recorded only when BM25 holds exactly the ids of that commit.
         commit = _commit(self.index)
-        matches = _ids_digest(self.index.ids()) == digest and _commit(self.index) == commit
+        matches = ids_digest(self.index.ids()) == digest and _commit(self.index) == commit
         with open(os.path.join(tmp, BM25_SOURCE), "w", encoding="utf-8") as f:
             json.dump({"n_docs": len(self.bm25.ids), "ids_sha256": digest,
                        "commit": commit if matches else None}, f)
@@ -282,7 +229,7 @@ class Retriever:
             return False
         if "commit" in source:
             return source["commit"] is not None and source["commit"] == _commit(self.index)
-        return source.get("ids_sha256") == _ids_digest(self.index.ids())
+        return source.get("ids_sha256") == ids_digest(self.index.ids())
 
     def _load_or_rebuild_bm25(self, language: str) -> BM25Index:
         if self._bm25_is_current():
@@ -305,7 +252,7 @@ class Retriever:
 
         Raises ``gingham.storage.DuplicateIdError`` (a ValueError) for an id already in the
         index when upsert is False, before anything is encoded."""
-        texts = _texts_list(texts)
+        texts = texts_list(texts)
         if not texts:
             raise ValueError("texts must hold at least one document")
         existing = set(self.index.ids())
@@ -317,7 +264,7 @@ class Retriever:
                     fresh.append(str(n))
                 n += 1
             ids = fresh
-        ids = _ids_for(texts, ids)
+        ids = ids_for(texts, ids)
         taken = sorted(set(ids) & existing)
         if taken and not upsert:
             raise DuplicateIdError(f"{len(taken)} id(s) already in the index, e.g. "
@@ -372,7 +319,7 @@ class Retriever:
         it, computed from the query vectors this search already encoded.
         """
         single = isinstance(query, str)
-        queries = [query] if single else _texts_list(query, "query")
+        queries = [query] if single else texts_list(query, "query")
         if single and not query.strip():
             raise ValueError("query is empty")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
@@ -441,7 +388,7 @@ class Retriever:
         """
         if not isinstance(query, str) or not query.strip():
             raise ValueError("query must be a non-empty string")
-        items = _texts_list(texts_or_ids, "texts_or_ids")
+        items = texts_list(texts_or_ids, "texts_or_ids")
         if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer))
                               or k <= 0):
             raise ValueError(f"k must be a positive int or None; got {k!r}")
