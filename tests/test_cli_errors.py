@@ -92,6 +92,20 @@ def test_locked_in_this_process(tmp_path, capsys):
     assert f"index {path}: 5 documents" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", [["verify"], ["search", "QUERY"]])
+def test_lock_timeout_of_verify_and_search(tmp_path, capsys, command):
+    path = _old_format_copy(tmp_path)
+    argv = [command[0], path, *command[1:], "--lock-timeout", "0"]
+    lock = WriterLock(Path(path))
+    lock.acquire(0)
+    try:
+        assert main(argv) == 2
+        assert _one_line(capsys) == (f"gingham {command[0]}: error: index at {path} is locked "
+                                     "by another writer")
+    finally:
+        lock.release()
+
+
 def test_locked_by_another_process(tmp_path):
     path = _old_format_copy(tmp_path)
     env = {**os.environ, "PYTHONPATH": SRC}
