@@ -1,7 +1,8 @@
 """The release artifacts (tools/build_wheel.sh -> dist/): what auditwheel and the metadata say,
 what the sdist holds, and installs into fresh venvs that hold nothing but gingham and numpy.
 
-Slow (a build, venvs, and for the sdist a compile): `make test-wheel` or `pytest -m slow`.
+Slow (a build, venvs, and for the sdist a compile): `make test-wheel`
+(GINGHAM_TEST_WHEEL=1 pytest tests/test_wheel.py).
 """
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ from wheel_util import (
     bare_env,
     fresh_venv,
     numpy_wheelhouse,
+    opt_in,
     pip_install,
     version,
 )
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, opt_in,
               pytest.mark.skipif(not sys.platform.startswith("linux"),
                                  reason="the pipeline here builds Linux wheels")]
 SMOKE = Path(__file__).with_name("installed_smoke.py")

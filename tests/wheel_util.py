@@ -9,9 +9,16 @@ import sys
 import venv
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist"
 COMPILERS = ("cc", "c++", "gcc", "g++", "clang", "clang++")
+# The artifact tests build wheels and compile the sdist (minutes): opt in with
+# GINGHAM_TEST_WHEEL=1, as `make test-wheel` does.
+opt_in = pytest.mark.skipif(os.environ.get("GINGHAM_TEST_WHEEL") != "1",
+                            reason="builds and installs artifacts: GINGHAM_TEST_WHEEL=1 "
+                                   "(make test-wheel)")
 
 
 def version() -> str:
