@@ -19,6 +19,7 @@ PATH="$("$PYTHON" -c 'import os, sys; print(os.path.dirname(sys.executable))'):$
 version=$("$PYTHON" -c 'import re,sys; print(re.search(r"__version__ = \"(.+)\"", open(sys.argv[1]).read())[1])' python/gingham/_version.py)
 rm -rf "$RAW" "$DIST"/gingham-"$version"-*.whl "$DIST"/gingham-"$version".tar.gz
 mkdir -p "$RAW"
+trap 'rm -rf "$RAW"' EXIT
 
 "$PYTHON" -m build --sdist --no-isolation --outdir "$DIST" .
 "$PYTHON" -m pip wheel --no-build-isolation --no-deps --wheel-dir "$RAW" .
@@ -41,7 +42,6 @@ case "$(uname -s)" in
     wheel="$DIST/$(basename "$raw_wheel")"
     ;;
 esac
-rm -rf "$RAW"
 
 echo "== artifacts"
 for f in "$wheel" "$DIST/gingham-$version.tar.gz"; do
