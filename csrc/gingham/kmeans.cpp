@@ -1,13 +1,12 @@
 #include "gingham/kmeans.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <limits>
 #include <unordered_map>
 #include <vector>
 
 #include "gingham/kernels/kernels.h"
+#include "gingham/omp_compat.h"
 #include "gingham/threads.h"
 
 namespace gingham {

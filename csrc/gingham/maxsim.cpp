@@ -1,12 +1,11 @@
 #include "gingham/maxsim.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <limits>
 #include <vector>
 
 #include "gingham/kernels/kernels.h"
+#include "gingham/omp_compat.h"
 #include "gingham/threads.h"
 #include "gingham/topk.h"
 

@@ -1,7 +1,5 @@
 #include "gingham/plaid.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <limits>
@@ -9,6 +7,7 @@
 
 #include "gingham/half.h"
 #include "gingham/kernels/kernels.h"
+#include "gingham/omp_compat.h"
 #include "gingham/threads.h"
 #include "gingham/topk.h"
 

@@ -5,24 +5,44 @@
 #include <cstdlib>
 #include <string>
 
-#if defined(GINGHAM_X86)
+#if defined(GINGHAM_X86) && defined(_MSC_VER)
+#include <intrin.h>
+#elif defined(GINGHAM_X86)
 #include <cpuid.h>
 #endif
 
 namespace gingham {
 namespace {
 
-#if defined(GINGHAM_X86)
+#if defined(GINGHAM_X86) && defined(_MSC_VER)
+// MSVC has neither <cpuid.h> nor GNU inline asm: the same queries through its intrinsics.
+bool cpuid_count(unsigned int leaf, unsigned int sub, unsigned int* eax, unsigned int* ebx,
+                 unsigned int* ecx, unsigned int* edx) {
+  int regs[4];
+  __cpuid(regs, 0);
+  if (static_cast<unsigned int>(regs[0]) < leaf) return false;
+  __cpuidex(regs, static_cast<int>(leaf), static_cast<int>(sub));
+  *eax = regs[0], *ebx = regs[1], *ecx = regs[2], *edx = regs[3];
+  return true;
+}
+unsigned long long read_xcr0() { return _xgetbv(0); }
+#elif defined(GINGHAM_X86)
+bool cpuid_count(unsigned int leaf, unsigned int sub, unsigned int* eax, unsigned int* ebx,
+                 unsigned int* ecx, unsigned int* edx) {
+  return __get_cpuid_count(leaf, sub, eax, ebx, ecx, edx) != 0;
+}
 // The OS must save the wide registers on context switch (XCR0), or using them corrupts state.
 unsigned long long read_xcr0() {
   unsigned int eax = 0, edx = 0;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (static_cast<unsigned long long>(edx) << 32) | eax;
 }
+#endif
 
+#if defined(GINGHAM_X86)
 SimdLevel detect_x86() {
   unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return SimdLevel::Scalar;
+  if (!cpuid_count(1, 0, &eax, &ebx, &ecx, &edx)) return SimdLevel::Scalar;
   const bool has_osxsave = ecx & (1u << 27);
   const bool has_fma = ecx & (1u << 12);
   const bool has_f16c = ecx & (1u << 29);
@@ -32,7 +52,7 @@ SimdLevel detect_x86() {
   const bool ymm_enabled = (xcr0 & 0x6) == 0x6;
   const bool zmm_enabled = (xcr0 & 0xe6) == 0xe6;
   if (!ymm_enabled) return SimdLevel::Scalar;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return SimdLevel::Scalar;
+  if (!cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return SimdLevel::Scalar;
   const bool has_avx2 = ebx & (1u << 5);
   const bool has_avx512f = ebx & (1u << 16);
   const bool has_avx512dq = ebx & (1u << 17);

@@ -1,8 +1,8 @@
 #include "gingham/threads.h"
 
-#include <omp.h>
-
 #include <atomic>
+
+#include "gingham/omp_compat.h"
 
 namespace gingham {
 namespace {
@@ -12,7 +12,10 @@ std::atomic<int>& thread_setting() {
 }
 }  // namespace
 
-void set_num_threads(int n_threads) { thread_setting().store(n_threads < 1 ? 1 : n_threads); }
+// A serial build keeps reporting 1: the setting could not change how many threads run.
+void set_num_threads(int n_threads) {
+  thread_setting().store(n_threads < 1 || !kHasOpenMP ? 1 : n_threads);
+}
 
 int get_num_threads() { return thread_setting().load(); }
 
