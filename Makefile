@@ -51,4 +51,4 @@ test-wheel: install wheel
 	  tests/test_openmp_torch.py
 
 clean:
-	rm -rf build $(VENV)
+	rm -rf build dist $(VENV)
