@@ -168,3 +168,14 @@ def test_bm25_score_matches_oracle_and_search():
     oracle = lucene_bm25(rest, ["cat", "dog"])
     np.testing.assert_allclose(idx.score("cat dog", list(rest)), [oracle[d] for d in rest],
                                rtol=1e-5)
+
+
+def test_bm25_top_rows_equal_a_stable_sort():
+    from gingham.text.bm25 import _top_rows
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        scores = rng.integers(0, 4, size=int(rng.integers(1, 30))).astype(np.float32)
+        for k in (1, 3, len(scores), len(scores) + 2):
+            want = np.argsort(-scores, kind="stable")[:k]
+            np.testing.assert_array_equal(_top_rows(scores, k), want)

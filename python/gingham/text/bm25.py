@@ -43,6 +43,17 @@ def _stemmer(name: str | None):
     return Stemmer.Stemmer(name)
 
 
+def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k highest scores, best first, ties by lower row (as a stable sort of all)."""
+    n = scores.shape[0]
+    if k >= n:
+        return np.argsort(-scores, kind="stable")
+    kth = np.partition(scores, n - k)[n - k]
+    above = np.flatnonzero(scores > kth)
+    rows = np.concatenate([above, np.flatnonzero(scores == kth)[:k - above.size]])
+    return rows[np.lexsort((rows, -scores[rows]))]
+
+
 class BM25Index:
     """BM25 over caller ids; ``search`` returns best-first (ids, scores) per query.
 
@@ -133,7 +144,7 @@ class BM25Index:
             if scores is None:
                 out.append(([], np.zeros(0, np.float32)))
                 continue
-            top = np.argsort(-scores, kind="stable")[:kk]
+            top = _top_rows(scores, kk)
             top = top[scores[top] > 0]
             out.append(([self.ids[r] for r in top], scores[top]))
         return out
