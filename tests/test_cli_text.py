@@ -91,7 +91,8 @@ def test_eval_json_and_cache(beir, tmp_path, capsys):
     args = ["eval", str(beir), "--json", "--cache-dir", cache, "--quiet"]
     assert main(args) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["method"] for r in rows] == ["bm25", "bi-encoder", "exact", "plaid", "hybrid"]
+    assert [r["method"] for r in rows] == ["bm25", "bi-encoder", "exact", "plaid", "hybrid",
+                                           "hybrid-weighted", "hybrid-rrf"]
     for r in rows:
         assert set(METRICS) <= set(r) and r["bytes_per_doc"] > 0 and r["p50_ms"] >= 0
         if r["method"] != "bm25":
@@ -104,7 +105,8 @@ def test_eval_json_and_cache(beir, tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and lines[0].split()[:2] == ["method", "nDCG@10"]
     for line, r in zip(lines[1:], (rows[0], rows[2])):
-        assert line.split()[-5:-2] == [f"{r[m]:.3f}" for m in METRICS]
+        assert line.split()[-6:-3] == [f"{r[m]:.3f}" for m in METRICS]
+        assert line.split()[-1] == f"{r['wins']}/{r['ties']}/{r['losses']}"
     # BM25 row equals pytrec_eval on the run BM25 gives (independent path through hybrid).
     from gingham.text.beir import load_beir
     from gingham.text.bm25 import BM25Index

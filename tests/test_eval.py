@@ -39,6 +39,32 @@ def test_metrics_use_our_order_not_pytrec_tiebreak():
     assert evaluate_run({"q": ["z", "b", "a"]}, qrels)["ndcg@10"] == pytest.approx(0.5)
 
 
+def test_per_query_ndcg_and_win_tie_loss_hand_built():
+    from gingham.eval.compare import with_win_tie_loss
+    from gingham.eval.metrics import per_query_ndcg, win_tie_loss
+
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}, "q3": {"c": 1}}
+    best = {"q1": ["a"], "q2": ["x", "b"], "q3": ["y"]}          # 1, 1/log2(3), 0
+    other = {"q1": ["x", "a"], "q2": ["x", "b"], "q3": ["c"]}    # 1/log2(3), 1/log2(3), 1
+    worse = {"q1": ["x"], "q2": ["x"]}                           # 0, 0, 0 (q3 missing)
+    pb, po, pw = (per_query_ndcg(r, qrels) for r in (best, other, worse))
+    assert pb == pytest.approx({"q1": 1.0, "q2": 1 / math.log2(3), "q3": 0.0})
+    assert po == pytest.approx({"q1": 1 / math.log2(3), "q2": 1 / math.log2(3), "q3": 1.0})
+    assert pw == {"q1": 0.0, "q2": 0.0, "q3": 0.0}
+    assert win_tie_loss(po, pb) == (1, 1, 1)
+    assert win_tie_loss(pw, pb) == (0, 1, 2)
+    assert win_tie_loss(pb, pb) == (0, 3, 0)
+    with pytest.raises(ValueError, match="same queries"):
+        win_tie_loss({"q1": 1.0}, pb)
+    rows = [{"method": m, "ndcg@10": sum(p.values()) / 3, "per_query": p}
+            for m, p in (("bm25", pb), ("exact", pw), ("hybrid", po))]
+    out = with_win_tie_loss(rows)
+    # the best single method is bm25 (exact is worse; hybrid is not a single method)
+    assert [(r["vs_best"], r["wins"], r["ties"], r["losses"]) for r in out] == [
+        ("bm25", 0, 3, 0), ("bm25", 0, 1, 2), ("bm25", 1, 1, 1)]
+    assert all("per_query" not in r for r in out)
+
+
 def test_metrics_reject_empty_qrels():
     with pytest.raises(ValueError):
         evaluate_run({"q": ["a"]}, {})
@@ -250,8 +276,10 @@ def test_method_runs_equal_the_retriever_and_sentence_transformers(tiny, tmp_pat
                 np.testing.assert_allclose(runs[method][1][qi], [h["score"] for h in hits],
                                            rtol=1e-5, atol=1e-5)
                 if method == "plaid":
-                    fused = r.search(q, k=100, hybrid="weighted", alpha=0.5)
-                    assert runs["hybrid"][0][qi] == [h["id"] for h in fused]
+                    for name, hybrid in (("hybrid", True), ("hybrid-weighted", "weighted"),
+                                         ("hybrid-rrf", "rrf")):
+                        fused = r.search(q, k=100, hybrid=hybrid, alpha=0.5)
+                        assert runs[name][0][qi] == [h["id"] for h in fused]
                     assert runs["bm25"][0][qi] == r.bm25.search(q, 100)[0][0]
             if method == "exact":  # the fp32 token matrix
                 assert sizes["exact"] == r.index.stats()["n_tokens"] * 128 * 4 / len(DOCS)

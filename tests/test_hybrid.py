@@ -1,4 +1,5 @@
-"""BM25 index (against a hand-written Lucene BM25) and rank fusion on hand-computed cases."""
+"""BM25 index (against a hand-written Lucene BM25) and rank fusion on hand-computed cases
+(the default complete-score fusion: tests/test_fusion.py)."""
 import math
 
 import numpy as np
@@ -153,3 +154,28 @@ def test_weighted_fusion_hand_computed():
     assert ids == ["b"]
     with pytest.raises(ValueError, match="alpha"):
         weighted(dense, sparse, alpha=1.5)
+
+
+def test_bm25_score_matches_oracle_and_search():
+    idx = make()
+    oracle = lucene_bm25(DOCS, ["cat", "dog"])
+    np.testing.assert_allclose(idx.score("cat dog", list(DOCS)), [oracle[d] for d in DOCS],
+                               rtol=1e-5)
+    ids, scores = idx.search("cat dog", 10)[0]
+    np.testing.assert_allclose(idx.score("cat dog", ids), scores)
+    idx.delete(["d3"])
+    rest = {d: t for d, t in DOCS.items() if d != "d3"}
+    oracle = lucene_bm25(rest, ["cat", "dog"])
+    np.testing.assert_allclose(idx.score("cat dog", list(rest)), [oracle[d] for d in rest],
+                               rtol=1e-5)
+
+
+def test_bm25_top_rows_equal_a_stable_sort():
+    from gingham.text.bm25 import _top_rows
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        scores = rng.integers(0, 4, size=int(rng.integers(1, 30))).astype(np.float32)
+        for k in (1, 3, len(scores), len(scores) + 2):
+            want = np.argsort(-scores, kind="stable")[:k]
+            np.testing.assert_array_equal(_top_rows(scores, k), want)

@@ -219,7 +219,7 @@ def test_hybrid_matches_fusion_of_both_lists(built):
     dense = r.index.search(r.encoder.encode_query(q), k=len(TEXTS))
     sparse_ids, sparse_scores = r.bm25.search(q, len(TEXTS))[0]
     for alpha in (0.3, 0.5):
-        got = r.search(q, k=5, hybrid=True, alpha=alpha)
+        got = r.search(q, k=5, hybrid="weighted", alpha=alpha)
         d = dict(zip([h.id for h in dense], minmax([h.score for h in dense])))
         s = dict(zip(sparse_ids, minmax(sparse_scores)))
         oracle = {x: alpha * d.get(x, 0.0) + (1 - alpha) * s.get(x, 0.0) for x in set(d) | set(s)}

@@ -77,11 +77,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("index", help="index folder made by `gingham index` or `gingham demo`")
     p.add_argument("query", help="query text")
     p.add_argument("-k", type=int, default=10, help="hits to return")
-    p.add_argument("--hybrid", nargs="?", const="weighted", choices=("weighted", "rrf"),
-                   default=None, help="fuse with BM25 (weighted fusion when given without a "
-                                      "value; default: no fusion)")
+    p.add_argument("--hybrid", nargs="?", const="auto", choices=("auto", "weighted", "rrf"),
+                   default=None, help="fuse with BM25 (auto: complete-score fusion weighted "
+                                      "per query, when given without a value; default: no "
+                                      "fusion)")
     p.add_argument("--alpha", type=float, default=0.5,
-                   help="weight of late interaction in weighted fusion")
+                   help="weight of late interaction in --hybrid weighted")
     p.add_argument("--where", default=None, help="SQL filter over the metadata JSON, with ? "
                                                  "for each --param")
     p.add_argument("--param", action="append", help="value bound to a ? in --where "

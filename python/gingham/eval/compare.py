@@ -17,11 +17,12 @@ import numpy as np
 
 from ..engine.csr import to_csr
 from .cache import EmbeddingCache, default_cache_dir, encode_cached, fit_cached
-from .metrics import METRICS, evaluate_run, p50_ms
+from .metrics import METRICS, evaluate_run, p50_ms, per_query_ndcg, win_tie_loss
 
-__all__ = ["METHODS", "METHOD_LABELS", "METRICS", "compare_methods", "default_cache_dir",
-           "detect_language", "evaluate_run", "folder_bytes", "fuse_runs", "method_runs", "p50_ms",
-           "run_bm25", "run_late_interaction", "run_plaid", "run_single_vector"]
+__all__ = ["METHODS", "METHOD_LABELS", "METRICS", "SINGLE_METHODS", "compare_methods",
+           "default_cache_dir", "detect_language", "evaluate_run", "folder_bytes", "fuse_runs",
+           "method_runs", "p50_ms", "run_auto_hybrid", "run_bm25", "run_late_interaction",
+           "run_plaid", "run_single_vector", "with_win_tie_loss"]
 
 
 # ---------------------------------------------------------------------- method runners
@@ -93,10 +94,13 @@ def fuse_runs(dense: tuple[list[list[str]], list[np.ndarray]],
 
 
 # ---------------------------------------------------------------------- method comparison
-METHODS = ("bm25", "bi-encoder", "exact", "plaid", "hybrid")
+METHODS = ("bm25", "bi-encoder", "exact", "plaid", "hybrid", "hybrid-weighted", "hybrid-rrf")
+SINGLE_METHODS = ("bm25", "bi-encoder", "exact", "plaid")
 METHOD_LABELS = {"bm25": "BM25", "bi-encoder": "bi-encoder (mean-pooled)",
                  "exact": "late interaction exact", "plaid": "late interaction PLAID",
-                 "hybrid": "hybrid (PLAID + BM25)"}
+                 "hybrid": "hybrid (PLAID + BM25) auto",
+                 "hybrid-weighted": "hybrid (PLAID + BM25) weighted",
+                 "hybrid-rrf": "hybrid (PLAID + BM25) rrf"}
 EVAL_DEPTH = 100
 
 
@@ -121,7 +125,10 @@ def compare_methods(folder: str, methods: Sequence[str] = METHODS, *, split: str
     """Evaluate ``methods`` on a BEIR folder with the default offline model. Returns one dict
     per method: method, label, ndcg@10, recall@100, mrr@10, p50_ms (search only, one query at a
     time, queries pre-encoded), bytes_per_doc (index bytes / documents: BM25 folder,
-    fp32 vectors, fp32 token matrix, PLAID index folder, PLAID + BM25)."""
+    fp32 vectors, fp32 token matrix, PLAID index folder, PLAID + BM25), and vs_best / wins /
+    ties / losses: per-query nDCG@10 against the best single method (:func:`with_win_tie_loss`).
+    hybrid is the default fusion (``Retriever.search(hybrid=True)``), hybrid-weighted and
+    hybrid-rrf the explicit options (alpha: weight of PLAID in hybrid-weighted)."""
     from ..text.beir import load_beir
     from ..text.fusion import DEFAULT_ALPHA
 
@@ -136,15 +143,36 @@ def compare_methods(folder: str, methods: Sequence[str] = METHODS, *, split: str
     rows = []
     for m in methods:
         ranked, _, secs = runs[m]
-        metrics = evaluate_run(dict(zip(qids, ranked)), ds.qrels)
+        run = dict(zip(qids, ranked))
+        metrics = evaluate_run(run, ds.qrels)
         label = METHOD_LABELS[m]
         if m == "plaid":
             label += f" nbits={nbits}"
-        elif m == "hybrid":
-            label += f" weighted alpha={alpha}"
+        elif m == "hybrid-weighted":
+            label += f" alpha={alpha}"
         rows.append({"method": m, "label": label, **metrics, "p50_ms": p50_ms(secs),
-                     "bytes_per_doc": sizes[m]})
-    return rows
+                     "bytes_per_doc": sizes[m], "per_query": per_query_ndcg(run, ds.qrels)})
+    return with_win_tie_loss(rows)
+
+
+def with_win_tie_loss(rows: list[dict]) -> list[dict]:
+    """Rows of :func:`compare_methods` (each with "method", "ndcg@10" and "per_query":
+    {query_id: nDCG@10}) -> the same rows, "per_query" removed, each with "vs_best" (the single
+    method of ``SINGLE_METHODS`` with the highest mean nDCG@10 among the rows; None when no row
+    is one) and "wins" / "ties" / "losses": the queries where this method's nDCG@10 is above /
+    equal to / below that method's."""
+    singles = [r for r in rows if r["method"] in SINGLE_METHODS]
+    best = max(singles, key=lambda r: r["ndcg@10"]) if singles else None
+    out = []
+    for r in rows:
+        r = dict(r)
+        per = r.pop("per_query")
+        wins = ties = losses = None
+        if best is not None:
+            wins, ties, losses = win_tie_loss(per, best["per_query"])
+        out.append({**r, "vs_best": None if best is None else best["method"], "wins": wins,
+                    "ties": ties, "losses": losses})
+    return out
 
 
 def method_runs(ds: Any, methods: Sequence[str] = METHODS, *, cache_dir: str | None = None,
@@ -168,7 +196,7 @@ def method_runs(ds: Any, methods: Sequence[str] = METHODS, *, cache_dir: str | N
     runs: dict[str, tuple] = {}
     sizes: dict[str, float] = {}
     n = len(ds.doc_ids)
-    if "bm25" in methods or "hybrid" in methods:
+    if "bm25" in methods or any(m.startswith("hybrid") for m in methods):
         bm = BM25Index(language or detect_language(ds.doc_texts))
         bm.add(ds.doc_ids, ds.doc_texts)
         runs["bm25"] = run_bm25(bm, qtexts, EVAL_DEPTH)
@@ -183,7 +211,7 @@ def method_runs(ds: Any, methods: Sequence[str] = METHODS, *, cache_dir: str | N
         runs["bi-encoder"] = run_single_vector(ds.doc_ids, mean_pool(states_q),
                                                mean_pool(states_d), EVAL_DEPTH)
         sizes["bi-encoder"] = states_d[0].shape[1] * 4.0
-    if any(m in methods for m in ("exact", "plaid", "hybrid")):
+    if any(m in ("exact", "plaid") or m.startswith("hybrid") for m in methods):
         enc = Encoder(pca_dim=RECOMMENDED_SETTINGS["pca_dim"],
                       pool_factor=RECOMMENDED_SETTINGS["pool_factor"],
                       show_progress=show_progress)
@@ -192,26 +220,56 @@ def method_runs(ds: Any, methods: Sequence[str] = METHODS, *, cache_dir: str | N
         if "exact" in methods:
             runs["exact"] = run_late_interaction(ds.doc_ids, queries, docs, EVAL_DEPTH)
             sizes["exact"] = sum(d.nbytes for d in docs) / n
-        if "plaid" in methods or "hybrid" in methods:
-            runs["plaid"], sizes["plaid"] = run_plaid(ds.doc_ids, queries, docs, nbits,
-                                                      EVAL_DEPTH)
-    if "hybrid" in methods:
-        runs["hybrid"] = _hybrid_run(runs["plaid"], runs["bm25"], alpha)
-        sizes["hybrid"] = sizes["plaid"] + sizes["bm25"]
+        if any(m == "plaid" or m.startswith("hybrid") for m in methods):
+            auto = (bm, qtexts) if "hybrid" in methods else None
+            runs["plaid"], sizes["plaid"], hybrid = _plaid_runs(ds.doc_ids, queries, docs,
+                                                                nbits, EVAL_DEPTH, auto)
+            if hybrid is not None:
+                runs["hybrid"] = hybrid
+    for m, fusion in (("hybrid-weighted", "weighted"), ("hybrid-rrf", "rrf")):
+        if m in methods:
+            runs[m] = _fused_run(runs["plaid"], runs["bm25"], fusion, alpha)
+    for m in ("hybrid", "hybrid-weighted", "hybrid-rrf"):
+        if m in methods:
+            sizes[m] = sizes["plaid"] + sizes["bm25"]
     return runs, sizes
 
 
-def _hybrid_run(dense: tuple, sparse: tuple, alpha: float) -> tuple:
-    """Weighted fusion of the PLAID and BM25 runs; seconds per query = both searches plus the
+def _fused_run(dense: tuple, sparse: tuple, fusion: str, alpha: float) -> tuple:
+    """``fuse_runs`` of the PLAID and BM25 runs; seconds per query = both searches plus the
     fusion of that query alone."""
-    fused = fuse_runs(dense[:2], sparse[:2], fusion="weighted", alpha=alpha, k=EVAL_DEPTH)
+    fused = fuse_runs(dense[:2], sparse[:2], fusion=fusion, alpha=alpha, k=EVAL_DEPTH)
     secs = []
     for i in range(len(fused)):
         t0 = time.perf_counter()
         fuse_runs(([dense[0][i]], [dense[1][i]]), ([sparse[0][i]], [sparse[1][i]]),
-                  fusion="weighted", alpha=alpha, k=EVAL_DEPTH)
+                  fusion=fusion, alpha=alpha, k=EVAL_DEPTH)
         secs.append(dense[2][i] + sparse[2][i] + time.perf_counter() - t0)
     return fused, None, secs
+
+
+def run_auto_hybrid(index: Any, bm25: Any, query_texts: Sequence[str],
+                    queries: Sequence[np.ndarray], dense: tuple, k: int = EVAL_DEPTH
+                    ) -> tuple[list[list[str]], list[np.ndarray], list[float]]:
+    """The default hybrid (``fusion.auto_fuse``, as ``Retriever.search(hybrid=True)``) of each
+    query over an open Index and its BM25, from the PLAID run ``dense`` ((ids, scores,
+    seconds) per query). Seconds per query = the PLAID search plus
+    what ``Retriever.search(hybrid=True)`` adds to it: the BM25 search (timed again here, as
+    the fusion reuses its scores) and the fusion (MaxSim of the BM25-only hits and of the null
+    sample, BM25 scores of the PLAID hits, the combination)."""
+    from ..text.fusion import NullSample, auto_fuse
+
+    null = NullSample(index, bm25.ids)  # read once per index, as the Retriever keeps it
+    ids, scores, secs = [], [], []
+    for i, (text, q) in enumerate(zip(query_texts, queries)):
+        t0 = time.perf_counter()
+        sparse_ids = bm25.search(text, k)[0][0]
+        top, fused = auto_fuse(index, bm25, text, q, (dense[0][i], dense[1][i]), sparse_ids,
+                               k, null=null)
+        secs.append(dense[2][i] + time.perf_counter() - t0)
+        ids.append(top)
+        scores.append(fused)
+    return ids, scores, secs
 
 
 def run_plaid(doc_ids: Sequence[str], queries: Sequence[np.ndarray], docs: Sequence[np.ndarray],
@@ -220,6 +278,15 @@ def run_plaid(doc_ids: Sequence[str], queries: Sequence[np.ndarray], docs: Seque
     """Build a compressed gingham.Index over ``docs`` in a temporary folder and search each
     query (PLAID defaults for k). Returns ((ids, scores, seconds) per query, index bytes per
     document)."""
+    run, size, _ = _plaid_runs(doc_ids, queries, docs, nbits, k, None)
+    return run, size
+
+
+def _plaid_runs(doc_ids: Sequence[str], queries: Sequence[np.ndarray],
+                docs: Sequence[np.ndarray], nbits: int, k: int, hybrid: tuple | None
+                ) -> tuple[tuple, float, tuple | None]:
+    """:func:`run_plaid`, and with hybrid = (BM25Index over doc_ids, query texts)
+    also :func:`run_auto_hybrid` over the same Index (else None as the third item)."""
     import tempfile
 
     from ..engine.index import Index
@@ -235,8 +302,14 @@ def run_plaid(doc_ids: Sequence[str], queries: Sequence[np.ndarray], docs: Seque
             secs.append(time.perf_counter() - t0)
             ids.append([h.id for h in hits])
             scores.append(np.asarray([h.score for h in hits], dtype=np.float32))
+        run = (ids, scores, secs)
+        fused = None
+        if hybrid is not None:
+            bm25, texts = hybrid
+            fused = run_auto_hybrid(idx, bm25, texts, queries, run, k)
         size = folder_bytes(os.path.join(tmp, "index")) / max(1, len(idx))
-    return (ids, scores, secs), size
+        idx.close()
+    return run, size, fused
 
 
 def folder_bytes(path: str) -> int:

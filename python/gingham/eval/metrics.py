@@ -44,6 +44,29 @@ def evaluate_run(run: dict[str, Sequence[str]], qrels: dict[str, dict[str, int]]
     }
 
 
+def per_query_ndcg(run: dict[str, Sequence[str]], qrels: dict[str, dict[str, int]]
+                   ) -> dict[str, float]:
+    """nDCG@10 of each judged query -> {query_id: float} (0 for a query missing from the run)."""
+    import pytrec_eval
+
+    if not qrels:
+        raise ValueError("qrels must judge at least one query")
+    qrels = {q: {d: int(g) for d, g in docs.items()} for q, docs in qrels.items()}
+    per = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(_trec_run(run, 100))
+    return {q: per.get(q, {}).get("ndcg_cut_10", 0.0) for q in qrels}
+
+
+def win_tie_loss(scores: dict[str, float], reference: dict[str, float], *, tol: float = 1e-9
+                 ) -> tuple[int, int, int]:
+    """Queries where ``scores`` beats / ties (|delta| <= tol) / loses to ``reference``: both
+    {query_id: float} over the same queries. Returns (wins, ties, losses)."""
+    if scores.keys() != reference.keys():
+        raise ValueError("scores and reference must cover the same queries")
+    deltas = np.array([scores[q] - reference[q] for q in reference], dtype=np.float64)
+    wins, losses = int((deltas > tol).sum()), int((deltas < -tol).sum())
+    return wins, len(deltas) - wins - losses, losses
+
+
 def p50_ms(seconds: Sequence[float]) -> float:
     """Median of per-query latencies given in seconds, in milliseconds."""
     if len(seconds) == 0:

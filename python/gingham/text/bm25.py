@@ -43,6 +43,17 @@ def _stemmer(name: str | None):
     return Stemmer.Stemmer(name)
 
 
+def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k highest scores, best first, ties by lower row (as a stable sort of all)."""
+    n = scores.shape[0]
+    if k >= n:
+        return np.argsort(-scores, kind="stable")
+    kth = np.partition(scores, n - k)[n - k]
+    above = np.flatnonzero(scores > kth)
+    rows = np.concatenate([above, np.flatnonzero(scores == kth)[:k - above.size]])
+    return rows[np.lexsort((rows, -scores[rows]))]
+
+
 class BM25Index:
     """BM25 over caller ids; ``search`` returns best-first (ids, scores) per query.
 
@@ -61,6 +72,9 @@ class BM25Index:
         self._row: dict[str, int] = {}
         self._bm25 = None
         self._stale = True
+        # (score matrix, query, scores) of the last query: a hybrid search asks BM25 for its
+        # top hits and then for the scores of the other list's hits with the same query.
+        self._last: tuple | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -123,22 +137,48 @@ class BM25Index:
             queries = [queries]
         if not isinstance(k, (int, np.integer)) or k <= 0:
             raise ValueError(f"k must be a positive int; got {k!r}")
-        bm = self._index()
         out: list[tuple[list[str], np.ndarray]] = []
-        if bm is None:
-            return [([], np.zeros(0, np.float32)) for _ in queries]
-        vocab = bm.vocab_dict
         kk = min(int(k), len(self.ids))
-        for terms in self.analyze(list(queries)):
-            known = [t for t in terms if t in vocab]
-            if not known:
+        for query in queries:
+            scores = self._all_scores(query)
+            if scores is None:
                 out.append(([], np.zeros(0, np.float32)))
                 continue
-            scores = np.asarray(bm.get_scores(known), dtype=np.float32)
-            top = np.argsort(-scores, kind="stable")[:kk]
+            top = _top_rows(scores, kk)
             top = top[scores[top] > 0]
             out.append(([self.ids[r] for r in top], scores[top]))
         return out
+
+    def _all_scores(self, query: str) -> np.ndarray | None:
+        """float32 (len(self),) BM25 scores of every document for one query; None when no
+        query term is in the vocabulary (every score is 0)."""
+        bm = self._index()
+        if bm is None:
+            return None
+        last = self._last  # one read: another thread may replace it meanwhile
+        if last is not None and last[0] is bm and last[1] == query:
+            return last[2]
+        known = [t for t in self.analyze([query])[0] if t in bm.vocab_dict]
+        scores = np.asarray(bm.get_scores(known), dtype=np.float32) if known else None
+        if scores is not None:
+            scores.setflags(write=False)
+        self._last = (bm, query, scores)
+        return scores
+
+    def score(self, query: str, ids: Sequence[str]) -> np.ndarray:
+        """True BM25 scores of the documents ``ids`` for one query -> float32 (len(ids),), in
+        input order; 0 exactly when a document shares no term with the query. Unknown ids raise
+        ``KeyError``."""
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a string; got {type(query).__name__}")
+        ids = [str(i) for i in ids]
+        unknown = [i for i in ids if i not in self._row]
+        if unknown:
+            raise KeyError(f"unknown ids: {unknown[:5]}")
+        scores = self._all_scores(query) if ids else None
+        if scores is None:
+            return np.zeros(len(ids), np.float32)
+        return scores[np.fromiter((self._row[i] for i in ids), np.int64, len(ids))]
 
     def save(self, folder: str | os.PathLike) -> None:
         """Write the index into ``folder`` (json + npy, no pickle)."""

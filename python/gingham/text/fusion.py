@@ -1,7 +1,16 @@
 """Fusion of ranked lists from late interaction and BM25.
 
-``rrf`` (reciprocal rank, k = 60) and ``weighted`` (min-max normalized scores,
-``alpha * dense + (1 - alpha) * sparse``; a document absent from a list gets 0 from it).
+Three ways to fuse, chosen in docs/hybrid.md from measurements on three labelled sets:
+
+- ``auto`` (the default, :func:`complete_fusion` with :func:`headroom`): complete-score
+  fusion. Every document of the union of both candidate lists gets its real score from both
+  sides (exact MaxSim from the stored vectors, exact BM25), each side is z-scored over the
+  union, and the late-interaction side is weighted by a label-free confidence of this query:
+  how far its best MaxSim rises above the corpus's average MaxSim for the query, as a fraction
+  of the most it could rise (every query token matched exactly). No constant is tuned.
+- ``weighted``: ``alpha * dense + (1 - alpha) * sparse`` over min-max normalized scores of each
+  list; a document absent from a list gets 0 from it.
+- ``rrf``: reciprocal rank fusion, k = 60.
 """
 from __future__ import annotations
 
@@ -10,6 +19,10 @@ from typing import Sequence
 import numpy as np
 
 DEFAULT_ALPHA = 0.5
+# Documents sampled evenly over the corpus to estimate the average MaxSim of a query: the
+# estimate's standard error is about std / sqrt(32), a few hundredths of the headroom.
+NULL_SAMPLE = 32
+
 
 def rrf(rankings: Sequence[Sequence[str]], k: int = 10, *, rrf_k: int = 60,
         weights: Sequence[float] | None = None) -> tuple[list[str], np.ndarray]:
@@ -39,6 +52,15 @@ def minmax(scores: Sequence[float]) -> np.ndarray:
     return np.ones_like(s) if hi == lo else (s - lo) / (hi - lo)
 
 
+def zscore(scores: Sequence[float]) -> np.ndarray:
+    """float64 (s - mean) / std (population std); all-equal scores map to 0."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.size == 0:
+        return s
+    sd = s.std()
+    return np.zeros_like(s) if sd == 0 else (s - s.mean()) / sd
+
+
 def weighted(dense: tuple[Sequence[str], Sequence[float]],
              sparse: tuple[Sequence[str], Sequence[float]], k: int = 10, *,
              alpha: float = 0.5) -> tuple[list[str], np.ndarray]:
@@ -47,8 +69,7 @@ def weighted(dense: tuple[Sequence[str], Sequence[float]],
     dense, sparse: (ids, scores) of each retriever's candidates. A document missing from one
     list contributes 0 from it. Returns (top-k ids, float64 scores), ties by first appearance.
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1]; got {alpha}")
+    _check_alpha(alpha)
     if k <= 0:
         raise ValueError(f"k must be positive; got {k}")
     scores: dict[str, float] = {}
@@ -58,6 +79,136 @@ def weighted(dense: tuple[Sequence[str], Sequence[float]],
         for d, v in zip(ids, minmax(s)):
             scores[d] = scores.get(d, 0.0) + w * float(v)
     return _top(scores, k)
+
+
+def headroom(top: float, mean: float, ceiling: float) -> float:
+    """Confidence in [0, 1] of a ranked list from its score shape: (top - mean) /
+    (ceiling - mean), clipped. top: the best score of the list; mean: the average score of the
+    corpus for this query (the level a document unrelated to the query reaches); ceiling: the
+    highest score possible (MaxSim of unit vectors: the number of query tokens). 0 when the
+    ceiling is not above the mean."""
+    room = float(ceiling) - float(mean)
+    if room <= 0:
+        return 0.0
+    return float(min(1.0, max(0.0, (float(top) - float(mean)) / room)))
+
+
+def complete_fusion(ids: Sequence[str], dense: Sequence[float], sparse: Sequence[float],
+                    k: int = 10, *, alpha: float) -> tuple[list[str], np.ndarray]:
+    """Complete-score fusion: alpha * zscore(dense) + (1 - alpha) * zscore(sparse).
+
+    ids: the union of both candidate lists, each id once; dense, sparse: each document's real
+    score from each retriever (no imputed values), aligned with ids. Returns (top-k ids, float64
+    fused scores), ties by position in ids.
+    """
+    _check_alpha(alpha)
+    if k <= 0:
+        raise ValueError(f"k must be positive; got {k}")
+    ids = list(ids)
+    d = np.asarray(dense, dtype=np.float64)
+    s = np.asarray(sparse, dtype=np.float64)
+    if not len(ids) == d.size == s.size:
+        raise ValueError(f"ids, dense and sparse must have equal lengths; got {len(ids)}, "
+                         f"{d.size} and {s.size}")
+    if len(set(ids)) != len(ids):
+        raise ValueError("ids must be unique (the union of both lists)")
+    fused = alpha * zscore(d) + (1.0 - alpha) * zscore(s)
+    order = np.argsort(-fused, kind="stable")[:k]
+    return [ids[i] for i in order], fused[order]
+
+
+class NullSample:
+    """The stored token vectors of :func:`null_sample` of a corpus, read once: the mean MaxSim
+    of a query over them estimates the score a document unrelated to the query gets.
+
+    index: the ``gingham.Index``; ids: the corpus's live ids (the BM25 index's, in its order).
+    ``key`` is the sampled ids, so a caller can tell when the corpus changed under it.
+    """
+
+    def __init__(self, index, ids: Sequence[str], size: int = NULL_SAMPLE) -> None:
+        from ..engine.csr import to_csr
+
+        self.ids = null_sample(ids, size)
+        self.key = tuple(self.ids)
+        rows = [np.asarray(index.tokens(i), dtype=np.float32) for i in self.ids]
+        rows = [r for r in rows if r.shape[0]]
+        self._csr = to_csr(rows) if rows else None
+
+    def mean(self, query: np.ndarray) -> float | None:
+        """Mean MaxSim of the (Lq, dim) query over the sample; None for an empty sample."""
+        if self._csr is None:
+            return None
+        tokens, offsets = self._csr
+        # A few thousand rows: one numpy product, no parallel region to start per query.
+        sims = tokens @ np.asarray(query, dtype=np.float32).T
+        best = np.maximum.reduceat(sims, offsets[:-1], axis=0)
+        return float(best.sum(axis=1, dtype=np.float64).mean())
+
+
+def null_sample(ids: Sequence[str], size: int = NULL_SAMPLE) -> list[str]:
+    """``size`` ids taken evenly over ``ids`` (all of them when there are fewer): the documents
+    whose MaxSim estimates the corpus average for a query."""
+    n = len(ids)
+    if n <= size:
+        return list(ids)
+    return [ids[i] for i in np.linspace(0, n - 1, size).astype(np.int64).tolist()]
+
+
+def auto_fuse(index, bm25, text: str, query: np.ndarray,
+              dense: tuple[Sequence[str], Sequence[float]], sparse_ids: Sequence[str],
+              k: int = 10, *, subset: Sequence[str] | None = None, where: str | None = None,
+              params: Sequence | None = None, null: NullSample | None = None
+              ) -> tuple[list[str], np.ndarray]:
+    """The default hybrid: complete-score fusion of one query's two candidate lists.
+
+    index: the ``gingham.Index`` holding the documents; bm25: the ``BM25Index`` over the same
+    ids; text / query: the query string and its (Lq, dim) unit token vectors; dense: the
+    late-interaction candidates (ids, MaxSim scores from the stored vectors, as
+    ``Index.search`` returns them, already filtered); sparse_ids: the BM25 candidates. The BM25
+    hits missing from ``dense`` get their MaxSim from the stored vectors (``Index.rerank``;
+    with ``where``, an exact ``Index.search`` restricted to them, which applies the filter);
+    ``subset`` / ``where`` / ``params`` and deletions are honoured, so a filtered-out or
+    deleted BM25 hit never appears. Every candidate gets its BM25 score from
+    ``BM25Index.score``. The late-interaction weight is :func:`headroom` of the best MaxSim
+    over the mean MaxSim of ``null`` (a :class:`NullSample` of the corpus, built here when
+    None). Returns (top-k ids, float64 fused scores): min(k, candidates passing the filters)
+    distinct ids.
+    """
+    exact = dict(zip(dense[0], (float(x) for x in dense[1])))
+    union = list(dict.fromkeys([*exact, *sparse_ids]))
+    need = [d for d in union if d not in exact]
+    if subset is not None:
+        allowed = set(subset)
+        need = [d for d in need if d in allowed]
+    exact.update(_exact_scores(index, query, need, where, params))
+    live = [d for d in union if d in exact]
+    if not live:
+        return [], np.zeros(0, np.float64)
+    scores = np.fromiter((exact[d] for d in live), np.float64, len(live))
+    mean = (NullSample(index, bm25.ids) if null is None else null).mean(query)
+    alpha = headroom(scores.max(), scores.mean() if mean is None else mean,
+                     ceiling=np.asarray(query).shape[0])
+    return complete_fusion(live, scores, bm25.score(text, live), k, alpha=alpha)
+
+
+def _exact_scores(index, query: np.ndarray, ids: list[str], where: str | None,
+                  params: Sequence | None) -> dict[str, float]:
+    """{id: MaxSim from the stored vectors} of the ids that are live and pass ``where``."""
+    if not ids:
+        return {}
+    if where is None:
+        try:
+            return {h.id: h.score for h in index.rerank(query, ids)}
+        except KeyError:
+            pass  # an id is deleted: the restricted search below skips it
+    hits = index.search(query, k=len(ids), mode="exact", subset=ids, where=where,
+                        params=params)
+    return {h.id: h.score for h in hits}
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1]; got {alpha}")
 
 
 def _top(scores: dict[str, float], k: int) -> tuple[list[str], np.ndarray]:

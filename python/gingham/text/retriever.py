@@ -18,7 +18,7 @@ comparing it needs no pass over the ids. Folders without a ``commit`` entry are 
 count and ids digest.
 
 Scores: late interaction hits carry raw MaxSim sums (Index convention); hybrid hits carry the
-fused score (``fusion.weighted`` or ``fusion.rrf``).
+fused score (``fusion.auto_fuse``, ``fusion.weighted`` or ``fusion.rrf``).
 """
 from __future__ import annotations
 
@@ -36,13 +36,13 @@ from .bm25 import BM25Index
 from .checks import check_target, ids_digest, ids_for, texts_list
 from .encoder import RECOMMENDED_SETTINGS, Encoder
 from .explain import explain_hits
-from .fusion import DEFAULT_ALPHA, rrf, weighted
+from .fusion import DEFAULT_ALPHA, NullSample, auto_fuse, null_sample, rrf, weighted
 
 ENCODER_DIR = "encoder"
 BM25_DIR = "bm25"
 BM25_SOURCE = "source.json"
 SETTINGS_KEY = "retriever"
-HYBRID_MODES = ("rrf", "weighted")
+HYBRID_MODES = ("auto", "rrf", "weighted")
 # Dense and BM25 candidates fetched per query before fusion (at least k).
 FUSION_DEPTH = 100
 
@@ -55,10 +55,10 @@ def _hybrid_mode(hybrid: Any) -> str | None:
     if hybrid is False or hybrid is None:
         return None
     if hybrid is True:
-        return "weighted"
+        return "auto"
     if hybrid in HYBRID_MODES:
         return hybrid
-    raise ValueError(f"hybrid must be False, True, 'rrf' or 'weighted'; got {hybrid!r}")
+    raise ValueError(f"hybrid must be False, True, 'auto', 'rrf' or 'weighted'; got {hybrid!r}")
 
 
 class Retriever:
@@ -311,8 +311,11 @@ class Retriever:
         """Top-k documents for a query string -> list of {"id", "score", "rank", "text",
         "metadata"} (rank from 0), or for a list of queries -> one such list per query.
 
-        hybrid: False (late interaction only), True / "weighted" (min-max fusion with BM25,
-        ``alpha`` on the late-interaction side) or "rrf" (reciprocal rank, k = 60).
+        hybrid: False (late interaction only), True / "auto" (complete-score fusion with BM25,
+        weighted per query by a label-free confidence: ``fusion.auto_fuse``, docs/hybrid.md),
+        "weighted" (min-max fusion, ``alpha`` on the late-interaction side) or "rrf"
+        (reciprocal rank, k = 60). Hybrid search returns min(k, matching documents) distinct
+        documents; deleted or filtered-out BM25 hits never appear.
         subset / where / params: restrict to these ids / a SQL filter over the metadata JSON
         (see ``Index.search``); BM25 candidates are filtered the same way. mode: "plaid" or
         "exact". explain=True adds to each hit ``"explain"``: what :meth:`explain` returns for
@@ -355,6 +358,11 @@ class Retriever:
               alpha: float, filters: dict) -> list[tuple[str, float]]:
         assert self.bm25 is not None
         sparse_ids, sparse_scores = self.bm25.search(text, depth)[0]
+        if fusion == "auto":
+            ids, scores = auto_fuse(self.index, self.bm25, text, qvec,
+                                    ([h.id for h in hits], [h.score for h in hits]),
+                                    sparse_ids, k, null=self._null_sample(), **filters)
+            return list(zip(ids, scores.tolist()))
         if filters["subset"] is not None or filters["where"] is not None:
             allowed = set(sparse_ids)
             if filters["subset"] is not None:
@@ -376,6 +384,14 @@ class Retriever:
             ids, scores = weighted((dense_ids, dense_scores), (sparse_ids, sparse_scores), k,
                                    alpha=alpha)
         return list(zip(ids, scores.tolist()))
+
+    def _null_sample(self) -> NullSample:
+        """The corpus sample of the default hybrid, read again when the documents changed."""
+        assert self.bm25 is not None
+        null = getattr(self, "_null", None)
+        if null is None or null.key != tuple(null_sample(self.bm25.ids)):
+            null = self._null = NullSample(self.index, self.bm25.ids)
+        return null
 
     def rerank(self, query: str, texts_or_ids: Sequence[str], k: int | None = None
                ) -> list[dict[str, Any]]:
