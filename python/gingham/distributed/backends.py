@@ -99,30 +99,28 @@ class RayBackend:
     def call(self, method: str, args: dict[int, tuple], *, allow_partial: bool = False
              ) -> dict[int, Any]:
         ray = self._ray
-        from ray.exceptions import RayActorError, RayTaskError
+        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+        started = time.monotonic()
         refs = {self._submit(method, s, a): s for s, a in args.items()}
-        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=self.timeout)
-        if len(ready) == len(refs):  # the common case: every shard answered in time
-            try:
-                values = ray.get(list(refs))
-            except RayTaskError as exc:  # the shard raised: the caller's error, not a fault
-                raise exc.as_instanceof_cause() from None
-            except RayActorError:
-                pass
-            else:
-                self._missing = []
-                return dict(zip(refs.values(), values))
-        return self._recover(method, args, refs, allow_partial)
+        try:  # the common case: every shard answers in time
+            values = ray.get(list(refs), timeout=self.timeout)
+        except RayTaskError as exc:  # the shard raised: the caller's error, not a fault
+            raise exc.as_instanceof_cause() from None
+        except (RayActorError, GetTimeoutError):
+            pass
+        else:
+            self._missing = []
+            return dict(zip(refs.values(), values))
+        return self._recover(method, args, refs, allow_partial, started + self.timeout)
 
-    def _recover(self, method: str, args: dict[int, tuple], refs: dict, allow_partial: bool
-                 ) -> dict[int, Any]:
+    def _recover(self, method: str, args: dict[int, tuple], refs: dict, allow_partial: bool,
+                 first_deadline: float) -> dict[int, Any]:
         """Collect shard by shard: a dead actor's call is resubmitted until Ray has restarted
         it; a shard past its deadline has its actor killed (and restarted) and gets a new
         deadline, ``retries`` times; then it counts as unavailable."""
         ray = self._ray
         from ray.exceptions import RayActorError, RayTaskError
-        now = time.monotonic()
-        deadline = {s: now for s in args}  # the first round's time is already spent
+        deadline = {s: first_deadline for s in args}
         retries = {s: self.retries for s in args}
         results: dict[int, Any] = {}
         failed: dict[int, str] = {}
