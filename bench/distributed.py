@@ -18,6 +18,7 @@ docs/distributed.md (section "bench").
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -60,7 +61,15 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=10_000)
     ap.add_argument("--out", default="docs/distributed.md")
+    ap.add_argument("--json", default=None, help="also write the measured figures here")
+    ap.add_argument("--model-from", default=None,
+                    help="only rewrite the scaling model from figures saved with --json")
     args = ap.parse_args()
+    if args.model_from:
+        write_section(args.out, "model", scaling_model(json.loads(Path(args.model_from)
+                                                                  .read_text())),
+                      title="# Scale-out on Ray")
+        return
     load0 = os.getloadavg()
     import ray
     cores = os.cpu_count() or 1
@@ -124,7 +133,8 @@ def main() -> None:
             recall = np.mean([len({h.id for h in a} & {h.id for h in b}) / 10
                               for a, b in zip(plaid, oracle_exact)])
             st = sh.stats()
-            per_shard[n] = {"build_s": build_s, "p50": pct(slowest, 50),
+            per_shard[n] = {"build_s": build_s, "write_s": out["write_s"],
+                            "codec_s": out["codec_s"], "p50": pct(slowest, 50),
                             "bytes": st["bytes_on_disk"] / n, "docs": args.docs / n,
                             "overhead_p50": pct(overhead, 50)}
             rows.append((f"{n} shard(s)", args.docs / build_s, pct(walls, 50), pct(walls, 99),
@@ -160,6 +170,61 @@ def main() -> None:
           for n, v in per_shard.items())])
     print(text)
     write_section(args.out, "bench", text, title="# Scale-out on Ray")
+    measured = {"n_docs": args.docs, "n_tokens": n_tokens, "cores": cores,
+                "shards": {str(n): v for n, v in per_shard.items()}}
+    if args.json:
+        Path(args.json).write_text(json.dumps(measured, indent=1))
+    model = scaling_model(measured)
+    print(model)
+    write_section(args.out, "model", model, title="# Scale-out on Ray")
+
+
+#: The node the model plans for (an assumption, not a measurement).
+NODE_CORES, NODE_RAM_GB, RTT_MS = 16, 64, 0.2
+
+
+def scaling_model(m: dict) -> str:
+    """10M / 100M documents from the measured per-shard figures (docs/distributed.md)."""
+    shards = {int(n): v for n, v in m["shards"].items()}
+    docs = np.array([v["docs"] for v in shards.values()])
+    p50 = np.array([v["p50"] for v in shards.values()])
+    slope, base = (np.polyfit(docs, p50, 1) if len(docs) > 1 else (p50[0] / docs[0], 0.0))
+    bytes_per_doc = float(np.mean([v["bytes"] / v["docs"] for v in shards.values()]))
+    overhead = min(v["overhead_p50"] for v in shards.values())
+    # write throughput of one shard task (one core): documents per second of write phase
+    n_max = max(shards)
+    per_core = shards[n_max]["docs"] / shards[n_max]["write_s"]
+    codec_s = float(np.mean([v["codec_s"] for v in shards.values()]))
+    tok = m["n_tokens"] / m["n_docs"]
+    out = ["## Scaling model", "",
+           f"Inputs, measured above: shard search p50 = {base:.2f} ms + {slope * 1e6:.2f} ms "
+           f"per million documents of the shard (least-squares over the measured shard "
+           f"sizes); {bytes_per_doc:,.0f} bytes per document on disk ({tok:.0f} tokens per "
+           f"document); fan-out overhead p50 {overhead:.2f} ms; one write task commits "
+           f"{per_core:,.0f} documents/s; codec training {codec_s:.1f} s (fixed sample).", "",
+           f"Assumptions: nodes of {NODE_CORES} cores and {NODE_RAM_GB} GB RAM, one shard "
+           f"actor per core with 1 OpenMP thread, every shard's files resident in the page "
+           f"cache (RAM per node = shards per node x shard bytes, at most 70% of the node); "
+           f"{RTT_MS} ms network round trip added between nodes; shard search time linear in "
+           "its documents (PLAID's candidate counts grow with the shard; an upper bound for "
+           "its IVF stages); build = write phase spread over every core (encoding of text "
+           "not included: it scales with the encoder's own throughput per core); documents "
+           "of the measured length (scale bytes and times by tokens/document otherwise).", "",
+           "| documents | nodes | shards | docs/shard | GB/shard | GB RAM/node | expected p50 "
+           "ms | build (write) h |", "|---|---|---|---|---|---|---|---|"]
+    for total in (10_000_000, 100_000_000):
+        for nodes in (1, 2, 4, 8, 16):
+            n = nodes * NODE_CORES
+            per = total / n
+            gb = per * bytes_per_doc / 1e9
+            ram = gb * NODE_CORES
+            if ram > 0.7 * NODE_RAM_GB:
+                continue
+            lat = base + slope * per + overhead + (RTT_MS if nodes > 1 else 0.0)
+            build_h = (total / (per_core * n) + codec_s) / 3600
+            out.append(f"| {total:,} | {nodes} | {n} | {per:,.0f} | {gb:.2f} | {ram:.1f} | "
+                       f"{lat:.1f} | {build_h:.2f} |")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
