@@ -231,3 +231,11 @@ def test_kill_9_of_a_writer_keeps_committed_adds_whole(tmp_path, corpus):
     before = len(idx)
     idx.add(["after"], [docs[0]])  # the folder takes writes again
     assert len(idx) == before + 1 and idx.ids()[-1] == "after"
+
+
+def test_core_and_distributed_import_without_ray():
+    code = ("import sys, gingham, gingham.distributed; "
+            "assert 'ray' not in sys.modules, 'ray imported'; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
