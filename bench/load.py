@@ -38,20 +38,6 @@ except ImportError:
           "load generator (pip install sniffio)", file=sys.stderr)
 
 
-def clustered_docs(n_docs: int, dim: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((512, dim)).astype(np.float32)
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    docs = []
-    for _ in range(n_docs):
-        topics = rng.integers(0, len(centers), size=4)
-        n = int(rng.integers(32, 181))
-        t = centers[topics[rng.integers(0, 4, size=n)]]
-        t = t + (0.6 / np.sqrt(dim)) * rng.standard_normal((n, dim)).astype(np.float32)
-        docs.append((t / np.linalg.norm(t, axis=1, keepdims=True)).astype(np.float32))
-    return docs
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -342,8 +328,9 @@ def main() -> int:
     args = p.parse_args()
 
     import gingham
+    from gingham import _synthetic
     from gingham.client import embedding_json
-    docs = clustered_docs(args.docs, args.dim, 0)
+    docs = _synthetic.clustered_docs(args.docs, dim=args.dim, n_centers=512, seed=0)
     rng = np.random.default_rng(1)
     bodies = []
     for d in rng.integers(0, len(docs), size=256):
@@ -351,7 +338,7 @@ def main() -> int:
         q = np.round(q + 0.03 * rng.standard_normal(q.shape), 5).astype(np.float32)
         bodies.append(json.dumps({"embedding": embedding_json(q, args.body), "k": args.k}).encode())
     load_before = os.getloadavg()
-    extra = clustered_docs(400, args.dim, 2)
+    extra = _synthetic.clustered_docs(400, dim=args.dim, n_centers=512, seed=2)
     writer_docs = [json.dumps({"documents": [
         {"id": f"w{i}_{j}", "embedding": np.round(extra[(5 * i + j) % 400], 5).tolist()}
         for j in range(5)]}).encode() for i in range(400)]

@@ -32,6 +32,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import gingham  # noqa: E402
+from gingham._synthetic import clustered_corpus, queries_near  # noqa: E402
 
 try:
     import threadpoolctl
@@ -42,26 +43,15 @@ DIM, LQ, K = 128, 32, 10
 
 
 def synthetic_corpus(n_docs: int, uniform: bool, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((256, DIM)).astype(np.float32)
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    lengths = np.full(n_docs, 106) if uniform else rng.integers(32, 181, size=n_docs)
-    offsets = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    tokens = centers[rng.integers(0, len(centers), size=int(offsets[-1]))]
-    tokens += 0.3 * rng.standard_normal(tokens.shape, dtype=np.float32)
-    tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
-    return tokens, offsets
+    """Clustered unit tokens (gingham._synthetic): 106 tokens per document, or 32-180."""
+    return clustered_corpus(n_docs, dim=DIM, n_centers=256, noise=0.3 * DIM ** 0.5,
+                            min_len=106 if uniform else 32, max_len=106 if uniform else 180,
+                            topics=256, seed=seed)
 
 
 def make_queries(tokens, offsets, n, seed=1):
-    rng = np.random.default_rng(seed)
-    out = []
-    for d in rng.integers(0, len(offsets) - 1, size=n):
-        doc = tokens[offsets[d]:offsets[d + 1]]
-        q = doc[rng.integers(0, len(doc), size=LQ)] + 0.1 * rng.standard_normal((LQ, DIM))
-        out.append((q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32))
-    return out
+    """``n`` queries of LQ perturbed tokens of one random document each."""
+    return queries_near(tokens, offsets, n, n_tokens=LQ, noise=0.1 * DIM ** 0.5, seed=seed)
 
 
 def best_time(fn, reps):

@@ -319,7 +319,7 @@ def render(report: dict) -> str:
              "(PLAID defaults for residual), median. recall@10 against exact fp32 MaxSim over "
              "the float32 corpus. Build: Index.create + add in chunks of "
              f"{report['add_chunk']:,} documents (k-means and encoding included).", "",
-             "Details:", "", *detail_lines(report), "", "Targets (issue 9):", "",
+             "Details:", "", *detail_lines(report), "", "Targets:", "",
              *targets(report), ""]
     if text:
         parts += [f"msmarco ({text['n_docs']:,} documents, {text['n_tokens']:,} tokens, "

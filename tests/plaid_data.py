@@ -5,42 +5,24 @@ import os
 
 import numpy as np
 
+from gingham import _synthetic
+
 
 def clustered_docs(n_docs: int, dim: int, n_centers: int, seed: int, noise: float = 0.25,
                    min_len: int = 4, max_len: int = 30) -> list[np.ndarray]:
-    """Documents of unit token vectors around a few centers on the sphere (each document draws
-    its tokens from a handful of centers, as real passages cover a few topics)."""
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((n_centers, dim))
-    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-    docs = []
-    for _ in range(n_docs):
-        topics = rng.integers(0, n_centers, size=4)
-        n = int(rng.integers(min_len, max_len + 1))
-        t = centers[topics[rng.integers(0, 4, size=n)]]
-        t = t + noise * rng.standard_normal((n, dim)) / np.sqrt(dim)
-        t /= np.linalg.norm(t, axis=1, keepdims=True)
-        docs.append(t.astype(np.float32))
-    return docs
+    """Documents of unit token vectors around a few centers on the sphere (gingham._synthetic)."""
+    return _synthetic.clustered_docs(n_docs, dim=dim, n_centers=n_centers, seed=seed,
+                                     noise=noise, min_len=min_len, max_len=max_len)
 
 
 def queries_from(docs: list[np.ndarray], n_queries: int, n_tokens: int, seed: int,
                  noise: float = 0.1) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for d in rng.integers(0, len(docs), size=n_queries):
-        doc = docs[d]
-        q = doc[rng.integers(0, len(doc), size=n_tokens)]
-        q = q + noise * rng.standard_normal(q.shape) / np.sqrt(doc.shape[1])
-        q /= np.linalg.norm(q, axis=1, keepdims=True)
-        out.append(q.astype(np.float32))
-    return out
+    """Queries of ``n_tokens`` perturbed tokens of one random document each."""
+    return _synthetic.queries_near(*csr(docs), n_queries, n_tokens=n_tokens, noise=noise,
+                                   seed=seed)
 
 
-def csr(docs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    offsets = np.zeros(len(docs) + 1, dtype=np.int64)
-    np.cumsum([len(d) for d in docs], out=offsets[1:])
-    return np.ascontiguousarray(np.concatenate(docs)), offsets
+csr = _synthetic.to_csr
 
 
 def maxsim_np(query: np.ndarray, tokens: np.ndarray, offsets: np.ndarray) -> np.ndarray:

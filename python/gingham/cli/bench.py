@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -42,18 +42,29 @@ def overlap(found: list[list[str]], reference: list[list[str]]) -> float:
                           for f, r in zip(found, reference)]))
 
 
+def _phases(names: tuple[str, ...], enabled: bool) -> Iterator[str]:
+    """``names`` one at a time, behind a tqdm bar on stderr when ``enabled`` and tqdm (part
+    of the text extra) is installed."""
+    if enabled:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            pass
+        else:
+            return iter(tqdm(names, desc="gingham bench", leave=False))
+    return iter(names)
+
+
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     """Build the synthetic index in a temporary folder, search it; returns the report."""
     import tempfile
 
-    from .._progress import progress
     from .._synthetic import clustered_corpus, queries_near, split
     from ..engine import runtime
     from ..engine.exact import exact_search
     from ..engine.index import Index
 
-    phases = iter(progress(("generate", "build", "search"), "gingham bench",
-                           enabled=not args.quiet))
+    phases = _phases(("generate", "build", "search"), enabled=not args.quiet)
     next(phases)
     tokens, offsets = clustered_corpus(args.docs, dim=args.dim, n_centers=args.centers,
                                        seed=args.seed)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Any
@@ -25,6 +24,15 @@ SEARCH_EPILOG = """examples (my-index made as in `gingham index --help`, or by
   gingham search my-index "query" --explain
   gingham search my-index "query" --where "json_extract(metadata, '$.lang') = ?" --param en
 """
+
+
+LOCK_TIMEOUT = 10.0
+
+
+def _add_lock_timeout(p: argparse.ArgumentParser, when: str) -> None:
+    p.add_argument("--lock-timeout", type=float, default=LOCK_TIMEOUT,
+                   help=f"seconds to wait for another writer's lock {when} (default: "
+                        f"{LOCK_TIMEOUT:g})")
 
 
 def add_parsers(sub: Any) -> None:
@@ -58,6 +66,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--limit", type=int, default=0,
                    help="index only the first N documents (0: all)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index")
+    _add_lock_timeout(p, "on the new index")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_index)
@@ -81,6 +90,8 @@ def add_parsers(sub: Any) -> None:
                    help="score every document instead of the staged PLAID search")
     p.add_argument("--explain", action="store_true",
                    help="show which document token each query token matched")
+    _add_lock_timeout(p, "when the index must first be upgraded to the current on-disk "
+                         "format or its BM25 rebuilt")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_search)
 
@@ -89,9 +100,8 @@ def add_parsers(sub: Any) -> None:
                                    "for text indexes, the encoder settings and BM25 size.",
                        epilog="example:\n  gingham info my-index")
     p.add_argument("index", help="index folder")
-    p.add_argument("--lock-timeout", type=float, default=10.0,
-                   help="seconds to wait for another writer's lock when the index must first "
-                        "be upgraded to the current on-disk format")
+    _add_lock_timeout(p, "when the index must first be upgraded to the current on-disk "
+                         "format")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_info)
 
@@ -101,6 +111,8 @@ def add_parsers(sub: Any) -> None:
                                    "documents and the encoder matches the index dimension.",
                        epilog="example:\n  gingham verify my-index")
     p.add_argument("index", help="index folder")
+    _add_lock_timeout(p, "when the index must first be upgraded to the current on-disk "
+                         "format or its BM25 rebuilt")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_verify)
 
@@ -132,7 +144,9 @@ def cmd_index(args: argparse.Namespace) -> int:
                "batch_size": args.batch_size, "show_progress": not args.quiet}
     t0 = time.perf_counter()
     r = Retriever.build(args.path, docs.texts, ids=docs.ids, metadata=docs.metadata,
-                        model=args.model, overwrite=args.overwrite, **options)
+                        model=args.model, overwrite=args.overwrite,
+                        lock_timeout=args.lock_timeout, **options)
+    r.close()
     timings = {key: r.timings[key] for key in ("encode_s", "engine_s", "bm25_s")}
     report = {"index": r.index.path, "n_docs": len(r), **timings,
               "total_s": time.perf_counter() - t0}
@@ -152,19 +166,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ..text.retriever import Retriever
     from .demo import highlight, matched_spans
 
-    r = Retriever.open(args.index)
     hybrid = False if args.hybrid is None else args.hybrid
     params = [_param(p) for p in args.param] if args.param else None
-    t0 = time.perf_counter()
-    _ = r.encoder.model  # load the model first, so the latency below is query encoding + search
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    hits = r.search(args.query, k=args.k, hybrid=hybrid, alpha=args.alpha, where=args.where,
-                    params=params, mode="exact" if args.exact else "plaid")
-    latency_ms = 1000 * (time.perf_counter() - t0)
-    if args.explain:
-        for h in hits:
-            h["explain"] = r.explain(args.query, h["id"])
+    with Retriever.open(args.index, lock_timeout=args.lock_timeout) as r:
+        t0 = time.perf_counter()
+        _ = r.encoder.model  # load the model first: the latency below is encoding + search
+        load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        hits = r.search(args.query, k=args.k, hybrid=hybrid, alpha=args.alpha,
+                        where=args.where, params=params,
+                        mode="exact" if args.exact else "plaid", explain=args.explain)
+        latency_ms = 1000 * (time.perf_counter() - t0)
     if args.json:
         print(json.dumps({"query": args.query, "latency_ms": latency_ms,
                           "model_load_s": load_s, "hits": hits},
@@ -186,32 +198,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _text_layer_info(index: Any) -> dict[str, Any]:
-    """{"encoder": settings, "bm25": {"n_docs", ...}} of a Retriever index, {} otherwise.
-
-    This reads the Retriever's folder layout until the text layer offers it as a public
-    read-only call; the names come from the Retriever module, so they are defined once."""
-    from ..text import retriever as rt
-
-    out: dict[str, Any] = {}
-    encoder = ((index.settings or {}).get(rt.SETTINGS_KEY) or {}).get("encoder")
-    if encoder:
-        out["encoder"] = encoder
-    source = os.path.join(index.path, rt.BM25_DIR, rt.BM25_SOURCE)
-    if os.path.exists(source):
-        with open(source, encoding="utf-8") as f:
-            out["bm25"] = json.load(f)
-    return out
-
-
-def index_info(path: str, lock_timeout: float = 10.0) -> dict[str, Any]:
+def index_info(path: str, lock_timeout: float = LOCK_TIMEOUT) -> dict[str, Any]:
     """{"index", "n_docs", "stats", "settings"} of any index, plus "encoder" and "bm25" for a
-    text index."""
+    text index (``Retriever.describe``)."""
     from ..engine.index import Index
+    from ..text.retriever import Retriever
 
     with Index.open(path, lock_timeout=lock_timeout) as idx:
         return {"index": idx.path, "n_docs": len(idx), "stats": idx.stats(),
-                "settings": idx.settings, **_text_layer_info(idx)}
+                "settings": idx.settings, **Retriever.describe(idx)}
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -237,21 +232,19 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """``gingham verify INDEX``: checksums and invariants; BM25 and encoder of text indexes."""
     from ..engine.index import Index
+    from ..text.retriever import Retriever
 
-    with Index.open(args.index) as idx:
+    with Index.open(args.index, lock_timeout=args.lock_timeout) as idx:
         idx.verify()
-        text_index = "encoder" in _text_layer_info(idx)
+        text_index = "encoder" in Retriever.describe(idx)
         path, n_docs = idx.path, len(idx)
     problems = []
     if text_index:
-        from ..text.retriever import Retriever
-
-        r = Retriever.open(args.index)
-        if r.bm25 is not None and sorted(r.bm25.ids) != sorted(r.index.ids()):
-            problems.append("BM25 ids differ from the index catalog")
-        if r.encoder.dim != r.index.dim:
-            problems.append(f"encoder dim {r.encoder.dim} != index dim {r.index.dim}")
-        r.index.close()
+        with Retriever.open(args.index, lock_timeout=args.lock_timeout) as r:
+            if r.bm25 is not None and sorted(r.bm25.ids) != sorted(r.index.ids()):
+                problems.append("BM25 ids differ from the index catalog")
+            if r.encoder.dim != r.index.dim:
+                problems.append(f"encoder dim {r.encoder.dim} != index dim {r.index.dim}")
     if problems:
         raise ValueError("; ".join(problems))
     if args.json:

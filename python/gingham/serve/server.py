@@ -117,8 +117,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     for name, default, text in limit_fields():
         limits.add_argument(_flag(name), dest=name, type=type(default), default=default,
                             metavar="N", help=f"{text} (default {default})")
-    parser.add_argument("--log-level", default="info",
-                        choices=["critical", "error", "warning", "info", "debug"])
+    levels = ["critical", "error", "warning", "info", "debug"]
+    parser.add_argument("--log-level", default="info", choices=levels,
+                        help=f"server log level: {', '.join(levels)} (default info)")
 
 
 def app_options_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -291,15 +291,10 @@ class Service:
         if self.retriever is None:
             raise InvalidArgument("this index was built from embeddings and has no encoder; "
                                   "send document embeddings")
-        if not upsert:
-            # Checked here, on the writer thread, so no other write of this server can
-            # interleave between the check and the add.
-            known = set(self.index.ids())
-            taken = [x for x in ids if x in known]
-            if taken:
-                raise InvalidArgument(f"{len(taken)} id(s) already in the index, e.g. "
-                                      f"{taken[:5]!r}; send upsert=true to replace them")
-        self.retriever.add(texts, ids, metadata, upsert=upsert)
+        try:
+            self.retriever.add(texts, ids, metadata, upsert=upsert)
+        except DuplicateIdError as exc:  # raised before anything is encoded or written
+            raise InvalidArgument(str(exc)) from None
 
     def add_embeddings(self, ids: list[str], embeddings: list[np.ndarray],
                        metadata: list[Any] | None, texts: list[str | None] | None,

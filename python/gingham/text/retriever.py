@@ -22,7 +22,6 @@ fused score (``fusion.weighted`` or ``fusion.rrf``).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -32,7 +31,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..engine.index import Index
+from ..storage import DuplicateIdError
 from .bm25 import BM25Index
+from .checks import check_target, ids_digest, ids_for, texts_list
 from .encoder import RECOMMENDED_SETTINGS, Encoder
 from .explain import explain_hits
 from .fusion import DEFAULT_ALPHA, rrf, weighted
@@ -44,37 +45,6 @@ SETTINGS_KEY = "retriever"
 HYBRID_MODES = ("rrf", "weighted")
 # Dense and BM25 candidates fetched per query before fusion (at least k).
 FUSION_DEPTH = 100
-
-
-def _texts_list(texts: Any, name: str = "texts") -> list[str]:
-    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
-        raise TypeError(f"{name} must be a list of strings; got {type(texts).__name__}")
-    out = list(texts)
-    for i, t in enumerate(out):
-        if not isinstance(t, str):
-            raise TypeError(f"{name}[{i}] must be a string; got {type(t).__name__}")
-        if not t.strip():
-            raise ValueError(f"{name}[{i}] is empty")
-    return out
-
-
-def _ids_for(texts: list[str], ids: Sequence[str] | None, start: int = 0) -> list[str]:
-    if ids is None:
-        return [str(start + i) for i in range(len(texts))]
-    ids = list(ids)
-    if len(ids) != len(texts):
-        raise ValueError(f"ids must hold one id per text: {len(ids)} ids, {len(texts)} texts")
-    for i, x in enumerate(ids):
-        if not isinstance(x, str):
-            raise TypeError(f"ids[{i}] must be a string; got {type(x).__name__}")
-    return ids
-
-
-def _ids_digest(ids: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for x in sorted(ids):
-        h.update(x.encode("utf-8") + b"\x00")
-    return h.hexdigest()
 
 
 def _commit(index: Index) -> int:
@@ -96,7 +66,7 @@ class Retriever:
 
     Build with :meth:`build`, reopen with :meth:`open`. ``timings`` holds the wall seconds of the
     last build/add: ``encode_s`` (text -> vectors), ``engine_s`` (Index.add: codec training,
-    compression, IVF, commit), ``bm25_s``.
+    compression, IVF, commit), ``bm25_s``, and ``n_docs`` (int: documents encoded).
     """
 
     def __init__(self, index: Index, encoder: Encoder, bm25: BM25Index | None) -> None:
@@ -127,7 +97,7 @@ class Retriever:
               query_length: int | None = None, document_length: int | None = None,
               bm25_language: str | None = "english", batch_size: int = 32,
               device: str = "cpu", num_threads: int | None = None, show_progress: bool = True,
-              overwrite: bool = False) -> "Retriever":
+              overwrite: bool = False, lock_timeout: float = 10.0) -> "Retriever":
         """Encode ``texts`` and write a new index folder at ``path``.
 
         texts: non-empty strings; ids: one string per text (default "0", "1", ...); metadata:
@@ -136,13 +106,17 @@ class Retriever:
         pca_dim/pool_factor/skiplist/projection/query_length/document_length: ``Encoder``
         settings (defaults: ``encoder.RECOMMENDED_SETTINGS``, pooling by 2 then PCA to 128 fitted
         on these texts). bm25_language: BM25 analyser language, None for no BM25 (no hybrid).
+        overwrite: replace an existing index at ``path`` (checked, like the writability of
+        ``path``, before any text is encoded). lock_timeout: seconds to wait for another
+        writer's lock (``Index.create``).
         """
-        texts = _texts_list(texts)
+        texts = texts_list(texts)
         if not texts:
             raise ValueError("texts must hold at least one document")
-        ids = _ids_for(texts, ids)
+        ids = ids_for(texts, ids)
         if bm25_language is not None:
             BM25Index(bm25_language)  # validates the language before any work
+        check_target(path, overwrite)
         encoder = Encoder(model, projection=projection, seed=seed, pca_dim=pca_dim,
                           skiplist=skiplist, pool_factor=pool_factor,
                           query_length=query_length, document_length=document_length,
@@ -157,7 +131,8 @@ class Retriever:
         index = Index.create(path, dim=encoder.dim, storage=storage, nbits=nbits,
                              n_centroids=n_centroids, seed=seed,
                              model=encoder.model_name or "all-MiniLM-L6-v2",
-                             settings=settings, overwrite=overwrite)
+                             settings=settings, overwrite=overwrite,
+                             lock_timeout=lock_timeout)
         # The encoder folder exists before any document is committed: an index whose documents
         # are visible always has the encoder that made them.
         encoder.save(os.path.join(index.path, ENCODER_DIR))
@@ -171,16 +146,17 @@ class Retriever:
             r.bm25.add(ids, texts)
             r._save_bm25()
         r.timings = {"encode_s": encode_s, "engine_s": engine_s,
-                     "bm25_s": time.perf_counter() - t0, "n_docs": float(len(texts))}
+                     "bm25_s": time.perf_counter() - t0, "n_docs": len(texts)}
         return r
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, device: str = "cpu",
              num_threads: int | None = None, batch_size: int = 32,
-             show_progress: bool = False) -> "Retriever":
+             show_progress: bool = False, lock_timeout: float = 10.0) -> "Retriever":
         """Open a folder written by :meth:`build`; rebuilds BM25 from the stored texts when it
-        does not match the Index catalog (interrupted add/delete)."""
-        index = Index.open(path)
+        does not match the Index catalog (interrupted add/delete). lock_timeout: seconds to
+        wait for another writer's lock (``Index.open``)."""
+        index = Index.open(path, lock_timeout=lock_timeout)
         settings = (index.settings or {}).get(SETTINGS_KEY)
         enc_dir = os.path.join(index.path, ENCODER_DIR)
         if settings is None or not os.path.exists(os.path.join(enc_dir, "encoder.json")):
@@ -199,6 +175,21 @@ class Retriever:
             raise
         return r
 
+    @staticmethod
+    def describe(index: Index) -> dict[str, Any]:
+        """Text-layer settings of an open ``index``, read-only: {"encoder": the encoder's
+        config, "bm25": {"language", "n_docs", "ids_sha256", "commit"}} for an index built by
+        :meth:`build` ("bm25" only when BM25 is on and written), {} for an embeddings index."""
+        settings = (index.settings or {}).get(SETTINGS_KEY) or {}
+        if not settings.get("encoder"):
+            return {}
+        out: dict[str, Any] = {"encoder": settings["encoder"]}
+        source = os.path.join(index.path, BM25_DIR, BM25_SOURCE)
+        if settings.get("bm25_language") is not None and os.path.exists(source):
+            with open(source, encoding="utf-8") as f:
+                out["bm25"] = {"language": settings["bm25_language"], **json.load(f)}
+        return out
+
     # ------------------------------------------------------------------ BM25 upkeep
     @property
     def _bm25_dir(self) -> str:
@@ -212,10 +203,10 @@ class Retriever:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
         self.bm25.save(tmp)
-        digest = _ids_digest(self.bm25.ids)
+        digest = ids_digest(self.bm25.ids)
         # The commit is recorded only when BM25 holds exactly the ids of that commit.
         commit = _commit(self.index)
-        matches = _ids_digest(self.index.ids()) == digest and _commit(self.index) == commit
+        matches = ids_digest(self.index.ids()) == digest and _commit(self.index) == commit
         with open(os.path.join(tmp, BM25_SOURCE), "w", encoding="utf-8") as f:
             json.dump({"n_docs": len(self.bm25.ids), "ids_sha256": digest,
                        "commit": commit if matches else None}, f)
@@ -238,7 +229,7 @@ class Retriever:
             return False
         if "commit" in source:
             return source["commit"] is not None and source["commit"] == _commit(self.index)
-        return source.get("ids_sha256") == _ids_digest(self.index.ids())
+        return source.get("ids_sha256") == ids_digest(self.index.ids())
 
     def _load_or_rebuild_bm25(self, language: str) -> BM25Index:
         if self._bm25_is_current():
@@ -257,8 +248,11 @@ class Retriever:
         """Encode and add documents (one Index commit, then BM25). ids default to
         "<n>", "<n+1>", ... (n = current count, skipping ids in use). An id already in the
         index raises ValueError unless upsert=True, which replaces that document (tokens,
-        metadata, text and BM25 terms). Returns the ids added."""
-        texts = _texts_list(texts)
+        metadata, text and BM25 terms). Returns the ids added.
+
+        Raises ``gingham.storage.DuplicateIdError`` (a ValueError) for an id already in the
+        index when upsert is False, before anything is encoded."""
+        texts = texts_list(texts)
         if not texts:
             raise ValueError("texts must hold at least one document")
         existing = set(self.index.ids())
@@ -270,11 +264,11 @@ class Retriever:
                     fresh.append(str(n))
                 n += 1
             ids = fresh
-        ids = _ids_for(texts, ids)
+        ids = ids_for(texts, ids)
         taken = sorted(set(ids) & existing)
         if taken and not upsert:
-            raise ValueError(f"ids already in the index: {taken[:5]}; pass upsert=True to "
-                             "replace them")
+            raise DuplicateIdError(f"{len(taken)} id(s) already in the index, e.g. "
+                                   f"{taken[:5]!r}; pass upsert=True to replace them")
         t0 = time.perf_counter()
         embeddings = self.encoder.encode_documents(texts)
         encode_s = time.perf_counter() - t0
@@ -288,7 +282,7 @@ class Retriever:
             self.bm25.add(ids, texts)
             self._save_bm25()
         self.timings = {"encode_s": encode_s, "engine_s": engine_s,
-                        "bm25_s": time.perf_counter() - t0, "n_docs": float(len(texts))}
+                        "bm25_s": time.perf_counter() - t0, "n_docs": len(texts)}
         return ids
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -325,7 +319,7 @@ class Retriever:
         it, computed from the query vectors this search already encoded.
         """
         single = isinstance(query, str)
-        queries = [query] if single else _texts_list(query, "query")
+        queries = [query] if single else texts_list(query, "query")
         if single and not query.strip():
             raise ValueError("query is empty")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
@@ -394,7 +388,7 @@ class Retriever:
         """
         if not isinstance(query, str) or not query.strip():
             raise ValueError("query must be a non-empty string")
-        items = _texts_list(texts_or_ids, "texts_or_ids")
+        items = texts_list(texts_or_ids, "texts_or_ids")
         if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer))
                               or k <= 0):
             raise ValueError(f"k must be a positive int or None; got {k!r}")
