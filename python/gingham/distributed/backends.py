@@ -35,8 +35,8 @@ class LocalBackend:
         self.shards = [Shard(p, threads) for p in paths]
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(paths)))
 
-    def call(self, method: str, args: dict[int, tuple], *, allow_partial: bool = False
-             ) -> dict[int, Any]:
+    def call(self, method: str, args: dict[int, tuple], *, allow_partial: bool = False,
+             write: bool = False) -> dict[int, Any]:
         if len(args) == 1:
             (s, a), = args.items()
             return {s: getattr(self.shards[s], method)(*a)}
@@ -96,12 +96,27 @@ class RayBackend:
     def _submit(self, method: str, shard: int, args: tuple):
         return getattr(self.actors[shard], method).remote(*args)
 
-    def call(self, method: str, args: dict[int, tuple], *, allow_partial: bool = False
-             ) -> dict[int, Any]:
+    def call(self, method: str, args: dict[int, tuple], *, allow_partial: bool = False,
+             write: bool = False) -> dict[int, Any]:
+        """write=True (a commit): no deadline and no retry, since a killed commit may or may
+        not have landed; a dead actor raises ShardUnavailableError saying so."""
         ray = self._ray
         from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
         started = time.monotonic()
         refs = {self._submit(method, s, a): s for s, a in args.items()}
+        if write:
+            out, lost = {}, []
+            for ref, s in refs.items():
+                try:
+                    out[s] = ray.get(ref)
+                except RayTaskError as exc:
+                    raise exc.as_instanceof_cause() from None
+                except RayActorError:
+                    lost.append(s)
+            if lost:
+                raise ShardUnavailableError(lost, f"its actor died during {method}; each shard "
+                                                  "commit is atomic: rerun with upsert=True")
+            return out
         try:  # the common case: every shard answers in time
             values = ray.get(list(refs), timeout=self.timeout)
         except RayTaskError as exc:  # the shard raised: the caller's error, not a fault

@@ -152,7 +152,8 @@ class ShardedIndex:
         return {s: np.flatnonzero(where == s) for s in np.unique(where).tolist()}
 
     def _call(self, method: str, args: dict[int, tuple], allow_partial: bool = False) -> dict:
-        return self._backend.call(method, args, allow_partial=allow_partial)
+        return self._backend.call(method, args, allow_partial=allow_partial,
+                                  write=method in ("add", "delete"))
 
     def _all(self, method: str, *args) -> dict:
         return self._call(method, {s: args for s in range(self.n_shards)})
