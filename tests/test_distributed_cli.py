@@ -47,7 +47,9 @@ def test_index_rejects_bad_shards(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
                             "ignore::ResourceWarning")
-def test_index_with_shards_then_search(tmp_path, capsys):
+def test_index_with_shards_then_search(tmp_path, capsys, request):
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("slow: run with -m slow")
     pytest.importorskip("ray")
     pytest.importorskip("torch")
     import ray

@@ -21,8 +21,15 @@ pytestmark = [pytest.mark.slow,
 DIM = 16
 
 
+def skip_unless_selected(request) -> None:
+    """Slow tests run only when asked for (``-m slow``), as the marker's help says."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("slow: run with -m slow")
+
+
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(request):
+    skip_unless_selected(request)
     env = {"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}}
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     nodes = [c.add_node(num_cpus=1) for _ in range(2)]

@@ -29,6 +29,12 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
 DIM = 16
 
 
+def skip_unless_selected(request) -> None:
+    """Slow tests run only when asked for (``-m slow``), as the marker's help says."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("slow: run with -m slow")
+
+
 class WordEncoder:
     """Deterministic stand-in for a text encoder: one seeded unit vector per word."""
 
@@ -189,7 +195,9 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def test_build_killed_and_resumed(session, tmp_path):
+@pytest.mark.slow
+def test_build_killed_and_resumed(session, tmp_path, request):
+    skip_unless_selected(request)
     path, log = tmp_path / "k", tmp_path / "log"
     log.mkdir()
     here = str(Path(__file__).parent)
@@ -233,7 +241,9 @@ WRITE_DRIVER = textwrap.dedent("""
 """)
 
 
-def test_build_killed_while_writing_loses_nothing(session, tmp_path):
+@pytest.mark.slow
+def test_build_killed_while_writing_loses_nothing(session, tmp_path, request):
+    skip_unless_selected(request)
     path = tmp_path / "w"
     proc = subprocess.Popen([sys.executable, "-c", WRITE_DRIVER,
                              ray.get_runtime_context().gcs_address, str(path)],
