@@ -66,6 +66,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--limit", type=int, default=0,
                    help="index only the first N documents (0: all)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index")
+    p.add_argument("--shards", type=int, default=0,
+                   help="build a sharded index of N shards on Ray (0: one index)")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster for --shards (default: a local ray.init())")
     _add_lock_timeout(p, "on the new index")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -144,14 +148,24 @@ def cmd_index(args: argparse.Namespace) -> int:
                "bm25_language": None if args.bm25_language == "off" else args.bm25_language,
                "batch_size": args.batch_size, "show_progress": not args.quiet}
     t0 = time.perf_counter()
-    r = Retriever.build(args.path, docs.texts, ids=docs.ids, metadata=docs.metadata,
-                        model=args.model, overwrite=args.overwrite,
-                        lock_timeout=args.lock_timeout, **options)
-    r.close()
-    timings = {key: r.timings[key] for key in ("encode_s", "engine_s", "bm25_s")}
-    report = {"index": r.index.path, "n_docs": len(r), **timings,
-              "total_s": time.perf_counter() - t0}
-    report["docs_per_s"] = report["n_docs"] / max(report["total_s"], 1e-9)
+    if args.shards < 0:
+        raise ValueError(f"--shards must be >= 0; got {args.shards}")
+    if args.shards:
+        from ..distributed import faces
+        report = faces.index_texts(
+            args.path, docs.ids, docs.texts, docs.metadata, n_shards=args.shards,
+            address=args.ray_address, model=args.model, storage=args.storage,
+            nbits=args.nbits, pca_dim=options["pca_dim"], pool_factor=args.pool_factor,
+            batch_size=args.batch_size, overwrite=args.overwrite, progress=not args.quiet)
+    else:
+        r = Retriever.build(args.path, docs.texts, ids=docs.ids, metadata=docs.metadata,
+                            model=args.model, overwrite=args.overwrite,
+                            lock_timeout=args.lock_timeout, **options)
+        r.close()
+        timings = {key: r.timings[key] for key in ("encode_s", "engine_s", "bm25_s")}
+        report = {"index": r.index.path, "n_docs": len(r), **timings,
+                  "total_s": time.perf_counter() - t0}
+        report["docs_per_s"] = report["n_docs"] / max(report["total_s"], 1e-9)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -164,20 +178,17 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """``gingham search INDEX QUERY``: print the top-k hits (table or JSON)."""
-    from ..text.retriever import Retriever
+    from ..distributed import faces
     from .demo import highlight, matched_spans
 
     hybrid = False if args.hybrid is None else args.hybrid
     params = [_param(p) for p in args.param] if args.param else None
-    with Retriever.open(args.index, lock_timeout=args.lock_timeout) as r:
-        t0 = time.perf_counter()
-        _ = r.encoder.model  # load the model first: the latency below is encoding + search
-        load_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        hits = r.search(args.query, k=args.k, hybrid=hybrid, alpha=args.alpha,
-                        where=args.where, params=params,
-                        mode="exact" if args.exact else "plaid", explain=args.explain)
-        latency_ms = 1000 * (time.perf_counter() - t0)
+    if faces.is_sharded(args.index):
+        hits, load_s, latency_ms = faces.search(args.index, args.query, args.k, hybrid=hybrid,
+                                                explain=args.explain, where=args.where,
+                                                params=params, exact=args.exact)
+    else:
+        hits, load_s, latency_ms = _search_index(args, hybrid, params)
     if args.json:
         print(json.dumps({"query": args.query, "latency_ms": latency_ms,
                           "model_load_s": load_s, "hits": hits},
@@ -199,12 +210,31 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _search_index(args: argparse.Namespace, hybrid: Any, params: list | None
+                  ) -> tuple[list, float, float]:
+    """Search one (Retriever) index -> (hits, model load s, latency ms)."""
+    from ..text.retriever import Retriever
+
+    with Retriever.open(args.index, lock_timeout=args.lock_timeout) as r:
+        t0 = time.perf_counter()
+        _ = r.encoder.model  # load the model first: the latency below is encoding + search
+        load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        hits = r.search(args.query, k=args.k, hybrid=hybrid, alpha=args.alpha,
+                        where=args.where, params=params,
+                        mode="exact" if args.exact else "plaid", explain=args.explain)
+        return hits, load_s, 1000 * (time.perf_counter() - t0)
+
+
 def index_info(path: str, lock_timeout: float = LOCK_TIMEOUT) -> dict[str, Any]:
     """{"index", "n_docs", "stats", "settings"} of any index, plus "encoder" and "bm25" for a
-    text index (``Retriever.describe``)."""
+    text index (``Retriever.describe``); a sharded index's summed and per-shard stats."""
+    from ..distributed import faces
     from ..engine.index import Index
     from ..text.retriever import Retriever
 
+    if faces.is_sharded(path):
+        return faces.info(path)
     with Index.open(path, lock_timeout=lock_timeout) as idx:
         return {"index": idx.path, "n_docs": len(idx), "stats": idx.stats(),
                 "settings": idx.settings, **Retriever.describe(idx)}
@@ -232,9 +262,16 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """``gingham verify INDEX``: checksums and invariants; BM25 and encoder of text indexes."""
+    from ..distributed import faces
     from ..engine.index import Index
     from ..text.retriever import Retriever
 
+    if faces.is_sharded(args.index):
+        summary = faces.verify(args.index)
+        print(json.dumps(summary) if args.json else
+              f"{summary['index']}: ok ({summary['n_docs']:,} documents, "
+              f"{summary['n_shards']} shards)")
+        return 0
     with Index.open(args.index, lock_timeout=args.lock_timeout) as idx:
         idx.verify()
         text_index = "encoder" in Retriever.describe(idx)

@@ -1,0 +1,136 @@
+"""The sharded folder: its manifest, the shared codec, the writer lock and id routing.
+
+A sharded index is a folder holding ``sharded.json`` (the manifest), ``codec.npz`` (the one
+codec every shard shares, residual storage only) and N shard folders ``shard-0000`` ... each an
+ordinary gingham Index. The manifest and the codec are written to a temporary file, fsynced,
+renamed over the old one and the folder fsynced, so a kill at any moment leaves either the old
+or the new file, never a torn one.
+
+Routing: a document goes to shard ``blake2b(id, 8 bytes) mod n_shards`` (little endian), which
+does not depend on the process, the Python version or the order of insertion.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+MANIFEST = "sharded.json"
+CODEC_FILE = "codec.npz"
+LOCK_FILE = "writer.lock"
+FORMAT = 1
+ROUTING = "blake2b-64-mod"
+#: Metadata key holding a document's global insertion sequence number inside its shard.
+SEQ_KEY = "gingham_seq"
+
+
+def shard_name(shard: int) -> str:
+    """Folder name of shard number ``shard``."""
+    return f"shard-{shard:04d}"
+
+
+def route(ids: Sequence[str], n_shards: int) -> np.ndarray:
+    """Shard number int64 (len(ids),) of each id: blake2b-64 of its UTF-8 bytes mod n_shards."""
+    out = np.empty(len(ids), dtype=np.int64)
+    for i, doc_id in enumerate(ids):
+        digest = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest()
+        out[i] = int.from_bytes(digest, "little") % n_shards
+    return out
+
+
+def is_sharded(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a sharded gingham index folder (holds the manifest)."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_manifest(root: Path, manifest: Mapping[str, Any]) -> None:
+    """Replace the manifest atomically (temp file + fsync + rename + fsync of the folder)."""
+    _write_atomic(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """The manifest of a sharded folder; FileNotFoundError / ValueError naming the folder."""
+    path = root / MANIFEST
+    if not root.exists():
+        raise FileNotFoundError(f"no sharded gingham index at {str(root)!r}")
+    if not path.is_file():
+        raise ValueError(f"{str(root)!r} is not a sharded gingham index (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable sharded manifest: {exc}") from None
+    if manifest.get("gingham_sharded") != FORMAT or manifest.get("routing") != ROUTING:
+        raise ValueError(f"{path}: unknown sharded format {manifest.get('gingham_sharded')!r} "
+                         f"/ routing {manifest.get('routing')!r}")
+    return manifest
+
+
+def write_codec(root: Path, codec: Mapping[str, np.ndarray]) -> str:
+    """Write the shared codec arrays atomically -> sha256 of the file (kept in the manifest)."""
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in codec.items()})
+    data = buf.getvalue()
+    _write_atomic(root / CODEC_FILE, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_codec(root: Path, sha256: str) -> dict[str, np.ndarray]:
+    """The shared codec arrays; ValueError if the file does not match the manifest's sha256."""
+    data = (root / CODEC_FILE).read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError(f"{root / CODEC_FILE} does not match the manifest's sha256")
+    with np.load(io.BytesIO(data)) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+class RootLock:
+    """Exclusive ``flock`` on the sharded folder's writer.lock: one sharded writer at a time
+    (the kernel drops it when the holder dies)."""
+
+    def __init__(self, root: Path, timeout: float):
+        self._path = root / LOCK_FILE
+        self._timeout = timeout
+        self._fd: int | None = None
+
+    def __enter__(self) -> "RootLock":
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + max(0.0, self._timeout)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise TimeoutError(f"another writer holds {self._path}; gave up after "
+                                       f"{self._timeout:g} s") from None
+                time.sleep(0.01)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)

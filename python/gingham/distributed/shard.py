@@ -1,0 +1,152 @@
+"""One shard of a sharded index: an ordinary gingham Index plus what the sharded layer asks of
+it (adds that carry the shared codec and global sequence numbers, existence checks, sequence
+look-ups). The same class runs in-process (local backend) and as a Ray actor (one per shard).
+
+Results cross the process boundary as plain tuples (id, score) per hit, best first with the
+shard's own tie rule (lower internal id = earlier added, which within a shard is the order of
+the global sequence numbers).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..engine import kinds
+from ..engine.index import Index
+from ..engine.runtime import set_num_threads
+from ..storage import Store
+from .manifest import SEQ_KEY, read_codec
+
+
+def codec_digest(codec: Mapping[str, np.ndarray] | None) -> str | None:
+    """sha256 over the codec's arrays (name, dtype, shape, bytes), None without a codec."""
+    if codec is None:
+        return None
+    h = hashlib.sha256()
+    for name in sorted(codec):
+        arr = np.ascontiguousarray(codec[name])
+        h.update(f"{name}:{arr.dtype.str}:{arr.shape}".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def add_with_codec(path: str, ids: list[str], tokens: np.ndarray, doc_offsets: np.ndarray,
+                   metadata: list | None, texts: list | None,
+                   codec: Mapping[str, np.ndarray]) -> None:
+    """First add of an empty residual Index at ``path`` that installs ``codec`` (arrays as
+    ``residual.train_codec`` returns) instead of training one, in one commit (public storage
+    API: the kind encodes, the store commits codec and segment together)."""
+    with Store.open(path) as store:
+        with store.snapshot() as snap:
+            if snap.codec is not None:
+                raise ValueError(f"{path} already has a codec")
+        kind = kinds.make(store.settings)
+        arrays, _ = kind.encode(np.ascontiguousarray(tokens, dtype=np.float32),
+                                np.asarray(doc_offsets, dtype=np.int64), dict(codec),
+                                store.settings, {})
+        store.add(ids, arrays, metadata=metadata, texts=texts, codec=dict(codec))
+
+
+class Shard:
+    """An open shard folder. threads: OpenMP threads of this shard's searches (None: keep)."""
+
+    def __init__(self, path: str, threads: int | None = None):
+        if threads is not None:
+            os.environ["OMP_NUM_THREADS"] = str(int(threads))
+            set_num_threads(int(threads))
+        self.path = str(path)
+        self.index = Index.open(path)
+        self._store = Store.open(path)
+
+    def close(self) -> None:
+        self.index.close()
+        self._store.close()
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def refresh(self) -> None:
+        self.index.refresh()
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def existing(self, ids: Sequence[str]) -> list[str]:
+        """The ids of ``ids`` that are live in this shard, in input order."""
+        with self._store.snapshot() as snap:
+            found = snap.resolve(list(ids), missing="ignore")
+            present = set(snap.external_ids(found)) if found.size else set()
+        return [i for i in ids if i in present]
+
+    def seqs(self, ids: Sequence[str]) -> list[int]:
+        """Global sequence number of each id (KeyError if one is not in this shard)."""
+        return [int(d["metadata"][SEQ_KEY]) for d in self.index.documents(list(ids))]
+
+    def search(self, queries: list[np.ndarray], k: int, options: dict) -> list:
+        """Per query a list of (id, score), best first; with return_stats -> (lists, stats)."""
+        out = self.index.search(queries, k, **options)
+        hits, stats = out if options.get("return_stats") else (out, None)
+        if options.get("with_documents"):
+            lists = [[(h["id"], h["score"], h["metadata"], h["text"]) for h in q] for q in hits]
+        else:
+            lists = [[(h.id, h.score) for h in q] for q in hits]
+        return (lists, stats) if options.get("return_stats") else lists
+
+    def rerank(self, query: np.ndarray, ids: Sequence[str]) -> list:
+        """Exact MaxSim of ``query`` against ``ids`` -> [(id, score)] best first."""
+        return [(h.id, h.score) for h in self.index.rerank(query, list(ids))]
+
+    def documents(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self.index.documents(list(ids))
+
+    def tokens(self, doc_id: str) -> np.ndarray:
+        return self.index.tokens(doc_id)
+
+    def ids(self) -> list[str]:
+        return self.index.ids()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def size(self) -> int:
+        return len(self.index)
+
+    def stats(self) -> dict[str, Any]:
+        return self.index.stats()
+
+    def _has_codec(self) -> bool:
+        with self._store.snapshot() as snap:
+            return snap.codec is not None
+
+    def codec_digest(self) -> str | None:
+        with self._store.snapshot() as snap:
+            return codec_digest(snap.codec)
+
+    def verify(self) -> dict[str, Any]:
+        return {**self.index.verify(), "codec_digest": self.codec_digest()}
+
+    # ---- writes --------------------------------------------------------------------------
+
+    def add(self, ids: list[str], tokens: np.ndarray, doc_offsets: np.ndarray,
+            metadata: list | None, texts: list | None, seqs: Sequence[int], upsert: bool,
+            codec_sha256: str | None) -> int:
+        """Add documents (CSR tokens float32 (T, dim), doc_offsets int64 (n + 1,)) in one
+        commit, each with its global sequence number in its metadata; the first add of a
+        residual shard installs the shared codec (the sharded folder's codec file, checked against
+        codec_sha256). -> number added."""
+        meta = [{**(m or {}), SEQ_KEY: int(s)}
+                for m, s in zip(metadata or [None] * len(ids), seqs)]
+        if codec_sha256 is not None and self.index.storage == "residual" and not self._has_codec():
+            codec = read_codec(Path(self.path).parent, codec_sha256)
+            add_with_codec(self.path, ids, tokens, doc_offsets, meta, texts, codec)
+            self.index.refresh()
+        else:
+            docs = [tokens[doc_offsets[i]:doc_offsets[i + 1]] for i in range(len(ids))]
+            self.index.add(ids, docs, meta, texts, upsert=upsert)
+        return len(ids)
+
+    def delete(self, ids: Sequence[str], missing: str) -> int:
+        return self.index.delete(list(ids), missing=missing)

@@ -1,0 +1,241 @@
+"""ShardedIndex on the local backend (no Ray): results equal one Index holding the same
+documents, routing, updates across shards, kill -9 of a writer, bad input."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import gingham
+from gingham import _synthetic as syn
+from gingham.distributed import ShardedIndex, is_sharded, route
+from gingham.distributed.manifest import MANIFEST, SEQ_KEY
+from gingham.storage import DuplicateIdError
+
+DIM = 32
+N = 500
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    tokens, offsets = syn.clustered_corpus(N, dim=DIM, n_centers=64, min_len=4, max_len=12,
+                                           seed=3)
+    docs = syn.split(tokens, offsets)
+    # Exact copies of earlier documents under later ids: equal scores in different shards,
+    # which only the insertion order can break.
+    for i in range(0, 40, 4):
+        docs[N - 1 - i] = docs[i].copy()
+    ids = [f"doc-{i}" for i in range(N)]
+    meta = [{"g": i % 3} for i in range(N)]
+    queries = syn.queries_near(tokens, offsets, 12, n_tokens=6) + [docs[0], docs[8]]
+    return ids, docs, meta, queries
+
+
+def build_pair(tmp_path, corpus, n_shards=3, storage="residual"):
+    ids, docs, meta, _ = corpus
+    single = gingham.Index.create(tmp_path / "single", DIM, storage=storage)
+    sharded = ShardedIndex.create(tmp_path / "sharded", DIM, n_shards=n_shards,
+                                  storage=storage)
+    for lo, hi in ((0, 300), (300, N)):
+        single.add(ids[lo:hi], docs[lo:hi], meta[lo:hi], [f"t{i}" for i in range(lo, hi)])
+        sharded.add(ids[lo:hi], docs[lo:hi], meta[lo:hi], [f"t{i}" for i in range(lo, hi)])
+    return single, sharded
+
+
+def assert_same(a, b):
+    """Same ids in the same order, scores within 1e-5, same ranks."""
+    assert [[h.id for h in q] for q in a] == [[h.id for h in q] for q in b]
+    for qa, qb in zip(a, b):
+        assert [h.rank for h in qa] == [h.rank for h in qb]
+        np.testing.assert_allclose([h.score for h in qa], [h.score for h in qb], atol=1e-5)
+
+
+@pytest.mark.parametrize("storage", ["residual", "fp16"])
+def test_sharded_equals_single_index(tmp_path, corpus, storage):
+    ids, _, _, queries = corpus
+    single, sharded = build_pair(tmp_path, corpus, storage=storage)
+    filters = [{}, {"where": "json_extract(metadata, '$.g') = ?", "params": [1]},
+               {"subset": ids[::5] + ["no-such-id"]},
+               {"subset": ids[::3], "where": "json_extract(metadata, '$.g') != 2"}]
+    for kw in filters:
+        for k in (1, 10, 40):
+            assert_same(single.search(queries, k, mode="exact", **kw),
+                        sharded.search(queries, k, mode="exact", **kw))
+        # PLAID without a rank cut (ndocs >= 4 n_docs) and with enough cells that no shard
+        # widens its probe: the candidates are the documents of the cells the query probes,
+        # which each shard finds exactly as one index does (docs/distributed.md).
+        for k in (1, 10) if "subset" not in kw else ():
+            a, st_a = single.search(queries, k, ncells=8, ndocs=4 * N, return_stats=True, **kw)
+            b, st_b = sharded.search(queries, k, ncells=8, ndocs=4 * N, return_stats=True,
+                                     **kw)
+            cells = [q["n_cells"] for q in st_a["per_query"]]
+            same = [q for q in range(len(queries))
+                    if all(shard["per_query"][q]["n_cells"] == cells[q]
+                           for shard in st_b["shards"].values())]
+            assert len(same) >= 3
+            assert_same([a[q] for q in same], [b[q] for q in same])
+    tied = sharded.search(queries[-2], 3, mode="exact")
+    assert [h.id for h in tied[:2]] == ["doc-0", f"doc-{N - 1}"]
+    assert route(["doc-0"], 3)[0] != route([f"doc-{N - 1}"], 3)[0]  # the tie spans shards
+    docs_a = single.search(queries[:3], 5, mode="exact", with_documents=True)
+    docs_b = sharded.search(queries[:3], 5, mode="exact", with_documents=True)
+    assert docs_a == docs_b
+    assert sharded.codec() is None if storage != "residual" else sharded.codec() is not None
+
+
+def test_rerank_documents_ids_stats(tmp_path, corpus):
+    ids, docs, meta, queries = corpus
+    single, sharded = build_pair(tmp_path, corpus)
+    pick = sorted(set(ids[::7] + ids[:40:4] + ids[N - 40::4]))
+    for q in queries[-3:]:
+        assert_same([single.rerank(q, pick)], [sharded.rerank(q, pick)])
+        assert_same([single.rerank(q, pick, 5)], [sharded.rerank(q, pick, 5)])
+    assert sharded.documents(ids[:9]) == single.documents(ids[:9])
+    assert SEQ_KEY not in sharded.get("doc-3")["metadata"]
+    np.testing.assert_array_equal(sharded.tokens("doc-7"), single.tokens("doc-7"))
+    assert sharded.ids() == single.ids()
+    st, ss = sharded.stats(), single.stats()
+    for f in ("n_docs", "n_tokens", "n_deleted", "dim", "nbits"):
+        assert st[f] == ss[f], f
+    assert sum(s["n_docs"] for s in st["shards"]) == N and st["n_shards"] == 3
+    assert sharded.verify()["n_docs"] == N
+    with pytest.raises(KeyError):
+        sharded.rerank(queries[0], ["doc-1", "nope"])
+
+
+def test_updates_across_shards(tmp_path, corpus):
+    ids, docs, meta, queries = corpus
+    single, sharded = build_pair(tmp_path, corpus)
+    gone = ids[10:60]
+    assert sharded.delete(gone) == single.delete(gone) == 50
+    with pytest.raises(KeyError, match="nothing deleted"):
+        sharded.delete(["doc-100", "ghost"])
+    assert len(sharded) == N - 50  # doc-100 kept
+    new = [docs[(i * 13) % N][::-1].copy() for i in range(30)]
+    up = ids[100:130]
+    with pytest.raises(DuplicateIdError):
+        sharded.add(up, new)
+    assert len(sharded) == N - 50
+    single.add(up, new, upsert=True)
+    sharded.add(up, new, upsert=True)
+    assert sharded.delete(["ghost", "doc-0"], missing="ignore") == 1
+    single.delete(["doc-0"])
+    assert_same(single.search(queries, 20, mode="exact"),
+                sharded.search(queries, 20, mode="exact"))
+    assert sharded.ids() == single.ids()
+    sharded.compact()
+    assert_same(single.search(queries, 20, mode="exact"),
+                sharded.search(queries, 20, mode="exact"))
+    reopened = ShardedIndex.open(tmp_path / "sharded")
+    assert reopened.ids() == single.ids()
+    assert reopened.verify()["n_docs"] == len(single)
+
+
+def test_routing_is_stable(tmp_path, corpus):
+    ids = ["a", "doc-1", "ü-ñ", "x" * 300]
+    expected = [int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "little")
+                % 7 for i in ids]
+    assert route(ids, 7).tolist() == expected
+    # Pinned values: a change of the hash would strand every existing sharded index.
+    assert route(["a", "doc-1", "b"], 4).tolist() == pinned_routes()
+    _, sharded = build_pair(tmp_path, corpus, n_shards=4)
+    for s, st in enumerate(sharded._all("ids").values()):
+        assert (route(st, 4) == s).all()
+    assert is_sharded(tmp_path / "sharded") and not is_sharded(tmp_path / "single")
+
+
+def pinned_routes():
+    return [int.from_bytes(hashlib.blake2b(x, digest_size=8).digest(), "little") % 4
+            for x in (b"a", b"doc-1", b"b")]
+
+
+def test_bad_input(tmp_path, corpus):
+    ids, docs, _, queries = corpus
+    with pytest.raises(ValueError, match="n_shards"):
+        ShardedIndex.create(tmp_path / "z", DIM, n_shards=0)
+    sharded = ShardedIndex.create(tmp_path / "s", DIM, n_shards=2)
+    with pytest.raises(ValueError, match="dim 32"):
+        sharded.add(["a"], [np.ones((3, DIM + 1), np.float32)])
+    with pytest.raises(ValueError, match="reserved"):
+        sharded.add(["a"], [np.ones((3, DIM), np.float32)], [{SEQ_KEY: 1}])
+    sharded.add(ids[:20], docs[:20])
+    with pytest.raises(ValueError, match="dim 32"):
+        sharded.search(np.ones((3, 8), np.float32))
+    with pytest.raises(ValueError, match="k"):
+        sharded.search(queries[0], 0)
+    with pytest.raises(FileExistsError):
+        ShardedIndex.create(tmp_path / "s", DIM, n_shards=2)
+    with pytest.raises(ValueError, match="not a sharded"):
+        ShardedIndex.open(tmp_path / "s" / "shard-0000")
+    with pytest.raises(FileNotFoundError):
+        ShardedIndex.open(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="backend"):
+        ShardedIndex.open(tmp_path / "s", backend="mpi")
+    sharded.close()
+    os.rename(tmp_path / "s" / "shard-0001", tmp_path / "s" / "moved")
+    with pytest.raises(FileNotFoundError, match="shard 1 .* missing"):
+        ShardedIndex.open(tmp_path / "s")
+    (tmp_path / "s" / MANIFEST).write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable sharded manifest"):
+        ShardedIndex.open(tmp_path / "s")
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from gingham.distributed import ShardedIndex
+    idx = ShardedIndex.open(sys.argv[1])
+    rng = np.random.default_rng(0)
+    for b in range(10_000):
+        ids = [f"b{b}-{i}" for i in range(40)]
+        docs = [rng.standard_normal((4, 32)).astype(np.float32) for _ in ids]
+        idx.add(ids, docs)
+        print(b, flush=True)
+""")
+
+
+def test_kill_9_of_a_writer_keeps_committed_adds_whole(tmp_path, corpus):
+    ids, docs, _, queries = corpus
+    path = tmp_path / "s"
+    ShardedIndex.create(path, DIM, n_shards=3).add(ids[:50], docs[:50])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    confirmed = -1
+    for line in proc.stdout:  # wait for three commits, then kill in the middle of the fourth
+        confirmed = int(line)
+        if confirmed == 2:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    idx = ShardedIndex.open(path)
+    assert idx.verify()["n_docs"] == len(idx)
+    present = set(idx.ids())
+    n_batches = max(int(i.split("-")[0][1:]) for i in present if i.startswith("b")) + 1
+    assert n_batches >= confirmed + 1
+    for b in range(n_batches):
+        batch = [f"b{b}-{i}" for i in range(40)]
+        if b <= confirmed:
+            assert set(batch) <= present
+        where = route(batch, 3)
+        for s in range(3):  # each shard holds its part of a batch whole or not at all
+            part = {i for i, w in zip(batch, where) if w == s}
+            assert part <= present or not (part & present)
+    before = len(idx)
+    idx.add(["after"], [docs[0]])  # the folder takes writes again
+    assert len(idx) == before + 1 and idx.ids()[-1] == "after"
+
+
+def test_core_and_distributed_import_without_ray():
+    code = ("import sys, gingham, gingham.distributed; "
+            "assert 'ray' not in sys.modules, 'ray imported'; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
