@@ -22,7 +22,7 @@ venv: $(VENV)/.ready
 
 # A real wheel build and install (no editable path tricks); build/<tag> keeps it incremental.
 install: venv
-	$(PIP) install -q --no-build-isolation ".[dev,text,server,client]"
+	$(PIP) install -q --no-build-isolation ".[dev,text,server,client,ray]"
 
 demo: install
 	$(VENV)/bin/gingham demo
