@@ -26,6 +26,10 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 _NAME = re.compile(r"^_?[a-z][a-z0-9_]{0,62}$")
 _CHUNK = 1 << 20
+#: Files of at most this size are checksummed on every open (reading them costs about what
+#: mapping them does); larger ones get size + header checks, and their sha256 is left to
+#: ``verify()`` / ``open(check="full")``.
+SMALL_FILE_BYTES = 1 << 20
 
 
 def fsync_dir(path: Path) -> None:
@@ -181,15 +185,32 @@ def load_array(folder: Path, entry: dict, *, mmap: bool = True) -> np.ndarray:
     return arr
 
 
+def checked_at_open(name: str, entry: dict) -> bool:
+    """Whether a plain open checks this array's sha256: the store's own arrays (names starting
+    with ``_``: the id maps) always, every other file when it is at most SMALL_FILE_BYTES."""
+    return name.startswith("_") or int(entry["bytes"]) <= SMALL_FILE_BYTES
+
+
+def check_sha256(folder: Path, entry: dict) -> None:
+    """CorruptionError naming the file unless its sha256 is the manifest's."""
+    path = folder / entry["file"]
+    try:
+        digest = sha256_file(path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise CorruptionError(path, f"cannot read: {exc}") from exc
+    if digest != entry["sha256"]:
+        raise CorruptionError(path, "sha256 differs from manifest")
+
+
 def check_folder(folder: Path, manifest: dict) -> None:
     """Full check of a published folder: every file's sha256 and header; no stray files."""
     names = {MANIFEST}
     for entry in manifest["arrays"].values():
-        path = folder / entry["file"]
         names.add(entry["file"])
         load_array(folder, entry)
-        if sha256_file(path) != entry["sha256"]:
-            raise CorruptionError(path, "sha256 differs from manifest")
+        check_sha256(folder, entry)
     stray = sorted(set(os.listdir(folder)) - names)
     if stray:
         raise CorruptionError(folder / stray[0], "file not listed in the manifest")
