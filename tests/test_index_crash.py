@@ -68,7 +68,9 @@ def run_kills(tmp_path: Path, n_kills: int, max_pause: float) -> None:
     gingham.Index.create(path, dim=wl.DIM, nbits=2, n_centroids=8).close()
     rng = random.Random(7)
     in_flight_kills = 0
-    env = dict(os.environ, PYTHONPATH=str(Path(wl.__file__).parent))
+    # the child imports the same gingham as this process (and the workload module)
+    paths = [str(Path(wl.__file__).parent), str(Path(gingham.__file__).parents[1])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
     kinds_hit = set()
     for _ in range(n_kills):
         child = subprocess.Popen([sys.executable, wl.__file__, str(path), str(log), "100000"],
