@@ -126,8 +126,8 @@ def table(root: Path, storages=("residual", "fp32")) -> list[dict]:
                 mate = [s for s in segs if s.name != rel.parts[1]][0] / rel.name
             elif rel.parts[0] == "codec":
                 mate = next((other_index / "codec").iterdir()) / rel.name
-            else:
-                mate = None
+            else:  # the catalog: another index's (same settings, other documents)
+                mate = other_index / rel
             for how in DAMAGES:
                 for large in (False, True):
                     cell = run_cell(pristine, root / "work", rel, how, mate, query, expected,
