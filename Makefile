@@ -50,7 +50,8 @@ ASAN_TESTS ?= tests/test_maxsim.py tests/test_int8.py tests/test_kmeans.py tests
 	tests/test_ivf.py tests/test_plaid.py tests/test_core_safety.py tests/test_validation.py \
 	tests/test_index.py tests/test_index_flat.py tests/test_index_corruption.py \
 	tests/test_storage_corruption.py tests/test_storage_store.py tests/test_fuzz_core.py \
-	tests/test_fuzz_files.py tests/test_overflow.py
+	tests/test_fuzz_files.py tests/test_overflow.py tests/test_index_open_checks.py \
+	tests/test_index_damage_table.py tests/test_index_crash.py
 .PHONY: test-asan
 test-asan: venv
 	$(PIP) install -q --no-build-isolation --no-deps --upgrade --target $(ASAN_SITE) \

@@ -13,6 +13,7 @@ prints its own count every 30 s. atheris is not a dependency: ``pip install athe
 """
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -31,6 +32,10 @@ ROOT = Path(tempfile.mkdtemp(prefix="gingham-atheris-"))
 COUNT = [0]
 TOKENS = np.random.default_rng(3).standard_normal((20, 8)).astype(np.float32)
 QUERY = TOKENS[:3].copy()
+_A = readers.npy_bytes(readers.SEED_ARRAYS["f32"])
+MANIFEST_SEED = json.dumps({"format": 1, "kind": "segment", "arrays": {"a": {
+    "file": "a.npy", "dtype": "<f4", "shape": [3, 4], "bytes": len(_A),
+    "sha256": readers.files.sha256_bytes(_A)}}}).encode()
 
 
 def _npy(fdp: atheris.FuzzedDataProvider, reader=[]) -> None:  # noqa: B006 (one reader)
@@ -49,7 +54,13 @@ def _npy(fdp: atheris.FuzzedDataProvider, reader=[]) -> None:  # noqa: B006 (one
 def _manifest(fdp: atheris.FuzzedDataProvider, reader=[]) -> None:  # noqa: B006
     if not reader:
         reader.append(readers.ManifestReader(ROOT))
-    reader[0](fdp.ConsumeBytes(fdp.remaining_bytes()))
+    if fdp.ConsumeBool():  # edit a valid manifest: reaches the entry checks and load_array
+        data = bytearray(MANIFEST_SEED)
+        for _ in range(fdp.ConsumeIntInRange(1, 4)):
+            data[fdp.ConsumeIntInRange(0, len(data) - 1)] = fdp.ConsumeInt(1) & 0xFF
+        reader[0](bytes(data))
+    else:
+        reader[0](fdp.ConsumeBytes(fdp.remaining_bytes()))
 
 
 def _index(storage: str):

@@ -148,6 +148,7 @@ def read_manifest(folder: Path, expected_sha256: str) -> dict:
 
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DTYPE = re.compile(r"^(\|[biu]1|[<>][iuf](2|4|8|16))$")
 
 
 def _check_entry(name, entry) -> None:
@@ -156,9 +157,11 @@ def _check_entry(name, entry) -> None:
     and a byte size that fits it."""
     if not isinstance(name, str) or not _NAME.match(name) or entry["file"] != f"{name}.npy":
         raise ValueError(f"array {name!r}: file {entry.get('file')!r} is not <name>.npy")
+    # matched before numpy parses it: np.dtype evaluates parts of a string ("01f4" raises
+    # SyntaxError) and accepts far more than write_array_folder ever records
+    if not isinstance(entry["dtype"], str) or not _DTYPE.match(entry["dtype"]):
+        raise ValueError(f"array {name!r}: dtype {entry['dtype']!r} is not a numeric dtype")
     dtype = np.dtype(entry["dtype"])
-    if not isinstance(entry["dtype"], str) or dtype.hasobject or dtype.kind not in "biuf":
-        raise ValueError(f"array {name!r}: dtype {entry['dtype']!r} is not numeric")
     shape, n_bytes = entry["shape"], entry["bytes"]
     if (not isinstance(shape, list) or len(shape) > 32
             or not all(type(s) is int and 0 <= s < 1 << 62 for s in shape)
