@@ -96,3 +96,22 @@ def test_check_must_be_header_or_full(tmp_path):
     with gingham.Index.open(path, check="full") as idx:
         q = np.ones((2, 16), np.float32)
         assert len(idx.search(q, k=3)) == 3
+
+
+@pytest.mark.parametrize("value", ["", "99999999999999999999", 1.5, b"\x01"])
+def test_tombstone_values_of_another_type_fail_the_open(tmp_path, value):
+    """Tombstone rows are read without their CRC at open; a value that is not an integer
+    (found by fuzzing: '' and a 20-digit text raised raw ValueError / OverflowError, and 1.5
+    would be truncated to row 1) is a CorruptionError naming the catalog."""
+    import sqlite3
+    path = tmp_path / "i"
+    build(path, "fp32")
+    with gingham.Index.open(path) as idx:
+        idx.delete(["doc-3"])
+    conn = sqlite3.connect(path / "catalog.sqlite")
+    conn.execute("UPDATE tombstones SET row = ?", (value,))
+    conn.commit()
+    conn.close()
+    with pytest.raises(CorruptionError) as info:
+        gingham.Index.open(path)
+    assert info.value.path == str(path / "catalog.sqlite")

@@ -209,6 +209,15 @@ class Snapshot:
     def _read_dead(self) -> np.ndarray:
         """(segment id, row) int64 (n, 2) of every tombstoned document: one scan of the
         narrow tombstones table, O(tombstones)."""
+        # tombstone rows are read without their CRC (verify checks it): at least their types
+        # are checked, in one scan inside SQLite, so a text or real value cannot be truncated
+        # into a wrong row number
+        (bad,) = self._conn.execute(
+            "SELECT count(*) FROM tombstones WHERE typeof(segment_id) != 'integer' "
+            "OR typeof(row) != 'integer'").fetchone()
+        if bad:
+            raise CorruptionError(self._catalog, f"{bad} tombstone row(s) whose segment_id or "
+                                                 "row is not an integer")
         return np.array(self._conn.execute("SELECT segment_id, row FROM tombstones").fetchall(),
                         dtype=np.int64).reshape(-1, 2)
 
