@@ -115,3 +115,20 @@ def test_tombstone_values_of_another_type_fail_the_open(tmp_path, value):
     with pytest.raises(CorruptionError) as info:
         gingham.Index.open(path)
     assert info.value.path == str(path / "catalog.sqlite")
+
+
+@pytest.mark.parametrize("value", ["doc-1", "", b"doc-2"])
+def test_listed_ids_that_cannot_be_ids_are_corruption(tmp_path, value):
+    """ids() reads external ids without their row CRC; a duplicate, empty or non-text id
+    (found by fuzzing catalog rows: it reached the caller, and then failed the caller's own
+    argument checks) is a CorruptionError naming the catalog."""
+    import sqlite3
+    path = tmp_path / "i"
+    build(path, "fp32")
+    conn = sqlite3.connect(path / "catalog.sqlite")
+    conn.execute("UPDATE documents SET external_id = ? WHERE external_id = 'doc-2'", (value,))
+    conn.commit()
+    conn.close()
+    with gingham.Index.open(path) as idx, pytest.raises(CorruptionError) as info:
+        idx.ids()
+    assert info.value.path == str(path / "catalog.sqlite")

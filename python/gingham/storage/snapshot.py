@@ -405,9 +405,15 @@ class Snapshot:
         return self.metadata(self.resolve([external_id]))[0]
 
     def ids(self) -> list[str]:
-        """External ids of all live documents, in internal-id order."""
-        return [r[0] for r in self._query(
+        """External ids of all live documents, in internal-id order. The rows are read
+        without their CRC (that would read every metadata and text); what every id list must
+        be -- distinct non-empty strings -- is checked."""
+        ids = [r[0] for r in self._query(
             f"SELECT external_id FROM documents WHERE {cat.LIVE} ORDER BY internal_id")]
+        if not all(type(i) is str and i for i in ids) or len(set(ids)) != len(ids):
+            raise CorruptionError(self._catalog, "the live documents' external ids are not "
+                                                 "distinct non-empty strings")
+        return ids
 
     def where(self, expr: str, params: Sequence = ()) -> np.ndarray:
         """Sorted internal ids (int64) of live documents for which the SQL expression holds.
