@@ -52,3 +52,24 @@ test-wheel: install wheel
 
 clean:
 	rm -rf build dist $(VENV)
+
+# _core with AddressSanitizer + UndefinedBehaviorSanitizer, installed into its own folder
+# (build/asan-site) so the normal install is untouched; then the kernel, PLAID, storage,
+# bounds-safety, bad-input and fuzz tests run against it. The ASan runtime must be loaded before
+# Python (LD_PRELOAD); leak detection is off because CPython keeps objects alive at exit.
+ASAN_SITE ?= build/asan-site
+ASAN_TESTS ?= tests/test_maxsim.py tests/test_int8.py tests/test_kmeans.py tests/test_codec.py \
+	tests/test_ivf.py tests/test_plaid.py tests/test_core_safety.py tests/test_validation.py \
+	tests/test_index.py tests/test_index_flat.py tests/test_index_corruption.py \
+	tests/test_storage_corruption.py tests/test_storage_store.py tests/test_fuzz_core.py \
+	tests/test_fuzz_files.py tests/test_overflow.py tests/test_index_open_checks.py \
+	tests/test_index_damage_table.py tests/test_index_crash.py
+.PHONY: test-asan
+test-asan: venv
+	$(PIP) install -q --no-build-isolation --no-deps --upgrade --target $(ASAN_SITE) \
+		-C cmake.define.GINGHAM_SANITIZE=ON -C cmake.build-type=RelWithDebInfo \
+		-C build-dir=build/asan .
+	LD_PRELOAD="$$($(CXX) -print-file-name=libasan.so) $$($(CXX) -print-file-name=libstdc++.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	PYTHONPATH=$(ASAN_SITE) $(PY) -m pytest -q -p no:cacheprovider $(ASAN_TESTS)

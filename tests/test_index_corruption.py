@@ -44,8 +44,15 @@ STRUCTURAL = [  # (storage, file, bytes written at the start of the data)
 ]
 
 
+@pytest.fixture
+def large_files(monkeypatch):
+    """Treat every array as large (no checksum at a plain open), so that what catches the
+    damage is the kind's own check of the segment, as for an index of large segments."""
+    monkeypatch.setattr(gingham.storage.files, "SMALL_FILE_BYTES", 0)
+
+
 @pytest.mark.parametrize("storage,name,data", STRUCTURAL)
-def test_structural_damage_is_caught_at_open(tmp_path, storage, name, data):
+def test_structural_damage_is_caught_at_open(tmp_path, large_files, storage, name, data):
     path = tmp_path / "i"
     build(path, storage)
     seg = sorted((path / "segments").iterdir())[0]
@@ -71,7 +78,8 @@ NON_FINITE = [  # (storage, folder, file, bytes written at an element): the kern
 
 
 @pytest.mark.parametrize("storage,folder,name,data", NON_FINITE)
-def test_non_finite_values_are_caught_at_open(tmp_path, storage, folder, name, data):
+def test_non_finite_values_are_caught_at_open(tmp_path, large_files, storage, folder, name,
+                                              data):
     path = tmp_path / "i"
     build(path, storage)
     file = sorted((path / folder).iterdir())[0] / name

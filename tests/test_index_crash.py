@@ -1,7 +1,9 @@
-"""Crash safety through gingham.Index: a child process adds, deletes and compacts in a loop and
-is SIGKILLed at random moments. After every kill the index opens, verify() passes, and it holds
-exactly the documents of the last logged operation or of the one in flight -- 0 lost, 0 partial.
-(The store-level twin with upserts and retraining is tests/test_storage_crash.py.)"""
+"""Crash safety through gingham.Index: a child process adds, upserts, deletes and compacts in a
+loop and is SIGKILLed at random moments. After every kill the index opens, verify() passes, and
+it holds exactly the documents (ids, the operation that wrote each, their tokens) of the last
+logged operation or of the one in flight -- 0 lost, 0 partial batches. The default run makes
+N_KILLS kill points; ``-m slow`` makes N_KILLS_SLOW. (The store-level twin with retraining is
+tests/test_storage_crash.py.)"""
 from __future__ import annotations
 
 import os
@@ -13,11 +15,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import _index_workload as wl
 import gingham
 
 N_KILLS = 30
+N_KILLS_SLOW = 220
 
 
 def _last_logged(log: Path) -> int:
@@ -30,29 +34,45 @@ def _check_state(path: Path, logged: int) -> int:
     try:
         index.verify()
         ids = sorted(index.ids())
-        if ids == wl.expected_ids(logged):
+        state = {d["id"]: d["metadata"]["op"] for d in index.documents(ids)} if ids else {}
+        if state == wl.expected_state(logged):
             held = logged
         else:
-            assert ids == wl.expected_ids(logged + 1), f"state after {logged} ops is neither"
+            assert state == wl.expected_state(logged + 1), f"state after {logged} ops is neither"
             held = logged + 1
-        if ids:  # every document is searchable and whole: its own tokens find it first
-            probe = ids[len(ids) // 2]
-            hits = index.search(wl.embedding(probe), k=len(ids), mode="exact")
+        for probe in ids[::max(1, len(ids) // 4)]:  # documents are whole and searchable
+            tokens = wl.embedding(probe, state[probe])
+            np.testing.assert_array_equal(index.tokens(probe).shape, tokens.shape)
+            hits = index.search(tokens, k=len(ids), mode="exact")
             assert len(hits) == len(ids) and {h.id for h in hits} == set(ids)
-            assert index.get(probe)["metadata"]["op"] == int(probe.split("-")[1])
-            np.testing.assert_equal(index.tokens(probe).shape, wl.embedding(probe).shape)
         return held
     finally:
         index.close()
 
 
 def test_sigkill_during_writes_loses_nothing(tmp_path):
+    run_kills(tmp_path, N_KILLS, max_pause=0.5)
+
+
+@pytest.mark.slow
+def test_sigkill_at_scale(tmp_path, request):
+    if "slow" not in request.config.option.markexpr:
+        pytest.skip(f"{N_KILLS_SLOW} kill points: run with -m slow")
+    run_kills(tmp_path, N_KILLS_SLOW, max_pause=0.3)
+
+
+def run_kills(tmp_path: Path, n_kills: int, max_pause: float) -> None:
+    """n_kills SIGKILLs of the workload child, each after a random pause in [0, max_pause] s
+    once it has opened the index; the state is checked after each."""
     path, log = tmp_path / "idx", tmp_path / "ops.log"
     gingham.Index.create(path, dim=wl.DIM, nbits=2, n_centroids=8).close()
     rng = random.Random(7)
     in_flight_kills = 0
-    env = dict(os.environ, PYTHONPATH=str(Path(wl.__file__).parent))
-    for _ in range(N_KILLS):
+    # the child imports the same gingham as this process (and the workload module)
+    paths = [str(Path(wl.__file__).parent), str(Path(gingham.__file__).parents[1])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    kinds_hit = set()
+    for _ in range(n_kills):
         child = subprocess.Popen([sys.executable, wl.__file__, str(path), str(log), "100000"],
                                  env=env)
         ready = Path(str(log) + ".ready")
@@ -61,12 +81,15 @@ def test_sigkill_during_writes_loses_nothing(tmp_path):
             time.sleep(0.005)
         assert ready.exists(), "workload did not start"
         ready.unlink()
-        time.sleep(rng.uniform(0.0, 0.5))
+        time.sleep(rng.uniform(0.0, max_pause))
         child.send_signal(signal.SIGKILL)
         child.wait()
         assert child.returncode == -signal.SIGKILL, "child died before it was killed"
         logged = _last_logged(log)
         in_flight_kills += _check_state(path, logged) == logged + 1
-    assert _last_logged(log) > N_KILLS  # the loop made progress between kills
-    print(f"{N_KILLS} kills, {_last_logged(log)} operations, {in_flight_kills} killed between "
-          "commit and log")
+        kinds_hit.add(wl.operation(logged + 1, wl.expected_ids(logged))[0])
+    assert _last_logged(log) > n_kills  # the loop made progress between kills
+    if n_kills >= 200:  # enough kills that each kind of operation was surely hit in flight
+        assert kinds_hit == {"add", "upsert", "delete", "compact"}, kinds_hit
+    print(f"{n_kills} kills, {_last_logged(log)} operations, {in_flight_kills} killed between "
+          f"commit and log; operations in flight at a kill: {sorted(kinds_hit)}")

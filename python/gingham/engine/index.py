@@ -103,14 +103,22 @@ class Index:
         return cls(Store.create(root, own, lock_timeout=lock_timeout))
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, lock_timeout: float = 10.0) -> "Index":
-        """Open an existing index (segments memory-mapped and fully checked once)."""
+    def open(cls, path: str | os.PathLike, *, lock_timeout: float = 10.0,
+             check: str = "header") -> "Index":
+        """Open an existing index (segments memory-mapped; every array's header, the id maps
+        and the files of at most 1 MiB checksummed, and each segment's structure checked by
+        its kind once).
+
+        check: "header" (the above) or "full" (also the sha256 of every large file, as
+        ``verify()`` does: reads the whole index once)."""
+        if check not in ("header", "full"):
+            raise ValueError(f"check must be 'header' or 'full'; got {check!r}")
         root = Path(path)
         if not root.exists():
             raise FileNotFoundError(f"no gingham index at {str(root)!r}")
         if not (root / "catalog.sqlite").is_file():
             raise ValueError(f"{str(root)!r} is not a gingham index (no catalog.sqlite)")
-        return cls(Store.open(root, lock_timeout=lock_timeout))
+        return cls(Store.open(root, lock_timeout=lock_timeout, check=check))
 
     def close(self) -> None:
         """Release the catalog connections (searches already running finish)."""

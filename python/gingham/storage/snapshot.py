@@ -19,7 +19,7 @@ import numpy as np
 
 from . import catalog as cat
 from .errors import CorruptionError, StorageError, UnknownIdError
-from .files import check_folder, load_array, read_manifest
+from .files import check_folder, check_sha256, checked_at_open, load_array, read_manifest
 
 INTERNAL_IDS = "_internal_ids"
 EXTERNAL_ID_BYTES = "_external_id_bytes"
@@ -39,10 +39,16 @@ class FolderFiles:
 
 
 def load_folder(folder: Path, manifest_sha256: str, full_check: bool) -> FolderFiles:
+    """Map the arrays of one published folder after checking its manifest; the sha256 of
+    every file when ``full_check``, else of the small ones (``files.checked_at_open``)."""
     manifest = read_manifest(folder, manifest_sha256)
     if full_check:
         check_folder(folder, manifest)
-    arrays = {name: load_array(folder, entry) for name, entry in manifest["arrays"].items()}
+    arrays = {}
+    for name, entry in manifest["arrays"].items():
+        arrays[name] = load_array(folder, entry)
+        if not full_check and checked_at_open(name, entry):
+            check_sha256(folder, entry)
     return FolderFiles(folder, manifest_sha256, arrays)
 
 
@@ -78,10 +84,15 @@ class SegmentView:
         return int(np.count_nonzero(self.live))
 
     def external_id(self, row: int) -> str:
-        """External id of one row (read from the segment's own files)."""
+        """External id of one row (read from the segment's own files, whose offsets were
+        checked at open); CorruptionError naming the bytes file if they are not UTF-8."""
         offsets = self.files.arrays[EXTERNAL_ID_OFFSETS]
         start, end = int(offsets[row]), int(offsets[row + 1])
-        return bytes(self.files.arrays[EXTERNAL_ID_BYTES][start:end]).decode("utf-8")
+        try:
+            return bytes(self.files.arrays[EXTERNAL_ID_BYTES][start:end]).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptionError(self.folder / f"{EXTERNAL_ID_BYTES}.npy",
+                                  f"row {row} is not UTF-8: {exc.reason}") from None
 
     def external_ids(self, rows: Iterable[int] | None = None) -> list[str]:
         rows = range(self.n_docs) if rows is None else rows
@@ -101,6 +112,15 @@ def check_segment_files(seg_id: int, n_docs: int, files: FolderFiles) -> None:
     if offs.shape != (n_docs + 1,) or offs.dtype != np.int64:
         raise CorruptionError(files.folder / f"{EXTERNAL_ID_OFFSETS}.npy",
                               f"expected int64 ({n_docs + 1},) for segment {seg_id}")
+    blob = files.arrays[EXTERNAL_ID_BYTES]
+    if blob.ndim != 1 or blob.dtype != np.uint8:
+        raise CorruptionError(files.folder / f"{EXTERNAL_ID_BYTES}.npy",
+                              f"expected uint8 1-D for segment {seg_id}")
+    # O(n_docs) over arrays a plain open has already read to checksum them
+    if offs[0] != 0 or offs[-1] != blob.shape[0] or bool(np.any(np.diff(offs) < 0)):
+        raise CorruptionError(files.folder / f"{EXTERNAL_ID_OFFSETS}.npy",
+                              f"not non-decreasing offsets from 0 to {blob.shape[0]} "
+                              f"(segment {seg_id})")
 
 
 def _filter_authorizer(action, arg1, arg2, dbname, source):
@@ -189,6 +209,15 @@ class Snapshot:
     def _read_dead(self) -> np.ndarray:
         """(segment id, row) int64 (n, 2) of every tombstoned document: one scan of the
         narrow tombstones table, O(tombstones)."""
+        # tombstone rows are read without their CRC (verify checks it): at least their types
+        # are checked, in one scan inside SQLite, so a text or real value cannot be truncated
+        # into a wrong row number
+        (bad,) = self._conn.execute(
+            "SELECT count(*) FROM tombstones WHERE typeof(segment_id) != 'integer' "
+            "OR typeof(row) != 'integer'").fetchone()
+        if bad:
+            raise CorruptionError(self._catalog, f"{bad} tombstone row(s) whose segment_id or "
+                                                 "row is not an integer")
         return np.array(self._conn.execute("SELECT segment_id, row FROM tombstones").fetchall(),
                         dtype=np.int64).reshape(-1, 2)
 
@@ -376,9 +405,15 @@ class Snapshot:
         return self.metadata(self.resolve([external_id]))[0]
 
     def ids(self) -> list[str]:
-        """External ids of all live documents, in internal-id order."""
-        return [r[0] for r in self._query(
+        """External ids of all live documents, in internal-id order. The rows are read
+        without their CRC (that would read every metadata and text); what every id list must
+        be -- distinct non-empty strings -- is checked."""
+        ids = [r[0] for r in self._query(
             f"SELECT external_id FROM documents WHERE {cat.LIVE} ORDER BY internal_id")]
+        if not all(type(i) is str and i for i in ids) or len(set(ids)) != len(ids):
+            raise CorruptionError(self._catalog, "the live documents' external ids are not "
+                                                 "distinct non-empty strings")
+        return ids
 
     def where(self, expr: str, params: Sequence = ()) -> np.ndarray:
         """Sorted internal ids (int64) of live documents for which the SQL expression holds.

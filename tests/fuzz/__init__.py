@@ -1,0 +1,1 @@
+"""Fuzzing helpers: the readers' contracts (readers.py), the atheris harness, the corpus."""

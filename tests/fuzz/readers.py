@@ -1,0 +1,240 @@
+"""The readers of on-disk data, each wrapped as one function of fuzzer bytes with its contract.
+
+Shared by the hypothesis tests (tests/test_fuzz_files.py) and the atheris harness
+(tests/fuzz/atheris_fuzz.py). Each ``fuzz_*`` takes the damaged bytes and returns normally when
+the reader gave a clean, correct result or raised the error it documents (naming the file);
+anything else (another exception, a wrong result without an error) propagates as a failure.
+"""
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import gingham
+from gingham.storage import CorruptionError, StorageError, UnknownIdError, files
+from gingham.storage import catalog as cat
+
+DIM = 8
+
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    """The .npy file of ``arr`` as gingham writes it."""
+    with tempfile.TemporaryFile() as fh:
+        np.lib.format.write_array(fh, arr, allow_pickle=False)
+        fh.seek(0)
+        return fh.read()
+
+
+SEED_ARRAYS = {"f32": np.arange(12, dtype=np.float32).reshape(3, 4),
+               "i64": np.arange(5, dtype=np.int64), "u8": np.zeros(0, np.uint8)}
+
+
+class NpyReader:
+    """``files.load_array`` over a file whose bytes the fuzzer chooses; the manifest entry is
+    that of a seed array and its byte size is the file's, so the header parser is reached."""
+
+    def __init__(self, root: Path):
+        self.folder = root / "npy"
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, data: bytes, seed: str = "f32") -> None:
+        arr = SEED_ARRAYS[seed]
+        entry = {"file": "a.npy", "dtype": arr.dtype.str, "shape": list(arr.shape),
+                 "bytes": len(data), "sha256": files.sha256_bytes(data)}
+        path = self.folder / "a.npy"
+        path.write_bytes(data)
+        for mmap in (True, False):
+            try:
+                got = files.load_array(self.folder, entry, mmap=mmap)
+            except CorruptionError as exc:
+                assert exc.path == str(path), exc
+                continue
+            assert got.dtype == arr.dtype and got.shape == arr.shape
+            if data == npy_bytes(arr):
+                np.testing.assert_array_equal(got, arr)
+            del got
+
+
+class ManifestReader:
+    """``files.read_manifest`` over manifest bytes the fuzzer chooses, with the catalog's sha256
+    matching them (a writer that wrote a malformed manifest), then ``load_array`` of every
+    entry it accepted."""
+
+    def __init__(self, root: Path):
+        self.folder = root / "manifest"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "a.npy").write_bytes(npy_bytes(SEED_ARRAYS["f32"]))
+
+    def __call__(self, data: bytes) -> None:
+        path = self.folder / files.MANIFEST
+        path.write_bytes(data)
+        try:
+            manifest = files.read_manifest(self.folder, files.sha256_bytes(data))
+        except CorruptionError as exc:
+            assert exc.path == str(path), exc
+            return
+        for name, entry in manifest["arrays"].items():
+            assert entry["file"] == f"{name}.npy"  # never a path outside the folder
+            try:
+                files.load_array(self.folder, entry)
+            except FileNotFoundError:
+                pass  # the store turns a missing file into a CorruptionError (retrying)
+            except CorruptionError as exc:
+                assert exc.path == str(self.folder / entry["file"]), exc
+
+
+def build_index(path: Path, storage: str, seed: int = 5) -> np.ndarray:
+    """A small two-segment index with a deletion; -> its query (4, DIM) float32."""
+    rng = np.random.default_rng(seed)
+    docs = [rng.standard_normal((int(rng.integers(1, 6)), DIM)).astype(np.float32)
+            for _ in range(24)]
+    idx = gingham.Index.create(path, dim=DIM, storage=storage, n_centroids=4)
+    idx.add([f"d{i}" for i in range(12)], docs[:12])
+    idx.add([f"d{i}" for i in range(12, 24)], docs[12:])
+    idx.delete(["d3"])
+    idx.close()
+    return rng.standard_normal((4, DIM)).astype(np.float32)
+
+
+def results(path: Path, query: np.ndarray, check: str = "header") -> list:
+    """Exact and PLAID search results, ids and documents of an index."""
+    with gingham.Index.open(path, check=check) as idx:
+        out = [idx.ids()]
+        for mode in ("exact", "plaid"):
+            out.append([(h.id, round(h.score, 4)) for h in idx.search(query, k=30, mode=mode)])
+        out.append(idx.documents(idx.ids()))
+        return out
+
+
+class IndexFileReader:
+    """``Index.open`` + search + verify of an index one of whose files the fuzzer rewrote
+    (``target`` picks the file, ``data`` is written at ``pos`` modulo its size).
+
+    Contract: every step either raises CorruptionError / StorageError naming a file of the
+    index, or gives the pristine results; ``verify()`` raises whenever the bytes changed. With
+    every file counted as large (``SMALL_FILE_BYTES = 0``: the index only checks headers and
+    structure at open), search may differ but must still not crash or raise anything else."""
+
+    def __init__(self, root: Path, storage: str):
+        self.storage = storage
+        self.pristine = root / f"pristine-{storage}"
+        self.query = build_index(self.pristine, storage)
+        self.expected = results(self.pristine, self.query)
+        every = (p.relative_to(self.pristine) for p in self.pristine.rglob("*") if p.is_file())
+        self.files = sorted(p for p in every if p.parts[0] != "tmp" and p.suffix != ".lock")
+        self.work = root / f"work-{storage}"
+
+    def __call__(self, target: int, pos: int, data: bytes, large: bool = False) -> None:
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        shutil.copytree(self.pristine, self.work)
+        rel = self.files[target % len(self.files)]
+        file = self.work / rel
+        original = file.read_bytes()
+        pos = pos % max(len(original), 1)
+        damaged = original[:pos] + data + original[pos + len(data):]
+        file.write_bytes(damaged)
+        if rel.name.startswith("catalog.sqlite"):
+            _drop_sqlite_side_files(self.work)
+        saved = files.SMALL_FILE_BYTES
+        files.SMALL_FILE_BYTES = 0 if large else saved
+        try:
+            got = results(self.work, self.query)
+        except UnknownIdError:
+            # a damaged SQLite index (documents_external) can hide a listed id from a lookup;
+            # SQLite does not check its indexes on reads: verify() (integrity_check) must
+            got = None
+        except (CorruptionError, StorageError) as exc:
+            assert str(self.work) in str(exc), exc
+            return
+        finally:
+            files.SMALL_FILE_BYTES = saved
+        assert got is not None or _is_catalog(rel), (rel, pos)
+        if not large:
+            assert got == self.expected or damaged == original or _is_catalog(rel), (rel, pos)
+        try:
+            with gingham.Index.open(self.work) as idx:
+                idx.verify()
+        except (CorruptionError, StorageError) as exc:
+            assert damaged != original, exc
+            assert str(self.work) in str(exc), exc
+            return
+        if damaged == original:
+            return
+        # verify passed: only catalog bytes SQLite does not read (free pages, slack) may
+        # change without being noticed, and then the results must be the pristine ones
+        assert _is_catalog(rel) and got == self.expected, (rel, pos)
+
+
+def _is_catalog(rel: Path) -> bool:
+    return rel.name.startswith(cat.CATALOG)
+
+
+def _drop_sqlite_side_files(folder: Path) -> None:
+    for side in ("-wal", "-shm"):
+        (folder / (cat.CATALOG + side)).unlink(missing_ok=True)
+
+
+def catalog_row_values(path: Path) -> list[tuple[str, str]]:
+    """(table, column) of every text/int column a catalog row checksum covers."""
+    conn = sqlite3.connect(path / cat.CATALOG)
+    try:
+        out = []
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'"):
+            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            out += [(table, c) for c in cols if c != "crc"]
+        return out
+    finally:
+        conn.close()
+
+
+class CatalogRowReader:
+    """Rewrite one column of one catalog row through SQLite (the file stays a valid database)
+    with a fuzzer-chosen value: open / search / verify must raise CorruptionError naming the
+    catalog, or (the value equal to the old one) give the pristine results."""
+
+    def __init__(self, root: Path, storage: str):
+        self.pristine = root / f"catrow-{storage}"
+        self.query = build_index(self.pristine, storage)
+        self.expected = results(self.pristine, self.query)
+        self.columns = catalog_row_values(self.pristine)
+        self.work = root / f"catwork-{storage}"
+
+    def __call__(self, column: int, row: int, value) -> None:
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        shutil.copytree(self.pristine, self.work)
+        table, col = self.columns[column % len(self.columns)]
+        conn = sqlite3.connect(self.work / cat.CATALOG)
+        try:
+            rowids = [r[0] for r in conn.execute(f"SELECT rowid FROM {table} ORDER BY rowid")]
+            if not rowids:
+                return
+            rowid = rowids[row % len(rowids)]
+            (old,) = conn.execute(f"SELECT {col} FROM {table} WHERE rowid = ?", (rowid,)
+                                  ).fetchone()
+            try:
+                conn.execute(f"UPDATE {table} SET {col} = ? WHERE rowid = ?", (value, rowid))
+                conn.commit()
+            except sqlite3.IntegrityError:
+                return  # the schema itself refuses the value
+            # what SQLite stored after its type affinity (5.0 in an INTEGER column is 5)
+            found = conn.execute(f"SELECT {col} FROM {table} WHERE rowid = ?", (rowid,)
+                                 ).fetchone()
+            new = value if found is None else found[0]  # None: col is the rowid itself
+        finally:
+            conn.close()
+        unchanged = type(old) is type(new) and old == new
+        try:
+            got = results(self.work, self.query)
+            with gingham.Index.open(self.work) as idx:
+                idx.verify()
+        except (CorruptionError, StorageError) as exc:
+            assert str(self.work) in str(exc), exc
+            assert not unchanged, exc
+            return
+        assert unchanged and got == self.expected, (table, col, old, new)
