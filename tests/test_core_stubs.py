@@ -1,10 +1,10 @@
-"""python/gingham/_core.pyi names exactly what the compiled module exports."""
+"""The installed _core.pyi names exactly what the compiled module exports."""
 import ast
 from pathlib import Path
 
 from gingham import _core
 
-STUB = Path(__file__).resolve().parents[1] / "python" / "gingham" / "_core.pyi"
+STUB = Path(_core.__file__).with_name("_core.pyi")
 
 
 def test_stub_matches_module():

@@ -1,5 +1,5 @@
 """Searching threads while one thread writes to the same Index: every result is the result of
-some commit (issue 5 concurrency, at the Index level)."""
+some commit (concurrency at the Index level)."""
 import threading
 
 import gingham

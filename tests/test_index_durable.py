@@ -1,5 +1,5 @@
 """gingham.Index on the durable store: equivalence with a rebuild, ids, upsert, metadata,
-texts, refresh, reopen in another process, compaction (issue 5)."""
+texts, refresh, reopen in another process, compaction."""
 import json
 import os
 import subprocess

@@ -1,4 +1,4 @@
-"""Flat index kinds (storage fp32 / fp16 / int8, issue 9) and filters against oracles."""
+"""Flat index kinds (storage fp32 / fp16 / int8) and filters against oracles."""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings

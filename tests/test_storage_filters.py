@@ -78,9 +78,10 @@ def test_where_and_subset_match_oracle(data, metas):
             if any(x not in live for x in subset):
                 with pytest.raises(UnknownIdError):
                     snap.resolve(subset)
-            seg, row = snap.locate(got)
-            assert [int(snap.segments[s].internal_ids[r]) for s, r in zip(seg, row)] == \
-                got.tolist()
+            internal_ids, seg_ids, rows = snap.rows([x for x in subset if x in live])
+            by_id = {s.id: s for s in snap.segments}
+            assert [int(by_id[s].internal_ids[r]) for s, r in zip(seg_ids, rows)] == \
+                internal_ids.tolist() == got.tolist()
         store.close()
 
 

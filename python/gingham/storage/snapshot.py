@@ -456,21 +456,6 @@ class Snapshot:
         return [(np.isin(s.internal_ids, ids, assume_unique=True) & (s.live != 0))
                 .astype(np.uint8) for s in self.segments]
 
-    def locate(self, internal_ids) -> tuple[np.ndarray, np.ndarray]:
-        """(segment index into ``segments``, row) for each internal id; -1 where absent."""
-        ids = np.asarray(internal_ids, dtype=np.int64).ravel()
-        seg = np.full(ids.shape, -1, dtype=np.int64)
-        row = np.full(ids.shape, -1, dtype=np.int64)
-        for k, s in enumerate(self.segments):
-            order = np.argsort(s.internal_ids, kind="stable")
-            pos = np.searchsorted(s.internal_ids, ids, sorter=order)
-            pos = np.minimum(pos, max(s.n_docs - 1, 0))
-            if s.n_docs:
-                hit = s.internal_ids[order[pos]] == ids
-                seg[hit] = k
-                row[hit] = order[pos][hit]
-        return seg, row
-
 
 def _as_str_list(values, name: str) -> list[str]:
     if isinstance(values, (str, bytes)):

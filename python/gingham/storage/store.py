@@ -1,6 +1,6 @@
 """The durable store: create / open an index folder, and its write operations.
 
-Every write (``add``, ``delete``, ``compact``, ``set_settings``) is exactly one commit: new
+Every write (``add``, ``delete``, ``compact``) is exactly one commit: new
 files are first written to ``tmp/``, fsynced and renamed into ``segments/`` or ``codec/``, and
 only then referenced by one SQLite transaction that also bumps the commit counter. A crash at
 any point leaves the index at the last commit; folders nobody references (a crash before the
@@ -425,18 +425,6 @@ class Store:
                             n_docs=len(docs),
                             locations=np.array([(d[2], d[3]) for d in docs],
                                                dtype=np.int64).reshape(-1, 2))
-
-    def set_settings(self, settings: Mapping) -> CommitResult:
-        """Add or replace settings (JSON values) in one commit."""
-        encoded = {k: _json_text(v, f"settings[{k!r}]") for k, v in settings.items()}
-        with self.write_lock():
-            commit = int(self._meta()["commit"]) + 1
-            with self._transaction() as c:
-                for key, value in encoded.items():
-                    cat.set_setting(c, key, value)
-                cat.set_meta(c, "commit", commit)
-            self.settings.update({k: json.loads(v) for k, v in encoded.items()})
-        return CommitResult(commit)
 
     def compact(self, merge_fn: Callable[[MergeInput], Mapping | Merged], *,
                 segment_ids: Sequence[int] | None = None) -> CommitResult:
