@@ -12,7 +12,6 @@ pytest.importorskip("sentence_transformers")
 pytest.importorskip("onnxruntime")
 
 import _tiny_checkpoints as tiny  # noqa: E402
-
 from gingham.text.checkpoints import checkpoint_format, loaded_settings  # noqa: E402
 from gingham.text.encoder import Encoder  # noqa: E402
 
