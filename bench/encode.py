@@ -65,6 +65,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
     ap.add_argument("--n", type=int, default=1000, help="passages for the throughput runs")
+    ap.add_argument("--join", type=int, default=1,
+                    help="texts of JOIN consecutive passages each (long inputs; truncated at "
+                         "the model's max length)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads (all cores)")
     ap.add_argument("--backends", default=",".join(BACKENDS))
@@ -79,14 +82,16 @@ def main() -> None:
     rows = {name: {} for name in names}
     load = os.getloadavg()[0]
     if not args.skip_throughput:
-        texts = ds.doc_texts[:args.n]
+        passages = ds.doc_texts[:args.n * args.join]
+        texts = [" ".join(passages[i:i + args.join]) for i in range(0, len(passages), args.join)]
         for name in names:
             rows[name].update(throughput(texts, BACKENDS[name], args.batch_size, args.threads))
     if args.quality:
         cache = EmbeddingCache(args.cache_dir)
         for name in names:
             rows[name].update(quality(ds, BACKENDS[name], cache, args.nbits))
-    print(f"{args.dataset}: throughput on the first {args.n} passages, batch {args.batch_size},"
+    print(f"{args.dataset}: throughput on {args.n} texts of {args.join} passage(s) (the first "
+          f"{args.n * args.join} passages), batch {args.batch_size},"
           f" {os.cpu_count()} cores, load average {load:.1f} at start")
     base = rows[names[0]].get("docs_per_s")
     for name in names:

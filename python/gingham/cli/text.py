@@ -63,9 +63,10 @@ def add_parsers(sub: Any) -> None:
                    help="BM25 analyser language (english, arabic, ..., none for no stemming) "
                         "or off for no BM25 (no --hybrid search)")
     p.add_argument("--batch-size", type=int, default=32, help="texts per encoder batch")
-    p.add_argument("--backend", default="torch", choices=BACKENDS,
-                   help="encoder runtime: torch, or onnx (the transformer exported to ONNX "
-                        "and stored with the index; searches then run without torch)")
+    p.add_argument("--backend", default="onnx", choices=BACKENDS,
+                   help="encoder runtime (default onnx: the transformer exported to ONNX and "
+                        "stored with the index; encoding is faster on CPU and searches run "
+                        "without torch; torch: sentence-transformers)")
     p.add_argument("--quantize", default="none", choices=("none", "int8"),
                    help="int8: dynamic int8 ONNX weights (needs --backend onnx; faster, "
                         "less accurate)")
