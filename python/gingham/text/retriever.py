@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from typing import Any, Sequence
 
@@ -72,8 +73,27 @@ class Retriever:
     def __init__(self, index: Index, encoder: Encoder, bm25: BM25Index | None) -> None:
         self.index = index
         self.encoder = encoder
+        # A BM25 folder found current at open is read on first use: a late-interaction search
+        # from the shell then never pays for importing bm25s / scipy.
+        self._bm25_lock = threading.Lock()
+        self._bm25_pending = False
         self.bm25 = bm25
         self.timings: dict[str, float] = {}
+
+    @property
+    def bm25(self) -> BM25Index | None:
+        """The BM25 index beside the Index (None when built without BM25)."""
+        if self._bm25_pending:
+            with self._bm25_lock:
+                if self._bm25_pending:
+                    self._bm25 = BM25Index.load(self._bm25_dir)
+                    self._bm25_pending = False
+        return self._bm25
+
+    @bm25.setter
+    def bm25(self, value: BM25Index | None) -> None:
+        self._bm25 = value
+        self._bm25_pending = False
 
     def close(self) -> None:
         """Close the underlying Index (its catalog connections)."""
@@ -174,7 +194,9 @@ class Retriever:
                                    backend=backend)
             r = cls(index, encoder, None)
             lang = settings.get("bm25_language")
-            if lang is not None:
+            if lang is not None and r._bm25_is_current():
+                r._bm25_pending = True
+            elif lang is not None:
                 r.bm25 = r._load_or_rebuild_bm25(lang)
         except BaseException:
             index.close()
