@@ -338,7 +338,8 @@ class Encoder:
             self._onnx = OnnxTextModel(self._onnx_dir, ONNX_FILES[self.quantize],
                                        self._onnx_spec, self.projection_weights(),
                                        num_threads=self.num_threads,
-                                       batch_size=self.batch_size)
+                                       batch_size=self.batch_size,
+                                       show_progress=self.show_progress)
         return self._onnx
 
     def _export_onnx(self) -> None:

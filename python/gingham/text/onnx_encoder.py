@@ -189,13 +189,15 @@ class OnnxTextModel:
 
     def __init__(self, folder: str | os.PathLike, model_file: str, spec: dict[str, Any],
                  projections: Sequence[tuple[np.ndarray, np.ndarray | None]],
-                 num_threads: int | None = None, batch_size: int = 32) -> None:
+                 num_threads: int | None = None, batch_size: int = 32,
+                 show_progress: bool = False) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.spec = spec
         self.projections = [(np.asarray(w, np.float32), b) for w, b in projections]
         self.batch_size = int(batch_size)
+        self.show_progress = bool(show_progress)
         self.tokenizer = Tokenizer.from_file(os.path.join(folder, TOKENIZER_FILE))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(num_threads or os.cpu_count() or 1)
@@ -264,7 +266,11 @@ class OnnxTextModel:
         ids = self._token_ids(texts, task)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         out: list[np.ndarray | None] = [None] * len(ids)
-        for start in range(0, len(order), self.batch_size):
+        starts = range(0, len(order), self.batch_size)
+        if self.show_progress and len(starts) > 1:  # one batch (a search) is not long work
+            from tqdm.auto import tqdm
+            starts = tqdm(starts, desc=f"encoding {task}s", unit="batch")
+        for start in starts:
             chunk = order[start:start + self.batch_size]
             feeds, score = self._batch([ids[i] for i in chunk], task)
             hidden = self.session.run([OUTPUT_NAME], feeds)[0]
