@@ -96,6 +96,12 @@ def test_options_checked():
         Encoder(quantize="int8")
 
 
+def test_torch_settings_read_as_before():
+    # Cache keys and saved encoders of torch encoders must not change with the new backend.
+    assert "backend" not in Encoder().config()
+    assert Encoder(backend="onnx", quantize="int8").config()["quantize"] == "int8"
+
+
 @pytest.fixture(scope="module")
 def onnx_index(tmp_path_factory):
     path = tmp_path_factory.mktemp("onnx") / "index"

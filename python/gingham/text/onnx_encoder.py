@@ -44,6 +44,15 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def _onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the ONNX encoder backend needs onnxruntime (pip install "
+                          "'gingham[text]'); or use backend='torch' (--backend torch)") from exc
+    return onnxruntime
+
+
 # ---------------------------------------------------------------------------- export (torch)
 def _activation(dense: Any) -> str:
     import torch
@@ -144,6 +153,7 @@ def export(model: Any, folder: str | os.PathLike, spec: dict[str, Any],
 
     if quantize not in QUANTIZE:
         raise ValueError(f"quantize must be None or 'int8'; got {quantize!r}")
+    _onnxruntime()  # before the export's minutes, not after
     os.makedirs(folder, exist_ok=True)
     names = spec["input_names"]
     wrapper = _LastHiddenState.build(model[0].model, names)
@@ -191,7 +201,7 @@ class OnnxTextModel:
                  projections: Sequence[tuple[np.ndarray, np.ndarray | None]],
                  num_threads: int | None = None, batch_size: int = 32,
                  show_progress: bool = False) -> None:
-        import onnxruntime as ort
+        ort = _onnxruntime()
         from tokenizers import Tokenizer
 
         self.spec = spec
