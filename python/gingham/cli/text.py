@@ -38,7 +38,7 @@ def _add_lock_timeout(p: argparse.ArgumentParser, when: str) -> None:
 def add_parsers(sub: Any) -> None:
     """Register the index, search, info and verify commands on ``sub`` (argparse
     subparsers)."""
-    from ..text.encoder import RECOMMENDED_SETTINGS
+    from ..text.encoder import BACKENDS, RECOMMENDED_SETTINGS
 
     p = sub.add_parser("index", help="build a text index from a file or folder",
                        description="Encode documents with the offline default model (or "
@@ -63,6 +63,13 @@ def add_parsers(sub: Any) -> None:
                    help="BM25 analyser language (english, arabic, ..., none for no stemming) "
                         "or off for no BM25 (no --hybrid search)")
     p.add_argument("--batch-size", type=int, default=32, help="texts per encoder batch")
+    p.add_argument("--backend", default="onnx", choices=BACKENDS,
+                   help="encoder runtime (default onnx: the transformer exported to ONNX and "
+                        "stored with the index; encoding is faster on CPU and searches run "
+                        "without torch; torch: sentence-transformers)")
+    p.add_argument("--quantize", default="none", choices=("none", "int8"),
+                   help="int8: dynamic int8 ONNX weights (needs --backend onnx; faster, "
+                        "less accurate)")
     p.add_argument("--limit", type=int, default=0,
                    help="index only the first N documents (0: all)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index")
@@ -95,6 +102,9 @@ def add_parsers(sub: Any) -> None:
                    help="score every document instead of the staged PLAID search")
     p.add_argument("--explain", action="store_true",
                    help="show which document token each query token matched")
+    p.add_argument("--backend", default=None, choices=BACKENDS,
+                   help="encoder runtime for the query (default: the one the index was "
+                        "built with)")
     _add_lock_timeout(p, "when the index must first be upgraded to the current on-disk "
                          "format or its BM25 rebuilt")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -146,7 +156,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     options = {"storage": args.storage, "nbits": args.nbits, "pool_factor": args.pool_factor,
                "pca_dim": None if args.pca_dim == 0 else args.pca_dim,
                "bm25_language": None if args.bm25_language == "off" else args.bm25_language,
-               "batch_size": args.batch_size, "show_progress": not args.quiet}
+               "batch_size": args.batch_size, "show_progress": not args.quiet,
+               "backend": args.backend,
+               "quantize": None if args.quantize == "none" else args.quantize}
     t0 = time.perf_counter()
     if args.shards < 0:
         raise ValueError(f"--shards must be >= 0; got {args.shards}")
@@ -215,9 +227,10 @@ def _search_index(args: argparse.Namespace, hybrid: Any, params: list | None
     """Search one (Retriever) index -> (hits, model load s, latency ms)."""
     from ..text.retriever import Retriever
 
-    with Retriever.open(args.index, lock_timeout=args.lock_timeout) as r:
+    with Retriever.open(args.index, lock_timeout=args.lock_timeout,
+                        backend=args.backend) as r:
         t0 = time.perf_counter()
-        _ = r.encoder.model  # load the model first: the latency below is encoding + search
+        r.encoder.ready()  # load the model first: the latency below is encoding + search
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         hits = r.search(args.query, k=args.k, hybrid=hybrid, alpha=args.alpha,

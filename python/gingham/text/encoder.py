@@ -10,17 +10,23 @@ saved with the encoder (``Encoder.save``: ``encoder.json`` + ``.npy`` files, no 
 optional PCA reduction is fitted on the corpus's own tokens and saved the same way.
 
 torch / transformers / sentence-transformers are imported lazily (``pip install gingham[text]``).
+With ``backend="onnx"`` the transformer is exported once to ONNX (``onnx_encoder``) and saved
+with the encoder, checksummed; an encoder loaded from such a folder encodes with onnxruntime,
+tokenizers and numpy only (projection, normalization and pooling redone in numpy), so opening an
+index and searching it never imports torch.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import string
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..storage.errors import CorruptionError
 from .pca import PCAReducer, l2_normalize
 
 # Storage default chosen from measurement (docs/text_quality.md, msmarco): hierarchical pooling
@@ -33,6 +39,8 @@ RECOMMENDED_SETTINGS = {"pca_dim": 128, "pool_factor": 2.0}
 CONFIG_FILE = "encoder.json"
 FORMAT_VERSION = 1
 PROJECTIONS = ("auto", "model", "none")
+BACKENDS = ("torch", "onnx")
+QUANTIZE = (None, "int8")
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -89,6 +97,28 @@ def checkpoint_has_projection(model_path: str) -> bool:
     return any(str(m.get("type", "")).endswith("Dense") for m in modules)
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No loading bars or conversion notes from transformers / sentence-transformers while a
+    model loads (errors still show)."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+    loggers = [logging.getLogger(n) for n in ("sentence_transformers", "transformers")]
+    levels = [lg.level for lg in loggers]
+    bars = hf_logging.is_progress_bar_enabled()
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 class Encoder:
     """Multi-vector text encoder; returns a list of (n_tokens, dim) float32 unit-norm arrays.
 
@@ -104,7 +134,12 @@ class Encoder:
     query_prefix / document_prefix: text prepended (None: the model configuration's markers).
     normalize: False returns token states before the final L2 normalization (to derive pooled
       single vectors or other projections from one pass); not allowed with pooling or PCA.
-    device: "cpu" or "cuda"; num_threads: torch intra-op threads (None: torch's default).
+    device: "cpu" or "cuda"; num_threads: torch / onnxruntime intra-op threads (None: torch's
+      default / every core).
+    backend: "torch" (sentence-transformers) or "onnx" (the transformer exported to ONNX on
+      first use and saved with the encoder; see :mod:`.onnx_encoder`).
+    quantize: None or "int8" (ONNX backend only: dynamic int8 weights, smaller and faster, at
+      some loss of accuracy).
     """
 
     def __init__(self, model: str | None = None, *, projection: str = "auto", seed: int = 0,
@@ -113,7 +148,14 @@ class Encoder:
                  document_length: int | None = None, query_prefix: str | None = None,
                  document_prefix: str | None = None, normalize: bool = True,
                  device: str = "cpu", num_threads: int | None = None, batch_size: int = 32,
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True, backend: str = "torch",
+                 quantize: str | None = None) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
+        if quantize not in QUANTIZE:
+            raise ValueError(f"quantize must be None or 'int8'; got {quantize!r}")
+        if quantize is not None and backend != "onnx":
+            raise ValueError("quantize='int8' needs backend='onnx'")
         if projection not in PROJECTIONS:
             raise ValueError(f"projection must be one of {PROJECTIONS}; got {projection!r}")
         if pool_factor < 1:
@@ -142,6 +184,13 @@ class Encoder:
         self.reducer: PCAReducer | None = None
         self._stored_projection: list[tuple[np.ndarray, np.ndarray | None]] | None = None
         self._model: Any = None
+        self.backend = backend
+        self.quantize = quantize
+        # ONNX backend: the folder holding the exported files, their spec, the runtime.
+        self._onnx_dir: str | None = None
+        self._onnx_spec: dict | None = None
+        self._onnx: Any = None
+        self._export_tmp: Any = None
 
     # ------------------------------------------------------------------ model loading
     @property
@@ -168,7 +217,7 @@ class Encoder:
             self.projection = "model" if checkpoint_has_projection(path) else "none"
         # The random projection MultiVectorEncoder appends is drawn here; fork_rng keeps the
         # caller's global torch RNG untouched.
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _quiet_loading():
             torch.manual_seed(self.seed)
             model = MultiVectorEncoder(path, device=self.device, local_files_only=local)
         self._set_projection(model)
@@ -224,6 +273,8 @@ class Encoder:
 
     def projection_weights(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """(weight (out, in) float32, bias (out,) or None) of every projection layer, in order."""
+        if self._model is None and self._stored_projection is not None:
+            return list(self._stored_projection)
         model = self.model
         out = []
         for i in self._dense_indices(model):
@@ -235,6 +286,9 @@ class Encoder:
     @property
     def model_dim(self) -> int:
         """Dimension of the model's token vectors (before PCA)."""
+        if self._model is None and self._onnx_spec is not None:
+            dense = self.projection_weights()
+            return int(dense[-1][0].shape[0]) if dense else int(self._onnx_spec["hidden_size"])
         model = self.model
         dense = self._dense_indices(model)
         if dense:
@@ -253,6 +307,8 @@ class Encoder:
             raise TypeError("texts must be a list of str")
         if not texts:
             return []
+        if self.backend == "onnx":
+            return self._encode_onnx(texts, task, pool)
         model = self.model
         import torch
         if self.num_threads is not None:
@@ -270,6 +326,46 @@ class Encoder:
                      show_progress_bar=show_bar, convert_to_numpy=True,
                      token_pooling=pooling)
         return [np.ascontiguousarray(e, dtype=np.float32) for e in out]
+
+    @property
+    def onnx_model(self) -> Any:
+        """The :class:`~.onnx_encoder.OnnxTextModel` (exported from the torch model on first
+        use unless the encoder was loaded from a folder holding the export)."""
+        if self._onnx is None:
+            from .onnx_encoder import ONNX_FILES, OnnxTextModel
+            if self._onnx_dir is None:
+                self._export_onnx()
+            self._onnx = OnnxTextModel(self._onnx_dir, ONNX_FILES[self.quantize],
+                                       self._onnx_spec, self.projection_weights(),
+                                       num_threads=self.num_threads,
+                                       batch_size=self.batch_size,
+                                       show_progress=self.show_progress)
+        return self._onnx
+
+    def _export_onnx(self) -> None:
+        import shutil
+        import tempfile
+        import weakref
+
+        from .onnx_encoder import export, model_spec
+        model = self.model
+        spec = model_spec(model, self.query_prefix, self.document_prefix)
+        folder = tempfile.mkdtemp(prefix="gingham-onnx-")
+        # The export lives as long as this encoder (save() copies it into the index).
+        self._export_tmp = weakref.finalize(self, shutil.rmtree, folder, True)
+        export(model, folder, spec, self.quantize)
+        self._onnx_dir, self._onnx_spec = folder, spec
+
+    def ready(self) -> None:
+        """Load the model of the chosen backend now (the first encode would otherwise)."""
+        _ = self.onnx_model if self.backend == "onnx" else self.model
+
+    def _encode_onnx(self, texts: list[str], task: str, pool: bool) -> list[np.ndarray]:
+        out = self.onnx_model.encode(texts, task)
+        if task == "document" and pool and self.pool_factor > 1:
+            from .pooling import hierarchical_pool
+            out = [hierarchical_pool(e, self.pool_factor) for e in out]
+        return out
 
     def _reduce(self, embeddings: list[np.ndarray]) -> list[np.ndarray]:
         if self.pca_dim is None:
@@ -316,8 +412,9 @@ class Encoder:
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict:
-        """JSON-serializable settings (projection mode resolved once the model is loaded)."""
-        return {
+        """JSON-serializable settings (projection mode resolved once the model is loaded); the
+        backend keys appear only for the ONNX backend, so torch settings read as before."""
+        config = {
             "format_version": FORMAT_VERSION,
             "model": self.model_name,
             "projection": self.projection,
@@ -331,6 +428,9 @@ class Encoder:
             "document_prefix": self.document_prefix,
             "normalize": self.normalize,
         }
+        if self.backend != "torch":
+            config.update(backend=self.backend, quantize=self.quantize)
+        return config
 
     def save(self, folder: str | os.PathLike) -> None:
         """Write ``encoder.json``, ``projection_<i>_weight.npy`` / ``_bias.npy`` and the PCA
@@ -347,27 +447,59 @@ class Encoder:
                 np.save(os.path.join(folder, f"projection_{i}_bias.npy"), b, allow_pickle=False)
         if self.reducer is not None:
             self.reducer.save(folder)
+        if self.backend == "onnx":
+            config["onnx"] = self._save_onnx(str(folder))
         tmp = os.path.join(folder, CONFIG_FILE + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(config, f, indent=2)
         os.replace(tmp, os.path.join(folder, CONFIG_FILE))
 
+    def _save_onnx(self, folder: str) -> dict:
+        """Copy the exported files into ``folder``; returns {"spec", "files": {name: sha256}}."""
+        import shutil
+
+        from .onnx_encoder import ONNX_FILES, TOKENIZER_FILE, file_sha256
+        _ = self.onnx_model
+        files = {}
+        for name in (ONNX_FILES[self.quantize], TOKENIZER_FILE):
+            src, dst = os.path.join(self._onnx_dir, name), os.path.join(folder, name)
+            if os.path.abspath(src) != os.path.abspath(dst):
+                shutil.copyfile(src, dst)
+            files[name] = file_sha256(dst)
+        return {"spec": self._onnx_spec, "files": files}
+
+    @staticmethod
+    def _check_onnx_files(folder: str, files: dict) -> None:
+        from .onnx_encoder import file_sha256
+        for name, digest in files.items():
+            path = os.path.join(folder, name)
+            if not os.path.exists(path):
+                raise CorruptionError(path, "missing (named in encoder.json)")
+            if file_sha256(path) != digest:
+                raise CorruptionError(path, "sha256 does not match encoder.json")
+
     @classmethod
     def load(cls, folder: str | os.PathLike, *, device: str = "cpu",
              num_threads: int | None = None, batch_size: int = 32,
-             show_progress: bool = True) -> "Encoder":
+             show_progress: bool = True, backend: str | None = None) -> "Encoder":
         """Rebuild an encoder saved by :meth:`save`; its stored projection and PCA replace any
-        random initialisation, so queries match the documents encoded before."""
+        random initialisation, so queries match the documents encoded before. backend: None
+        keeps the saved one; "torch" runs an ONNX-saved encoder on torch (the oracle), "onnx"
+        exports a torch-saved one on first use. The ONNX files' sha256 are checked
+        (CorruptionError naming the file)."""
         with open(os.path.join(folder, CONFIG_FILE), encoding="utf-8") as f:
             c = json.load(f)
         if c.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{folder}: unsupported encoder format {c.get('format_version')!r}")
+        saved_backend = c.get("backend", "torch")
         enc = cls(c["model"], projection=c["projection"], seed=c["seed"], pca_dim=c["pca_dim"],
                   skiplist=c["skiplist"], pool_factor=c["pool_factor"],
                   query_length=c["query_length"], document_length=c["document_length"],
                   query_prefix=c["query_prefix"], document_prefix=c["document_prefix"],
                   normalize=c["normalize"], device=device, num_threads=num_threads,
-                  batch_size=batch_size, show_progress=show_progress)
+                  batch_size=batch_size, show_progress=show_progress,
+                  backend=backend or saved_backend,
+                  quantize=c.get("quantize") if (backend or saved_backend) == "onnx" else None)
         stored = []
         for i in range(int(c["projection_layers"])):
             w = np.load(os.path.join(folder, f"projection_{i}_weight.npy"), allow_pickle=False)
@@ -377,6 +509,9 @@ class Encoder:
         enc._stored_projection = stored
         if c["pca_dim"] is not None:
             enc.reducer = PCAReducer.load(folder)
+        if "onnx" in c and enc.backend == "onnx":
+            cls._check_onnx_files(str(folder), c["onnx"]["files"])
+            enc._onnx_dir, enc._onnx_spec = str(folder), c["onnx"]["spec"]
         return enc
 
     def fingerprint(self) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from typing import Any, Sequence
 
@@ -72,8 +73,27 @@ class Retriever:
     def __init__(self, index: Index, encoder: Encoder, bm25: BM25Index | None) -> None:
         self.index = index
         self.encoder = encoder
+        # A BM25 folder found current at open is read on first use: a late-interaction search
+        # from the shell then never pays for importing bm25s / scipy.
+        self._bm25_lock = threading.Lock()
+        self._bm25_pending = False
         self.bm25 = bm25
         self.timings: dict[str, float] = {}
+
+    @property
+    def bm25(self) -> BM25Index | None:
+        """The BM25 index beside the Index (None when built without BM25)."""
+        if self._bm25_pending:
+            with self._bm25_lock:
+                if self._bm25_pending:
+                    self._bm25 = BM25Index.load(self._bm25_dir)
+                    self._bm25_pending = False
+        return self._bm25
+
+    @bm25.setter
+    def bm25(self, value: BM25Index | None) -> None:
+        self._bm25 = value
+        self._bm25_pending = False
 
     def close(self) -> None:
         """Close the underlying Index (its catalog connections)."""
@@ -97,7 +117,8 @@ class Retriever:
               query_length: int | None = None, document_length: int | None = None,
               bm25_language: str | None = "english", batch_size: int = 32,
               device: str = "cpu", num_threads: int | None = None, show_progress: bool = True,
-              overwrite: bool = False, lock_timeout: float = 10.0) -> "Retriever":
+              overwrite: bool = False, lock_timeout: float = 10.0, backend: str = "torch",
+              quantize: str | None = None) -> "Retriever":
         """Encode ``texts`` and write a new index folder at ``path``.
 
         texts: non-empty strings; ids: one string per text (default "0", "1", ...); metadata:
@@ -108,7 +129,9 @@ class Retriever:
         on these texts). bm25_language: BM25 analyser language, None for no BM25 (no hybrid).
         overwrite: replace an existing index at ``path`` (checked, like the writability of
         ``path``, before any text is encoded). lock_timeout: seconds to wait for another
-        writer's lock (``Index.create``).
+        writer's lock (``Index.create``). backend: "torch" or "onnx" (the transformer exported
+        to ONNX and stored in ``encoder/``: later queries and adds run without torch);
+        quantize: None or "int8" (ONNX only, ``Encoder``).
         """
         texts = texts_list(texts)
         if not texts:
@@ -121,7 +144,7 @@ class Retriever:
                           skiplist=skiplist, pool_factor=pool_factor,
                           query_length=query_length, document_length=document_length,
                           device=device, num_threads=num_threads, batch_size=batch_size,
-                          show_progress=show_progress)
+                          show_progress=show_progress, backend=backend, quantize=quantize)
         t0 = time.perf_counter()
         embeddings = encoder.fit_documents(texts)
         encode_s = time.perf_counter() - t0
@@ -152,10 +175,12 @@ class Retriever:
     @classmethod
     def open(cls, path: str | os.PathLike, *, device: str = "cpu",
              num_threads: int | None = None, batch_size: int = 32,
-             show_progress: bool = False, lock_timeout: float = 10.0) -> "Retriever":
+             show_progress: bool = False, lock_timeout: float = 10.0,
+             backend: str | None = None) -> "Retriever":
         """Open a folder written by :meth:`build`; rebuilds BM25 from the stored texts when it
         does not match the Index catalog (interrupted add/delete). lock_timeout: seconds to
-        wait for another writer's lock (``Index.open``)."""
+        wait for another writer's lock (``Index.open``). backend: None uses the encoder's saved
+        backend; "torch" / "onnx" overrides it (``Encoder.load``)."""
         index = Index.open(path, lock_timeout=lock_timeout)
         settings = (index.settings or {}).get(SETTINGS_KEY)
         enc_dir = os.path.join(index.path, ENCODER_DIR)
@@ -165,10 +190,13 @@ class Retriever:
                              f"{ENCODER_DIR}/encoder.json); open it with gingham.Index")
         try:
             encoder = Encoder.load(enc_dir, device=device, num_threads=num_threads,
-                                   batch_size=batch_size, show_progress=show_progress)
+                                   batch_size=batch_size, show_progress=show_progress,
+                                   backend=backend)
             r = cls(index, encoder, None)
             lang = settings.get("bm25_language")
-            if lang is not None:
+            if lang is not None and r._bm25_is_current():
+                r._bm25_pending = True
+            elif lang is not None:
                 r.bm25 = r._load_or_rebuild_bm25(lang)
         except BaseException:
             index.close()
