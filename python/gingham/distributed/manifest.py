@@ -11,20 +11,19 @@ does not depend on the process, the Python version or the order of insertion.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..storage.lock import WriterLock
+
 MANIFEST = "sharded.json"
 CODEC_FILE = "codec.npz"
-LOCK_FILE = "writer.lock"
 FORMAT = 1
 ROUTING = "blake2b-64-mod"
 #: Metadata key holding a document's global insertion sequence number inside its shard.
@@ -105,32 +104,16 @@ def read_codec(root: Path, sha256: str) -> dict[str, np.ndarray]:
 
 
 class RootLock:
-    """Exclusive ``flock`` on the sharded folder's writer.lock: one sharded writer at a time
-    (the kernel drops it when the holder dies)."""
+    """Exclusive ``flock`` on the sharded folder's writer.lock (the storage layer's WriterLock):
+    one sharded writer at a time; the kernel drops it when the holder dies."""
 
     def __init__(self, root: Path, timeout: float):
-        self._path = root / LOCK_FILE
+        self._lock = WriterLock(root)
         self._timeout = timeout
-        self._fd: int | None = None
 
     def __enter__(self) -> "RootLock":
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + max(0.0, self._timeout)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise TimeoutError(f"another writer holds {self._path}; gave up after "
-                                       f"{self._timeout:g} s") from None
-                time.sleep(0.01)
-        self._fd = fd
+        self._lock.acquire(self._timeout)
         return self
 
     def __exit__(self, *exc) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        self._lock.release()

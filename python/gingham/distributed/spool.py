@@ -18,13 +18,7 @@ from typing import Any
 
 import numpy as np
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from ..storage.files import fsync_dir
 
 
 def fingerprint(ids: list[str]) -> str:
@@ -62,7 +56,7 @@ class Spool:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return state
 
     def batch_folder(self, b: int) -> Path:
@@ -86,12 +80,12 @@ class Spool:
             json.dump(docs, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if final.exists():  # another encoder finished it first: the same content
             shutil.rmtree(tmp)
             return
         os.rename(tmp, final)
-        _fsync_dir(self.batches)
+        fsync_dir(self.batches)
 
     def read_batch(self, b: int) -> tuple[np.ndarray, np.ndarray, dict]:
         folder = self.batch_folder(b)
@@ -103,7 +97,7 @@ class Spool:
 
     def mark_done(self, b: int, shard: int) -> None:
         (self.done / f"b{b:06d}-s{shard:04d}").touch()
-        _fsync_dir(self.done)
+        fsync_dir(self.done)
 
     def n_done(self) -> int:
         return sum(1 for _ in self.done.iterdir())
