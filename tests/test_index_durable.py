@@ -205,3 +205,24 @@ def test_verify_names_a_flipped_byte(tmp_path, corpus):
     with pytest.raises(CorruptionError) as info:
         gingham.Index.open(path).verify()
     assert "tokens.npy" in str(info.value)
+
+
+def test_overwrite_waits_for_the_writer_lock(tmp_path):
+    from gingham.storage import LockTimeoutError
+    from gingham.storage.lock import WriterLock
+
+    path = tmp_path / "idx"
+    docs = clustered_docs(6, 16, 2, seed=3)
+    idx = gingham.Index.create(path, dim=16, storage="fp32")
+    idx.add([f"d{i}" for i in range(6)], docs)
+    idx.close()
+    held = WriterLock(path)
+    held.acquire(0)  # another writer, mid-change
+    try:
+        with pytest.raises(LockTimeoutError, match="another writer"):
+            gingham.Index.create(path, dim=16, storage="fp32", overwrite=True, lock_timeout=0)
+    finally:
+        held.release()
+    assert sorted(gingham.Index.open(path).ids()) == [f"d{i}" for i in range(6)]
+    fresh = gingham.Index.create(path, dim=16, storage="fp32", overwrite=True, lock_timeout=0)
+    assert len(fresh) == 0

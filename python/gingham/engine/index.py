@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from ..storage import DuplicateIdError, Snapshot, Store
+from ..storage.lock import WriterLock
 from . import flat, kinds, residual  # noqa: F401  (flat and residual register their kinds)
 from . import validate as _validate
 from .residual import default_n_centroids  # noqa: F401  (public helper)
@@ -75,7 +76,8 @@ class Index:
                kmeans_iters: int = 10, sample_per_centroid: int = 32,
                lock_timeout: float = 10.0) -> "Index":
         """Create an empty index folder at ``path`` (absent or empty, or an existing gingham
-        index when ``overwrite=True``).
+        index when ``overwrite=True``, which first waits up to ``lock_timeout`` s for that
+        index's writer lock and raises LockTimeoutError if another writer holds it).
 
         dim: token dimension; storage: "residual" (compressed, PLAID search) or "fp32" /
         "fp16" / "int8" (flat, exhaustive); nbits: residual bits per dimension (1, 2, 4; dim *
@@ -99,7 +101,12 @@ class Index:
             if not (root / "catalog.sqlite").is_file():
                 raise FileExistsError(f"{root} is not a gingham index; overwrite=True only "
                                       "replaces an existing index")
-            shutil.rmtree(root)
+            lock = WriterLock(root)  # never delete an index another writer is changing
+            lock.acquire(lock_timeout)
+            try:
+                shutil.rmtree(root)
+            finally:
+                lock.release()
         return cls(Store.create(root, own, lock_timeout=lock_timeout))
 
     @classmethod
