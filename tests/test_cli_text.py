@@ -15,21 +15,8 @@ from gingham.cli.main import main  # noqa: E402
 from gingham.eval.metrics import METRICS, evaluate_run  # noqa: E402
 from gingham.text.corpus import read_documents, stdlib_docstrings  # noqa: E402
 from gingham.text.retriever import Retriever  # noqa: E402
+from tiny_beir import DOCS, write_beir  # noqa: E402
 
-DOCS = [
-    ("a", "Coffee", "Coffee is a brewed drink prepared from roasted coffee beans."),
-    ("b", "", "Mount Everest is Earth's highest mountain above sea level."),
-    ("c", "Ocean", "The Pacific Ocean is the largest and deepest of Earth's oceans."),
-    ("d", "", "Honey is a sweet substance made by bees from the nectar of flowers."),
-    ("e", "", "Chess is a board game for two players on a board of 64 squares."),
-    ("f", "", "The violin is a wooden string instrument played with a bow."),
-    ("g", "", "Volcanoes erupt when magma rises through the crust of the Earth."),
-    ("h", "", "Penguins are flightless seabirds of the Southern Hemisphere."),
-    ("i", "", "Jupiter is the largest planet in the Solar System."),
-    ("j", "", "Sourdough bread is leavened by wild yeast and lactic acid bacteria."),
-    ("k", "", "Glaciers are slowly moving rivers of ice formed from compacted snow."),
-    ("l", "", "Shakespeare wrote Hamlet, Macbeth and Romeo and Juliet."),
-]
 QUERIES = [("q1", "highest mountain in the world"), ("q2", "which insects make honey"),
            ("q3", "biggest planet"), ("q4", "unjudged query")]
 QRELS = [("q1", "b", 1), ("q2", "d", 2), ("q3", "i", 1), ("q3", "c", 0)]
@@ -37,19 +24,8 @@ QRELS = [("q1", "b", 1), ("q2", "d", 2), ("q3", "i", 1), ("q3", "c", 0)]
 
 @pytest.fixture(scope="module")
 def beir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("beir") / "tiny"
-    (root / "qrels").mkdir(parents=True)
-    with open(root / "corpus.jsonl", "w") as f:
-        for i, title, text in DOCS:
-            f.write(json.dumps({"_id": i, "title": title, "text": text, "lang": "en"}) + "\n")
-    with open(root / "queries.jsonl", "w") as f:
-        for i, text in QUERIES:
-            f.write(json.dumps({"_id": i, "text": text}) + "\n")
-    with open(root / "qrels" / "test.tsv", "w") as f:
-        f.write("query-id\tcorpus-id\tscore\n")
-        for q, d, s in QRELS:
-            f.write(f"{q}\t{d}\t{s}\n")
-    return root
+    return write_beir(tmp_path_factory.mktemp("beir") / "tiny", DOCS, QUERIES, QRELS,
+                      header=True, extra={"lang": "en"})
 
 
 def test_index_search_info_verify(beir, tmp_path, capsys):

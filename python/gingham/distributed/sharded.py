@@ -171,12 +171,8 @@ class ShardedIndex:
         """Add documents, each to its shard, as ``Index.add`` (same arguments and checks, all
         made before anything is written). The first add of a residual index trains the
         shared codec on all its tokens."""
-        ids = _validate.ids_list(ids)
-        if not ids:
-            raise ValueError("ids must hold at least one document")
-        tokens, offsets = _validate.embeddings(embeddings, len(ids), self.dim)
-        metadata = _validate.per_doc(metadata, len(ids), "metadata", dict)
-        texts = _validate.per_doc(texts, len(ids), "texts", str)
+        ids, tokens, offsets, metadata, texts = _validate.add_batch(
+            ids, embeddings, metadata, texts, self.dim)
         if metadata is not None and any(m and mf.SEQ_KEY in m for m in metadata):
             raise ValueError(f"metadata key {mf.SEQ_KEY!r} is reserved by the sharded index")
         with mf.RootLock(self.root, self._lock_timeout):

@@ -174,12 +174,8 @@ class Index:
         upsert=True, which replaces it. The first add of a residual index trains the codec on
         a sample of its tokens and commits codec and segment together.
         """
-        ids = _validate.ids_list(ids)
-        if not ids:
-            raise ValueError("ids must hold at least one document")
-        tokens, doc_offsets = _validate.embeddings(embeddings, len(ids), self.dim)
-        metadata = _validate.per_doc(metadata, len(ids), "metadata", dict)
-        texts = _validate.per_doc(texts, len(ids), "texts", str)
+        ids, tokens, doc_offsets, metadata, texts = _validate.add_batch(
+            ids, embeddings, metadata, texts, self.dim)
         profile: dict[str, float] = {"n_tokens": float(tokens.shape[0])}
         with self._write_mutex, self._store.write_lock():
             with self._store.snapshot() as snap:

@@ -246,3 +246,15 @@ def embeddings(x: Any, n: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
     np.cumsum([m.shape[0] for m in mats], out=doc_offsets[1:])
     tokens = np.concatenate(mats, axis=0) if len(mats) > 1 else mats[0]
     return tokens, doc_offsets
+
+
+def add_batch(ids: Any, embeddings_: Any, metadata: Any, texts: Any, dim: int
+              ) -> tuple[list[str], np.ndarray, np.ndarray, list | None, list | None]:
+    """The arguments of ``Index.add`` checked together -> (ids, tokens float32 (T, dim),
+    doc_offsets int64 (n + 1,), metadata list of dict or None, texts list of str or None)."""
+    ids = ids_list(ids)
+    if not ids:
+        raise ValueError("ids must hold at least one document")
+    tokens, doc_offsets = embeddings(embeddings_, len(ids), dim)
+    return (ids, tokens, doc_offsets, per_doc(metadata, len(ids), "metadata", dict),
+            per_doc(texts, len(ids), "texts", str))
