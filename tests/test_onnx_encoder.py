@@ -117,7 +117,7 @@ def test_index_stores_checksummed_export(onnx_index):
         config = json.load(f)
     assert config["backend"] == "onnx"
     assert set(config["onnx"]["files"]) == {"model.onnx", "tokenizer.json"}
-    from gingham.text.onnx_encoder import file_sha256
+    from gingham.storage.files import sha256_file as file_sha256
     for name, digest in config["onnx"]["files"].items():
         assert file_sha256(folder / name) == digest
 

@@ -16,9 +16,6 @@ import sys
 import time
 from typing import Any
 
-from ..eval.cache import default_cache_dir
-from ..eval.compare import folder_bytes
-
 QUERIES = (
     "parse command line options",
     "compress a file with gzip",
@@ -67,6 +64,8 @@ def default_index_dir(limit: int) -> str:
 
     docs = stdlib_docstrings(limit)
     h = hashlib.sha256("\x00".join(docs.ids + docs.texts).encode()).hexdigest()[:12]
+    from ..eval.cache import default_cache_dir
+
     return os.path.join(default_cache_dir(), f"demo-{len(docs.ids)}-{h}")
 
 
@@ -107,6 +106,7 @@ def highlight(text: str, spans: list[tuple[int, int]], ansi: bool) -> str:
 def run_demo(*, limit: int = DEFAULT_LIMIT, k: int = 3, index_dir: str | None = None,
              rebuild: bool = False, show_progress: bool = True) -> dict[str, Any]:
     """Build or reuse the demo index, run ``QUERIES``; returns a JSON-able report."""
+    from ..eval.compare import folder_bytes
     from ..text.corpus import stdlib_docstrings
     from ..text.retriever import Retriever
 
@@ -136,7 +136,7 @@ def run_demo(*, limit: int = DEFAULT_LIMIT, k: int = 3, index_dir: str | None = 
             for h in hits:
                 h["spans"] = matched_spans(h.pop("explain"))
             results.append({"query": q, "latency_ms": 1000 * latency, "hits": hits})
-        size = r.index.stats().get("bytes_on_disk") or folder_bytes(path)
+        size = r.index.stats()["bytes_on_disk"]
         n_docs = len(r)
     return {"index": path, "built_now": built, "n_docs": n_docs,
             "index_bytes": int(folder_bytes(path)), "engine_bytes": int(size),

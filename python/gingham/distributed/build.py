@@ -21,17 +21,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..engine import validate as _validate
+from ..engine.csr import token_index
 from ..engine.residual import default_n_centroids, train_codec
 from . import manifest as mf
 from .backends import ensure_ray
 from .shard import Shard
 from .sharded import ShardedIndex
 from .spool import Spool, fingerprint
-
-
-def _csr(docs: Sequence[np.ndarray], dim: int) -> tuple[np.ndarray, np.ndarray]:
-    tokens, offsets = _validate.embeddings(list(docs), len(docs), dim)
-    return tokens, offsets
 
 
 class _EncodeBatches:
@@ -51,7 +47,8 @@ class _EncodeBatches:
             docs = json.loads(docs_json)
             if self.spool.has_batch(b):
                 continue
-            tokens, offsets = _csr(self.encoder.encode_documents(docs["texts"]), self.dim)
+            tokens, offsets = _validate.embeddings(self.encoder.encode_documents(docs["texts"]),
+                                                   len(docs["texts"]), self.dim)
             self.spool.write_batch(b, tokens, offsets, docs)
         return {"batch": batch["batch"]}
 
@@ -71,11 +68,8 @@ def _write_shard(root: str, shard: int, n_batches: int, batch_size: int, base_se
             rows = np.flatnonzero(mf.route(docs["ids"], n_shards) == shard)
             ids = [docs["ids"][r] for r in rows]
             if len(rows) and not target.existing(ids[:1]):  # present: committed before a kill
-                lens = np.diff(offsets)[rows]
-                sub = np.zeros(len(rows) + 1, np.int64)
-                np.cumsum(lens, out=sub[1:])
-                part = np.concatenate([np.asarray(tokens[offsets[r]:offsets[r + 1]])
-                                       for r in rows])
+                token_rows, sub = token_index(offsets, rows)
+                part = np.asarray(tokens[token_rows])
                 meta = None if docs["metadata"] is None else [docs["metadata"][r] for r in rows]
                 texts = None if docs["texts"] is None else [docs["texts"][r] for r in rows]
                 seqs = (base_seq + b * batch_size + rows).tolist()
@@ -138,7 +132,8 @@ def build(path: str | os.PathLike, ids: Sequence[str], *, dim: int, n_shards: in
     metadata = _validate.per_doc(metadata, n, "metadata", dict)
     csr = None
     if embeddings is not None:
-        csr = (embeddings if isinstance(embeddings, tuple) else _csr(embeddings, dim))
+        csr = (embeddings if isinstance(embeddings, tuple)
+               else _validate.embeddings(list(embeddings), len(embeddings), dim))
         if len(csr[1]) != n + 1 or csr[0].ndim != 2 or csr[0].shape[1] != dim:
             raise ValueError(f"embeddings must hold {n} documents of dim {dim}")
     report = _reporter(progress)

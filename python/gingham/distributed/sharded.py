@@ -28,6 +28,7 @@ import numpy as np
 
 from ..engine import kinds
 from ..engine import validate as _validate
+from ..engine.csr import token_index
 from ..engine.index import MODES, Hit, Index
 from ..engine.residual import train_codec
 from ..storage import DuplicateIdError
@@ -205,10 +206,7 @@ class ShardedIndex:
         self._manifest = manifest
         args = {}
         for s, rows in parts.items():
-            lens = np.diff(offsets)[rows]
-            sub_offsets = np.zeros(len(rows) + 1, np.int64)
-            np.cumsum(lens, out=sub_offsets[1:])
-            token_rows = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows])
+            token_rows, sub_offsets = token_index(offsets, rows)
             args[s] = ([ids[r] for r in rows], np.ascontiguousarray(tokens[token_rows]),
                        sub_offsets, None if metadata is None else [metadata[r] for r in rows],
                        None if texts is None else [texts[r] for r in rows],

@@ -100,12 +100,12 @@ class EmbeddingCache:
 def cache_key(encoder: Any, texts: Sequence[str], source_path: str, kind: str) -> str:
     """Cache key of :func:`encode_cached` / :func:`fit_cached`: (encoder fingerprint, sha256
     of ``source_path``, kind, number and sha256 of the texts). kind: one of ``KINDS``."""
-    from ..text.beir import file_sha256
+    from ..storage.files import sha256_file
 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}")
     text_hash = hashlib.sha256("\x00".join(texts).encode()).hexdigest()
-    return EmbeddingCache.key(encoder.fingerprint(), file_sha256(source_path),
+    return EmbeddingCache.key(encoder.fingerprint(), sha256_file(source_path),
                               {"kind": kind, "n": len(texts), "texts": text_hash})
 
 

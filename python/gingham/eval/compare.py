@@ -238,12 +238,11 @@ def method_runs(ds: Any, methods: Sequence[str] = METHODS, *, cache_dir: str | N
 def _fused_run(dense: tuple, sparse: tuple, fusion: str, alpha: float) -> tuple:
     """``fuse_runs`` of the PLAID and BM25 runs; seconds per query = both searches plus the
     fusion of that query alone."""
-    fused = fuse_runs(dense[:2], sparse[:2], fusion=fusion, alpha=alpha, k=EVAL_DEPTH)
-    secs = []
-    for i in range(len(fused)):
+    fused, secs = [], []
+    for i in range(len(dense[0])):
         t0 = time.perf_counter()
-        fuse_runs(([dense[0][i]], [dense[1][i]]), ([sparse[0][i]], [sparse[1][i]]),
-                  fusion=fusion, alpha=alpha, k=EVAL_DEPTH)
+        fused += fuse_runs(([dense[0][i]], [dense[1][i]]), ([sparse[0][i]], [sparse[1][i]]),
+                           fusion=fusion, alpha=alpha, k=EVAL_DEPTH)
         secs.append(dense[2][i] + sparse[2][i] + time.perf_counter() - t0)
     return fused, None, secs
 

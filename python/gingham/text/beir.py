@@ -8,7 +8,6 @@ reported in ``missing_judged``. Judgments of queries absent from queries.jsonl a
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 
@@ -81,12 +80,3 @@ def load_beir(folder: str, split: str = "test") -> BeirDataset:
         doc_ids=doc_ids, doc_texts=[_doc_text(r) for r in corpus],
         query_ids=query_ids, query_texts=[r.text for r in queries],
         qrels=qrels, missing_judged=missing, unknown_queries=unknown)
-
-
-def file_sha256(path: str) -> str:
-    """Hex sha256 of a file's bytes (cache keys)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -458,24 +458,25 @@ class Encoder:
         """Copy the exported files into ``folder``; returns {"spec", "files": {name: sha256}}."""
         import shutil
 
-        from .onnx_encoder import ONNX_FILES, TOKENIZER_FILE, file_sha256
+        from ..storage.files import sha256_file
+        from .onnx_encoder import ONNX_FILES, TOKENIZER_FILE
         _ = self.onnx_model
         files = {}
         for name in (ONNX_FILES[self.quantize], TOKENIZER_FILE):
             src, dst = os.path.join(self._onnx_dir, name), os.path.join(folder, name)
             if os.path.abspath(src) != os.path.abspath(dst):
                 shutil.copyfile(src, dst)
-            files[name] = file_sha256(dst)
+            files[name] = sha256_file(dst)
         return {"spec": self._onnx_spec, "files": files}
 
     @staticmethod
     def _check_onnx_files(folder: str, files: dict) -> None:
-        from .onnx_encoder import file_sha256
+        from ..storage.files import sha256_file
         for name, digest in files.items():
             path = os.path.join(folder, name)
             if not os.path.exists(path):
                 raise CorruptionError(path, "missing (named in encoder.json)")
-            if file_sha256(path) != digest:
+            if sha256_file(path) != digest:
                 raise CorruptionError(path, "sha256 does not match encoder.json")
 
     @classmethod

@@ -18,7 +18,6 @@ The projection weights are not in the ONNX file: the encoder stores them as ``.n
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import warnings
@@ -33,15 +32,6 @@ TOKENIZER_FILE = "tokenizer.json"
 OUTPUT_NAME = "last_hidden_state"
 QUANTIZE = (None, "int8")
 ACTIVATIONS = ("identity", "tanh")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _onnxruntime() -> Any:
