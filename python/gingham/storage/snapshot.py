@@ -265,8 +265,11 @@ class Snapshot:
             if codec_version is not None and codec_version not in codecs:
                 raise CorruptionError(self._catalog, f"segment {seg_id} uses missing codec "
                                                      f"{codec_version}")
-            files = self._files(reuse, self.path / "segments" / folder, sha)
-            check_segment_files(seg_id, n_docs, files)
+            path = self.path / "segments" / folder
+            earlier = reuse.get(str(path))
+            files = self._files(reuse, path, sha)
+            if files is not earlier:  # a folder is immutable: check it once per process
+                check_segment_files(seg_id, n_docs, files)
             live = np.ones(n_docs, dtype=np.uint8)
             rows = dead[dead[:, 0] == seg_id, 1]
             if rows.size and (rows.min() < 0 or rows.max() >= n_docs):
