@@ -344,6 +344,17 @@ def test_upsert_replaces_text_tokens_and_bm25(tmp_path):
         r.add(["again"], ids=["d1"])
 
 
+def test_delete_missing_ignore_keeps_bm25_in_step(tmp_path):
+    r = Retriever.build(tmp_path / "index", TEXTS[:6], ids=IDS[:6], pca_dim=8,
+                        show_progress=False)
+    with pytest.raises(KeyError, match="nope"):
+        r.delete(["d1", "nope"])
+    assert len(r) == 6
+    assert r.delete(["d1", "nope"], missing="ignore") == 1
+    assert r.delete(["nope"], missing="ignore") == 0
+    assert sorted(r.bm25.ids) == sorted(r.index.ids()) == sorted(set(IDS[:6]) - {"d1"})
+
+
 def test_build_validation(tmp_path):
     with pytest.raises(TypeError, match="texts"):
         Retriever.build(tmp_path / "a", "one string", show_progress=False)

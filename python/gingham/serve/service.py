@@ -314,12 +314,7 @@ class Service:
         ids = list(dict.fromkeys(ids))  # an id named twice is deleted once
         if self.retriever is None:
             return int(self.index.delete(ids, missing=missing))
-        if missing == "ignore":  # Retriever.delete raises on unknown ids
-            known = set(self.index.ids())
-            ids = [x for x in ids if x in known]
-            if not ids:
-                return 0
-        return int(self.retriever.delete(ids))
+        return int(self.retriever.delete(ids, missing=missing))
 
 
 @contextmanager

@@ -79,6 +79,9 @@ class BM25Index:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._row
+
     def analyze(self, texts: Sequence[str]) -> list[list[str]]:
         """Texts -> lists of terms, exactly as documents and queries are analysed."""
         import bm25s

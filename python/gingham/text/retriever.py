@@ -313,13 +313,13 @@ class Retriever:
                         "bm25_s": time.perf_counter() - t0, "n_docs": len(texts)}
         return ids
 
-    def delete(self, ids: Sequence[str]) -> int:
-        """Delete documents by id (unknown ids raise KeyError before any change). Returns the
-        number deleted."""
+    def delete(self, ids: Sequence[str], *, missing: str = "raise") -> int:
+        """Delete documents by id -> number deleted. missing: "raise" (KeyError naming unknown
+        ids, before any change) or "ignore" (skip them)."""
         ids = list(ids)
-        n = self.index.delete(ids)
+        n = self.index.delete(ids, missing=missing)
         if self.bm25 is not None:
-            self.bm25.delete(ids)
+            self.bm25.delete([i for i in ids if i in self.bm25])
             self._save_bm25()
         return n
 
