@@ -138,6 +138,11 @@ import sys
 from gingham.text.retriever import Retriever
 with Retriever.open(sys.argv[1]) as r:
     hits = r.search("who built the eiffel tower?", k=1)
+    explained = r.search("who built the eiffel tower?", k=3, explain=True)
+    for h in explained:
+        # the explanation's similarities are the MaxSim terms: they sum to the score
+        assert abs(sum(e["similarity"] for e in h["explain"]) - h["score"]) < 1e-4
+        assert any(e["doc_tokens"] for e in h["explain"]), h
     r.add(["The Louvre is a museum in Paris."], ids=["louvre"])
     again = r.search("museum in Paris", k=1)
 heavy = sorted(m for m in ("torch", "transformers", "sentence_transformers")
@@ -166,3 +171,31 @@ def test_corrupt_export_named_on_open(onnx_index, tmp_path):
     model.write_bytes(bytes(data))
     with pytest.raises(CorruptionError, match="model.onnx"):
         Retriever.open(path)
+
+
+def test_explanations_name_the_tokens_of_the_stored_rows(onnx_index):
+    from transformers import AutoTokenizer
+
+    from gingham.text.explain import document_token_groups, pool_groups
+
+    with Retriever.open(onnx_index) as r:
+        enc = r.encoder
+        hf = AutoTokenizer.from_pretrained(enc.model_path)
+        for i, text in enumerate(TEXTS):
+            stored = r.index.tokens(f"d{i}")
+            [named] = document_token_groups(enc, [text], [len(stored)])
+            ids, keep = enc.tokens.tokenized(text, "document")
+            unpooled = enc.encode_documents_unpooled([text])[0]
+            groups = pool_groups(unpooled, enc.pool_factor, backend="onnx")
+            # the groups reproduce the stored rows: their means, normalized and reduced
+            means = np.stack([unpooled[g].mean(axis=0) for g in groups])
+            means /= np.linalg.norm(means, axis=1, keepdims=True)
+            np.testing.assert_allclose(enc.reducer.apply([means])[0], stored, atol=1e-4)
+            # names from Hugging Face's tokenizer (the oracle), spans cut from the text
+            strings = hf.convert_ids_to_tokens([ids[p] for p in keep])
+            assert [[t for t, _ in g] for g in named] == [[strings[p] for p in g]
+                                                           for g in groups]
+            for group in named:
+                for token, span in group:
+                    if span is not None:
+                        assert text[span[0]:span[1]].lower() == token.removeprefix("##")

@@ -191,6 +191,7 @@ class Encoder:
         self._onnx_spec: dict | None = None
         self._onnx: Any = None
         self._export_tmp: Any = None
+        self._tokens: Any = None
 
     # ------------------------------------------------------------------ model loading
     @property
@@ -359,6 +360,21 @@ class Encoder:
     def ready(self) -> None:
         """Load the model of the chosen backend now (the first encode would otherwise)."""
         _ = self.onnx_model if self.backend == "onnx" else self.model
+
+    @property
+    def tokens(self) -> Any:
+        """How this encoder's backend turns text into scored tokens (a
+        :class:`~.tokens.TokenView`: ids, stored positions, strings, character spans), for
+        token-level explanations; the ONNX backend answers without torch."""
+        if self._tokens is None:
+            from .tokens import OnnxTokenView, TorchTokenView
+            if self.backend == "onnx":
+                self._tokens = OnnxTokenView(self.onnx_model)
+            else:
+                model = self.model  # loading it resolves the model's own skip list
+                prefixes = {"query": self.query_prefix, "document": self.document_prefix}
+                self._tokens = TorchTokenView(model, prefixes, self.skiplist)
+        return self._tokens
 
     def _encode_onnx(self, texts: list[str], task: str, pool: bool) -> list[np.ndarray]:
         out = self.onnx_model.encode(texts, task)

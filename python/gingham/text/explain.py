@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .encoder import Encoder
+from .pooling import cosine_distances, n_pooled_clusters, ward_clusters
 
 Span = tuple[int, int]
 TokenGroup = list[tuple[str, Span | None]]
@@ -54,60 +55,27 @@ def _explain_one(qvec: np.ndarray, q_tokens: list[str] | None, rows: np.ndarray,
 
 
 # ---------------------------------------------------------------------- tokens
-def _skip_ids(encoder: Encoder) -> set[int]:
-    """Token ids of the encoder's document skip list, resolved as ``MultiVectorMask`` does:
-    words the vocabulary maps to the unknown token are dropped (unless the word is it)."""
-    tok = encoder.model.tokenizer
-    unk_id, unk = getattr(tok, "unk_token_id", None), getattr(tok, "unk_token", None)
-    out = set()
-    for word in encoder.skiplist or []:
-        i = tok.convert_tokens_to_ids(word)
-        if unk_id is None or i != unk_id or word == unk:
-            out.add(int(i))
-    return out
-
-
-def tokenized(encoder: Encoder, text: str, task: str) -> tuple[list[int], list[int]]:
-    """(input ids, kept positions) of ``text`` as the encoder's model sees it for ``task``
-    ("query" or "document"): padding and, for documents, skip-list tokens removed."""
-    model = encoder.model
-    prefix = encoder.query_prefix if task == "query" else encoder.document_prefix
-    feats = model.preprocess([text], prompt=prefix, task=task)
-    ids = [int(x) for x in feats["input_ids"][0].tolist()]
-    keep = [p for p, a in enumerate(feats["attention_mask"][0].tolist()) if a]
-    if task == "document":
-        skip = _skip_ids(encoder)
-        keep = [p for p in keep if ids[p] not in skip]
-    return ids, keep
-
-
 def token_strings(encoder: Encoder, text: str, task: str, n_rows: int) -> list[str] | None:
     """Token strings of the ``n_rows`` encoded rows of ``text``, or None if they do not align."""
-    ids, keep = tokenized(encoder, text, task)
+    view = encoder.tokens
+    ids, keep = view.tokenized(text, task)
     if len(keep) != n_rows:
         return None
-    return encoder.model.tokenizer.convert_ids_to_tokens([ids[p] for p in keep])
+    return view.strings([ids[p] for p in keep])
 
 
 def token_spans(encoder: Encoder, text: str, ids: Sequence[int]) -> list[Span | None]:
     """[start, end) character span in ``text`` of each input id, None where unknown (markers,
     prefix, special tokens)."""
-    tok = encoder.model.tokenizer
-    try:
-        enc = tok(text, return_offsets_mapping=True, add_special_tokens=True, truncation=True,
-                  max_length=len(ids))
-    except (NotImplementedError, TypeError, ValueError):
-        return [None] * len(ids)
-    special = set(tok.all_special_ids)
-    text_part = [(i, s) for i, s in zip(enc["input_ids"], enc["offset_mapping"])
-                 if i not in special]
-    pos = [p for p, i in enumerate(ids) if i not in special]
+    view = encoder.tokens
+    text_part = view.text_spans(text, len(ids))
+    pos = [p for p, i in enumerate(ids) if i not in view.special_ids]
     out: list[Span | None] = [None] * len(ids)
     # The text's own tokens are the last run of non-special ids (after any prefix/marker).
     for (tid, span), p in zip(reversed(text_part), reversed(pos[-len(text_part):]
                                                             if text_part else [])):
         if ids[p] == tid and span[1] > span[0]:
-            out[p] = (int(span[0]), int(span[1]))
+            out[p] = span
     return out
 
 
@@ -122,8 +90,8 @@ def document_token_groups(encoder: Encoder, texts: Sequence[str | None],
         if not text:
             tokens.append(None)
             continue
-        ids, keep = tokenized(encoder, text, "document")
-        strings = encoder.model.tokenizer.convert_ids_to_tokens([ids[p] for p in keep])
+        ids, keep = encoder.tokens.tokenized(text, "document")
+        strings = encoder.tokens.strings([ids[p] for p in keep])
         spans = token_spans(encoder, text, ids)
         tokens.append([(s, spans[p]) for s, p in zip(strings, keep)])
     if encoder.pool_factor <= 1:
@@ -136,7 +104,7 @@ def document_token_groups(encoder: Encoder, texts: Sequence[str | None],
         if toks is None or len(vectors[i]) != len(toks):
             out.append(None)
             continue
-        groups = pool_groups(vectors[i], encoder.pool_factor)
+        groups = pool_groups(vectors[i], encoder.pool_factor, backend=encoder.backend)
         out.append([[toks[p] for p in g] for g in groups] if len(groups) == n else None)
     return out
 
@@ -153,30 +121,36 @@ def _ward_linkage() -> Callable[..., np.ndarray]:
     return linkage
 
 
-def pool_groups(vectors: np.ndarray, pool_factor: float, num_protected: int = 1
-                ) -> list[list[int]]:
+def _torch_cosine_distances(vectors: np.ndarray) -> np.ndarray:
+    import torch
+
+    # float32 through torch, as HierarchicalTokenPooling computes them, so ties break alike
+    x = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+    return (1 - torch.mm(x, x.t())).clamp_(0, 2).numpy()
+
+
+def pool_groups(vectors: np.ndarray, pool_factor: float, num_protected: int = 1,
+                backend: str = "torch") -> list[list[int]]:
     """Input positions merged into each output row by hierarchical token pooling.
 
     vectors: (n, d) float32 unit rows. The first ``num_protected`` rows stay alone; the rest
     are cut into max(len // pool_factor, 1) Ward clusters on cosine distance, returned in
-    ascending cluster label order (the order of the pooled rows). Returns lists of positions.
+    ascending cluster label order (the order of the pooled rows). backend: the encoder backend
+    whose pooling to reproduce ("torch": sentence-transformers' ``HierarchicalTokenPooling``;
+    "onnx": :func:`.pooling.hierarchical_pool`). Returns lists of positions.
     """
-    import torch
-    from scipy.cluster import hierarchy
-    from scipy.spatial.distance import squareform
-
     n = vectors.shape[0]
     protected = [[p] for p in range(min(num_protected, n))]
     rest = list(range(num_protected, n))
-    n_clusters = max(int(len(rest) // pool_factor), 1)
+    n_clusters = n_pooled_clusters(len(rest), pool_factor)
     if n_clusters >= len(rest):
         return protected + [[p] for p in rest]
-    # Distances in float32 through torch, as the pooling computes them, so ties break alike.
-    x = torch.from_numpy(np.ascontiguousarray(vectors[num_protected:], dtype=np.float32))
-    dist = (1 - torch.mm(x, x.t())).clamp_(0, 2).numpy()
-    link = _ward_linkage()(squareform(dist, checks=False), method="ward")
-    labels = hierarchy.fcluster(link, t=n_clusters, criterion="maxclust") - 1
-    groups: dict[int, list[int]] = {}
-    for p, lab in zip(rest, labels.tolist()):
-        groups.setdefault(int(lab), []).append(p)
-    return protected + [groups[lab] for lab in sorted(groups)]
+    if backend == "torch":
+        clusters = ward_clusters(_torch_cosine_distances(vectors[num_protected:]), n_clusters,
+                                 _ward_linkage())
+    else:
+        clusters = ward_clusters(cosine_distances(vectors[num_protected:]), n_clusters)
+    groups: list[list[int]] = [[] for _ in range(int(clusters.max()) + 1)]
+    for p, c in zip(rest, clusters.tolist()):
+        groups[c].append(p)
+    return protected + groups

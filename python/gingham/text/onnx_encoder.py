@@ -278,7 +278,9 @@ class OnnxTextModel:
                 out[i] = self._post(hidden[row][score[row]])
         return out  # type: ignore[return-value]
 
-    def token_ids(self, text: str, task: str) -> list[int]:
-        """Model input ids of one text (marker, truncation and expansion applied)."""
-        feeds, _ = self._batch(self._token_ids([text], task), task)
-        return [int(i) for i in feeds["input_ids"][0]]
+    def scored_token_ids(self, text: str, task: str) -> tuple[list[int], list[int]]:
+        """(model input ids of one text, the positions ``encode`` returns rows for): marker,
+        truncation, expansion and the skip list applied as in ``encode``."""
+        feeds, score = self._batch(self._token_ids([text], task), task)
+        return ([int(i) for i in feeds["input_ids"][0]],
+                [int(p) for p in np.flatnonzero(score[0])])
