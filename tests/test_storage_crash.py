@@ -35,7 +35,8 @@ def _crash_loop(tmp_path: Path, n_kills: int, seed: int) -> dict:
     rng = random.Random(seed)
     expected = wl.states(seed, 0)
     in_flight = seen = 0
-    for _ in range(n_kills):
+    for kill in range(n_kills):
+        before = max(_last_logged(log), seen)
         child = subprocess.Popen([sys.executable, str(WORKLOAD), str(path), str(seed), str(log),
                                   "100000"], env=dict(os.environ))
         ready = Path(str(log) + ".ready")
@@ -43,6 +44,13 @@ def _crash_loop(tmp_path: Path, n_kills: int, seed: int) -> dict:
         while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
         ready.unlink(missing_ok=True)
+        if kill % 2:
+            # every other kill waits for one more logged commit first, so the loop makes
+            # progress however slow the machine is (the others can hit the first one in flight)
+            deadline = time.monotonic() + 120
+            while (_last_logged(log) <= before and child.poll() is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.005)
         time.sleep(rng.uniform(0.0, 0.4))  # a random moment of the write loop
         child.send_signal(signal.SIGKILL)
         child.wait()
