@@ -13,6 +13,17 @@ from gingham import _core
 SIMD_LEVELS = _core.supported_simd_levels()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` run only when the -m expression names them (``-m slow``, or
+    ``-m "slow or not slow"`` for everything): the default run stays short."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 def maxsim_oracle(query: np.ndarray, tokens: np.ndarray, doc_offsets: np.ndarray) -> np.ndarray:
     """float64 MaxSim per document (-inf for empty documents), plus an error bound per score.
 

@@ -55,9 +55,7 @@ def test_sigkill_during_writes_loses_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_at_scale(tmp_path, request):
-    if "slow" not in request.config.option.markexpr:
-        pytest.skip(f"{N_KILLS_SLOW} kill points: run with -m slow")
+def test_sigkill_at_scale(tmp_path):
     run_kills(tmp_path, N_KILLS_SLOW, max_pause=0.3)
 
 

@@ -206,7 +206,5 @@ def test_index_matches_model(machine):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("machine", [FlatModel, ResidualModel], ids=["fp32", "residual"])
-def test_index_matches_model_long(machine, request):
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("the long profile runs with -m slow")
+def test_index_matches_model_long(machine):
     run_state_machine_as_test(machine, settings=LONG)
