@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 # torch comes first and pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: venv install lint demo test bench clean wheel test-wheel
+.PHONY: venv install lint demo test test-slow bench clean wheel test-wheel
 
 $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: install
 
 test: lint
 	$(PY) -m pytest -q
+
+# The long profiles (220 kill points, fuzz examples by the thousand, Ray clusters, ...): tests
+# marked slow, skipped by `make test` (tests/conftest.py).
+test-slow: install
+	$(PY) -m pytest -q -m slow
 
 bench: install
 	$(PY) bench/maxsim.py
