@@ -16,6 +16,7 @@ import gingham
 from gingham import _synthetic as syn
 from gingham.distributed import ShardedIndex, is_sharded, route
 from gingham.distributed.manifest import MANIFEST, SEQ_KEY
+from gingham.distributed.plaid import cut
 from gingham.storage import DuplicateIdError
 
 DIM = 32
@@ -56,6 +57,15 @@ def assert_same(a, b):
         np.testing.assert_allclose([h.score for h in qa], [h.score for h in qb], atol=1e-5)
 
 
+def count_cuts(stats, bound):
+    """Count the queries whose candidates one Index's PLAID cut at ndocs, at ndocs / 4, or
+    whose probe it widened past ncells (n_cells above the 1 per query token at ncells=1)."""
+    for q in stats["per_query"]:
+        bound["ndocs"] += q["n_candidates"] > q["n_after_pruning"]
+        bound["ndocs / 4"] += q["n_after_pruning"] > q["n_full"]
+        bound["widened"] += stats["ncells"] == 1 and q["n_cells"] > 12
+
+
 @pytest.mark.parametrize("storage", ["residual", "fp16"])
 def test_sharded_equals_single_index(tmp_path, corpus, storage):
     ids, _, _, queries = corpus
@@ -63,23 +73,27 @@ def test_sharded_equals_single_index(tmp_path, corpus, storage):
     filters = [{}, {"where": "json_extract(metadata, '$.g') = ?", "params": [1]},
                {"subset": ids[::5] + ["no-such-id"]},
                {"subset": ids[::3], "where": "json_extract(metadata, '$.g') != 2"}]
+    bound = {"ndocs": 0, "ndocs / 4": 0, "widened": 0}
     for kw in filters:
         for k in (1, 10, 40):
             assert_same(single.search(queries, k, mode="exact", **kw),
                         sharded.search(queries, k, mode="exact", **kw))
-        # PLAID without a rank cut (ndocs >= 4 n_docs) and with enough cells that no shard
-        # widens its probe: the candidates are the documents of the cells the query probes,
-        # which each shard finds exactly as one index does (docs/distributed.md).
-        for k in (1, 10) if "subset" not in kw else ():
-            a, st_a = single.search(queries, k, ncells=8, ndocs=4 * N, return_stats=True, **kw)
-            b, st_b = sharded.search(queries, k, ncells=8, ndocs=4 * N, return_stats=True,
-                                     **kw)
-            cells = [q["n_cells"] for q in st_a["per_query"]]
-            same = [q for q in range(len(queries))
-                    if all(shard["per_query"][q]["n_cells"] == cells[q]
-                           for shard in st_b["shards"].values())]
-            assert len(same) >= 3
-            assert_same([a[q] for q in same], [b[q] for q in same])
+        # PLAID takes its candidate cuts over every shard together (distributed/plaid.py):
+        # the same list as one Index at its default parameters and with tighter cuts.
+        for k in (1, 10, 40):
+            for ndocs in (None, 16):
+                a, st = single.search(queries, k, ndocs=ndocs, return_stats=True, **kw)
+                assert_same(a, sharded.search(queries, k, ndocs=ndocs, **kw))
+                if storage == "residual":
+                    count_cuts(st, bound)
+        assert_same(single.search(queries, 20, subset=ids[:60:2], ncells=1),
+                    sharded.search(queries, 20, subset=ids[:60:2], ncells=1))
+    if storage == "residual":  # each cut (and the widening) decided some query's list
+        _, st = single.search(queries, 20, subset=ids[:60:2], ncells=1, return_stats=True)
+        count_cuts(st, bound)
+        assert min(bound.values()) > 0, bound
+    plaid_a = single.search(queries[:4], 7, ndocs=16, with_documents=True)
+    assert plaid_a == sharded.search(queries[:4], 7, ndocs=16, with_documents=True)
     tied = sharded.search(queries[-2], 3, mode="exact")
     assert [h.id for h in tied[:2]] == ["doc-0", f"doc-{N - 1}"]
     assert route(["doc-0"], 3)[0] != route([f"doc-{N - 1}"], 3)[0]  # the tie spans shards
@@ -126,15 +140,54 @@ def test_updates_across_shards(tmp_path, corpus):
     sharded.add(up, new, upsert=True)
     assert sharded.delete(["ghost", "doc-0"], missing="ignore") == 1
     single.delete(["doc-0"])
-    assert_same(single.search(queries, 20, mode="exact"),
-                sharded.search(queries, 20, mode="exact"))
+    for mode in ("exact", "plaid"):
+        assert_same(single.search(queries, 20, mode=mode),
+                    sharded.search(queries, 20, mode=mode))
+        assert_same(single.search(queries, 10, mode=mode, ndocs=16),
+                    sharded.search(queries, 10, mode=mode, ndocs=16))
     assert sharded.ids() == single.ids()
     sharded.compact()
-    assert_same(single.search(queries, 20, mode="exact"),
-                sharded.search(queries, 20, mode="exact"))
+    for mode in ("exact", "plaid"):
+        assert_same(single.search(queries, 20, mode=mode),
+                    sharded.search(queries, 20, mode=mode))
     reopened = ShardedIndex.open(tmp_path / "sharded")
     assert reopened.ids() == single.ids()
     assert reopened.verify()["n_docs"] == len(single)
+
+
+def test_plaid_cut_equals_a_sort_by_score_then_sequence():
+    """cut() keeps what one sort of every shard's entries by (score desc, sequence asc) keeps,
+    with many equal scores across and within shards (oracle: that sort)."""
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        n_shards = int(rng.integers(1, 4))
+        seq = rng.permutation(60)
+        values, internal, seq_of, owner = {}, {}, {}, []
+        used = 0
+        for s in range(n_shards):
+            n = int(rng.integers(0, 20))
+            mine = np.sort(seq[used:used + n])  # a shard's internal order is sequence order
+            used += n
+            v = rng.integers(0, 4, n).astype(np.float32)
+            order = np.lexsort((mine, -v))  # the shard's list: score desc, internal asc
+            values[s], internal[s] = v[order], (1000 * s + mine)[order]
+            seq_of.update({int(1000 * s + m): int(m) for m in mine})
+            owner += [(float(x), int(m), s, p) for p, (x, m) in
+                      enumerate(zip(values[s], mine[order]))]
+        m = int(rng.integers(1, 30))
+        asked = []
+
+        def seqs(ids):
+            asked.append(ids)
+            return {s: np.array([seq_of[int(i)] for i in v]) for s, v in ids.items()}
+
+        got = cut(values, internal, m, seqs)
+        expect = {s: [] for s in values}
+        for _, _, s, p in sorted(owner, key=lambda t: (-t[0], t[1]))[:m]:
+            expect[s].append(p)
+        assert {s: sorted(v.tolist()) for s, v in got.items()} == \
+            {s: sorted(v) for s, v in expect.items()}, trial
+        assert all(len(a) > 1 for a in asked)  # sequences asked only for cross-shard ties
 
 
 def test_routing_is_stable(tmp_path, corpus):

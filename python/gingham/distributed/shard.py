@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -20,6 +21,16 @@ from ..engine.index import Index
 from ..engine.runtime import set_num_threads
 from ..storage import Store
 from .manifest import SEQ_KEY, read_codec
+
+_PENDING = 64  # phase-1 searches a shard keeps for their phase 2 (the oldest goes first)
+
+
+class PhaseExpiredError(KeyError):
+    """A PLAID phase named a search this shard no longer holds (restarted, or evicted)."""
+
+
+def _concat(arrays: list[np.ndarray], picks: list[int], dtype) -> np.ndarray:
+    return np.concatenate([arrays[i] for i in picks]) if picks else np.zeros(0, dtype)
 
 
 def codec_digest(codec: Mapping[str, np.ndarray] | None) -> str | None:
@@ -61,6 +72,7 @@ class Shard:
         self.path = str(path)
         self.index = Index.open(path)
         self._store = Store.open(path)
+        self._pending: OrderedDict = OrderedDict()  # token -> engine.staged.PlaidCandidates
 
     def close(self) -> None:
         self.index.close()
@@ -94,6 +106,58 @@ class Shard:
         else:
             lists = [[(h.id, h.score) for h in q] for q in hits]
         return (lists, stats) if options.get("return_stats") else lists
+
+    # ---- PLAID phases (distributed/plaid.py) ---------------------------------------------
+
+    def plaid_candidates(self, token: str, queries: list[np.ndarray], k: int,
+                         options: dict) -> dict:
+        """Phase 1 of a sharded PLAID search (options: search's filters and PLAID parameters),
+        held under ``token`` for the later phases -> flat answer (``_flat``)."""
+        found = self.index.plaid_candidates(queries, k, **options)
+        self._pending[token] = found
+        while len(self._pending) > _PENDING:
+            self._pending.popitem(last=False)
+        return self._flat(found, np.arange(len(queries)))
+
+    def _held(self, token: str):
+        found = self._pending.get(token)
+        if found is None:
+            raise PhaseExpiredError(f"search {token} is not held by shard {self.path}")
+        return found
+
+    def plaid_widen(self, token: str, queries: np.ndarray, ncells: np.ndarray) -> dict:
+        """Phase 1 again for query numbers ``queries`` with ``ncells`` cells each."""
+        found = self._held(token)
+        found.widen(queries, ncells)
+        return self._flat(found, np.asarray(queries, dtype=np.int64))
+
+    @staticmethod
+    def _flat(found, queries: np.ndarray) -> dict:
+        """n_candidates / ncells / counts int64 per query and the candidates' approx,
+        rescored float32 and internal int64 ids of those queries back to back."""
+        q = queries.tolist()
+        return {"n_centroids": found.n_centroids, "n_candidates": found.n_candidates[queries],
+                "ncells": found.ncells[queries],
+                "counts": np.array([len(found.internal[i]) for i in q], dtype=np.int64),
+                "approx": _concat(found.approx, q, np.float32),
+                "rescored": _concat(found.rescored, q, np.float32),
+                "internal": _concat(found.internal, q, np.int64)}
+
+    def plaid_seqs(self, token: str, internal: np.ndarray) -> np.ndarray:
+        """Global sequence numbers int64 of internal ids, as of the held search's commit."""
+        docs = self._held(token).documents(internal)
+        return np.array([int(d["metadata"][SEQ_KEY]) for d in docs], dtype=np.int64)
+
+    def plaid_finish(self, token: str, chosen: list[np.ndarray], k: int,
+                     with_documents: bool) -> list:
+        """Exact scores of the chosen candidates (positions per query) -> per query the best
+        k as ``search`` returns them; drops the held search."""
+        found = self._held(token)
+        del self._pending[token]
+        hits = found.score(chosen, k, with_documents)
+        if with_documents:
+            return [[(h["id"], h["score"], h["metadata"], h["text"]) for h in q] for q in hits]
+        return [[(h.id, h.score) for h in q] for q in hits]
 
     def rerank(self, query: np.ndarray, ids: Sequence[str]) -> list:
         """Exact MaxSim of ``query`` against ``ids`` -> [(id, score)] best first."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,6 +36,8 @@ from ..storage import DuplicateIdError
 from . import manifest as mf
 from .backends import LocalBackend, RayBackend
 from .merge import merge, tied_ids
+from .plaid import phase1, survivors
+from .shard import PhaseExpiredError
 
 _CODEC_OPTIONS = ("nbits", "n_centroids", "seed", "kmeans_iters", "sample_per_centroid")
 
@@ -259,7 +262,8 @@ class ShardedIndex:
         returns what the reachable shards found as ShardedHits lists whose ``partial`` says
         if a shard was left out (else ShardUnavailableError)."""
         k = _validate.positive_int(k, "k")
-        _validate.search_params(k, mode, MODES, ncells, centroid_score_threshold, ndocs)
+        ndocs = _validate.search_params(k, mode, MODES, ncells, centroid_score_threshold,
+                                        ndocs)["ndocs"]
         stacked, q_offsets, single = _validate.query_batch(queries, self.dim)
         if params is not None and where is None:
             raise ValueError("params is given without where")
@@ -275,11 +279,15 @@ class ShardedIndex:
             chosen = [i for i in subset if isinstance(i, str)]
             args = {s: (qs, k, {**options, "subset": [chosen[r] for r in rows]})
                     for s, rows in (self._by_shard(chosen) if chosen else {}).items()}
-        answers = self._call("search", args, allow_partial=allow_partial) if args else {}
-        stats = {s: a[1] for s, a in answers.items()} if return_stats else {}
-        lists = {s: (a[0] if return_stats else a) for s, a in answers.items()}
+        staged = mode == "plaid" and self.storage == "residual"
+        if staged:
+            lists, stats, missing = self._plaid(args, k, ndocs, with_documents, allow_partial)
+        else:
+            answers = self._call("search", args, allow_partial=allow_partial) if args else {}
+            stats = {s: a[1] for s, a in answers.items()} if return_stats else {}
+            lists = {s: (a[0] if return_stats else a) for s, a in answers.items()}
+            missing = tuple(self._backend.missing()) if allow_partial else ()
         merged = self._merge_queries(lists, len(qs), k, with_documents)
-        missing = tuple(self._backend.missing()) if allow_partial else ()
         out: list = []
         for entries in merged:
             hits = ([{"id": e[0], "metadata": _strip(e[2]), "text": e[3], "score": float(e[1]),
@@ -292,10 +300,60 @@ class ShardedIndex:
         result: Any = out[0] if single else out
         if not return_stats:
             return result
-        return result, {"mode": mode, "storage": self.storage, "k": k, "n_queries": len(qs),
-                        "n_shards": self.n_shards, "missing_shards": list(missing),
-                        "wall_ms": 1000.0 * (time.perf_counter() - t0),
-                        "shards": {s: stats[s] for s in sorted(stats)}}
+        effective = mode if self.storage == "residual" else "exact"
+        extra = stats if staged else {"shards": {s: stats[s] for s in sorted(stats)}}
+        return result, {"mode": effective, "storage": self.storage, "k": k,
+                        "n_queries": len(qs), "n_shards": self.n_shards,
+                        "missing_shards": list(missing),
+                        "wall_ms": 1000.0 * (time.perf_counter() - t0), **extra}
+
+    def _plaid(self, args: dict[int, tuple], k: int, ndocs: int, with_documents: bool,
+               allow_partial: bool) -> tuple[dict, dict, tuple]:
+        """PLAID with its cuts over every shard (distributed/plaid.py) -> (per-shard top-k
+        lists, stats, shards left out). A shard restarted between phases loses its phase 1:
+        the search then starts again, once."""
+        for attempt in (0, 1):
+            try:
+                return self._plaid_once(args, k, ndocs, with_documents, allow_partial)
+            except PhaseExpiredError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _plaid_once(self, args: dict[int, tuple], k: int, ndocs: int, with_documents: bool,
+                    allow_partial: bool) -> tuple[dict, dict, tuple]:
+        token = uuid.uuid4().hex
+        missing: set[int] = set()
+
+        def call(method: str, per_shard: dict) -> dict:
+            got = self._call(method, per_shard, allow_partial=allow_partial)
+            missing.update(self._backend.missing() if allow_partial else ())
+            return got
+
+        shards = {}
+        for s, (qs, _, options) in args.items():
+            filters = {f: options[f] for f in ("subset", "where", "params", "ncells",
+                                               "centroid_score_threshold", "ndocs")
+                       if options.get(f) is not None}
+            shards[s] = (qs, filters)
+        n_queries = len(next(iter(args.values()))[0]) if args else 0
+        first = phase1(call, shards, token, k) if shards else {}
+
+        def seqs(ids: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+            return call("plaid_seqs", {s: (token, v) for s, v in ids.items()})
+
+        chosen = {s: [] for s in first}
+        for q in range(n_queries):
+            for s, pos in survivors(first, q, k, ndocs, seqs).items():
+                chosen[s].append(pos)
+        lists = call("plaid_finish", {s: (token, chosen[s], k, with_documents)
+                                      for s in first}) if first else {}
+        stats = {"per_query": [
+            {"ncells": int(next(iter(first.values()))["ncells"][q]) if first else 0,
+             "n_candidates": int(sum(a["n_candidates"][q] for a in first.values())),
+             "n_full": int(sum(len(chosen[s][q]) for s in first))}
+            for q in range(n_queries)]}
+        return lists, stats, tuple(sorted(missing))
 
     def _merge_queries(self, lists: dict[int, list], n_queries: int, k: int | None,
                        with_documents: bool) -> list[list]:
