@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -108,16 +109,19 @@ class Shard:
         return (lists, stats) if options.get("return_stats") else lists
 
     # ---- PLAID phases (distributed/plaid.py) ---------------------------------------------
+    # Each answers a dict with "wall_ms": the time this shard spent on it (its own search
+    # time, which the fan-out's overhead is measured against).
 
     def plaid_candidates(self, token: str, queries: list[np.ndarray], k: int,
                          options: dict) -> dict:
         """Phase 1 of a sharded PLAID search (options: search's filters and PLAID parameters),
         held under ``token`` for the later phases -> flat answer (``_flat``)."""
+        clock = time.perf_counter()
         found = self.index.plaid_candidates(queries, k, **options)
         self._pending[token] = found
         while len(self._pending) > _PENDING:
             self._pending.popitem(last=False)
-        return self._flat(found, np.arange(len(queries)))
+        return self._flat(found, np.arange(len(queries)), clock)
 
     def _held(self, token: str):
         found = self._pending.get(token)
@@ -127,12 +131,13 @@ class Shard:
 
     def plaid_widen(self, token: str, queries: np.ndarray, ncells: np.ndarray) -> dict:
         """Phase 1 again for query numbers ``queries`` with ``ncells`` cells each."""
+        clock = time.perf_counter()
         found = self._held(token)
         found.widen(queries, ncells)
-        return self._flat(found, np.asarray(queries, dtype=np.int64))
+        return self._flat(found, np.asarray(queries, dtype=np.int64), clock)
 
     @staticmethod
-    def _flat(found, queries: np.ndarray) -> dict:
+    def _flat(found, queries: np.ndarray, clock: float) -> dict:
         """n_candidates / ncells / counts int64 per query and the candidates' approx,
         rescored float32 and internal int64 ids of those queries back to back."""
         q = queries.tolist()
@@ -141,23 +146,30 @@ class Shard:
                 "counts": np.array([len(found.internal[i]) for i in q], dtype=np.int64),
                 "approx": _concat(found.approx, q, np.float32),
                 "rescored": _concat(found.rescored, q, np.float32),
-                "internal": _concat(found.internal, q, np.int64)}
+                "internal": _concat(found.internal, q, np.int64),
+                "wall_ms": 1000.0 * (time.perf_counter() - clock)}
 
-    def plaid_seqs(self, token: str, internal: np.ndarray) -> np.ndarray:
-        """Global sequence numbers int64 of internal ids, as of the held search's commit."""
+    def plaid_seqs(self, token: str, internal: np.ndarray) -> dict:
+        """{"seqs": global sequence numbers int64 of internal ids, as of the held search's
+        commit}."""
+        clock = time.perf_counter()
         docs = self._held(token).documents(internal)
-        return np.array([int(d["metadata"][SEQ_KEY]) for d in docs], dtype=np.int64)
+        seqs = np.array([int(d["metadata"][SEQ_KEY]) for d in docs], dtype=np.int64)
+        return {"seqs": seqs, "wall_ms": 1000.0 * (time.perf_counter() - clock)}
 
     def plaid_finish(self, token: str, chosen: list[np.ndarray], k: int,
-                     with_documents: bool) -> list:
-        """Exact scores of the chosen candidates (positions per query) -> per query the best
-        k as ``search`` returns them; drops the held search."""
+                     with_documents: bool) -> dict:
+        """Exact scores of the chosen candidates (positions per query) -> {"lists": per query
+        the best k as ``search`` returns them}; drops the held search."""
+        clock = time.perf_counter()
         found = self._held(token)
         del self._pending[token]
         hits = found.score(chosen, k, with_documents)
         if with_documents:
-            return [[(h["id"], h["score"], h["metadata"], h["text"]) for h in q] for q in hits]
-        return [[(h.id, h.score) for h in q] for q in hits]
+            lists = [[(h["id"], h["score"], h["metadata"], h["text"]) for h in q] for q in hits]
+        else:
+            lists = [[(h.id, h.score) for h in q] for q in hits]
+        return {"lists": lists, "wall_ms": 1000.0 * (time.perf_counter() - clock)}
 
     def rerank(self, query: np.ndarray, ids: Sequence[str]) -> list:
         """Exact MaxSim of ``query`` against ``ids`` -> [(id, score)] best first."""
@@ -180,6 +192,9 @@ class Shard:
 
     def stats(self) -> dict[str, Any]:
         return self.index.stats()
+
+    def settings(self) -> dict[str, Any]:
+        return self.index.settings
 
     def _has_codec(self) -> bool:
         with self._store.snapshot() as snap:

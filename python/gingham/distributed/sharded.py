@@ -324,10 +324,16 @@ class ShardedIndex:
                     allow_partial: bool) -> tuple[dict, dict, tuple]:
         token = uuid.uuid4().hex
         missing: set[int] = set()
+        shard_ms: dict[int, float] = {}
+        rounds = []
 
         def call(method: str, per_shard: dict) -> dict:
+            clock = time.perf_counter()
             got = self._call(method, per_shard, allow_partial=allow_partial)
+            rounds.append((method, 1000.0 * (time.perf_counter() - clock)))
             missing.update(self._backend.missing() if allow_partial else ())
+            for s, answer in got.items():
+                shard_ms[s] = shard_ms.get(s, 0.0) + answer["wall_ms"]
             return got
 
         shards = {}
@@ -340,15 +346,19 @@ class ShardedIndex:
         first = phase1(call, shards, token, k) if shards else {}
 
         def seqs(ids: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-            return call("plaid_seqs", {s: (token, v) for s, v in ids.items()})
+            got = call("plaid_seqs", {s: (token, v) for s, v in ids.items()})
+            return {s: a["seqs"] for s, a in got.items()}
 
         chosen = {s: [] for s in first}
         for q in range(n_queries):
             for s, pos in survivors(first, q, k, ndocs, seqs).items():
                 chosen[s].append(pos)
-        lists = call("plaid_finish", {s: (token, chosen[s], k, with_documents)
-                                      for s in first}) if first else {}
-        stats = {"per_query": [
+        done = call("plaid_finish", {s: (token, chosen[s], k, with_documents)
+                                     for s in first}) if first else {}
+        lists = {s: a["lists"] for s, a in done.items()}
+        stats = {"round_trips": [{"call": m, "ms": ms} for m, ms in rounds],
+                 "shards": {s: {"wall_ms": shard_ms[s]} for s in sorted(shard_ms)},
+                 "per_query": [
             {"ncells": int(next(iter(first.values()))["ncells"][q]) if first else 0,
              "n_candidates": int(sum(a["n_candidates"][q] for a in first.values())),
              "n_full": int(sum(len(chosen[s][q]) for s in first))}
@@ -428,17 +438,18 @@ class ShardedIndex:
 
     @property
     def settings(self) -> dict[str, Any]:
-        first = self._call("stats", {0: ()})[0]
-        return {"storage": self.storage, "dim": self.dim, "n_shards": self.n_shards,
-                **self._manifest["kind_settings"], "nbits": first["nbits"]}
+        first = self._call("settings", {0: ()})[0]  # every shard records the same ones
+        return {**first, "storage": self.storage, "dim": self.dim, "n_shards": self.n_shards,
+                **self._manifest["kind_settings"], "nbits": first.get("nbits")}
 
     def stats(self) -> dict[str, Any]:
         """Index.stats summed over the shards (n_docs, n_tokens, n_tokens_stored, n_deleted,
-        n_segments, bytes_on_disk) with the shared fields, n_shards, and each shard's stats."""
+        n_segments, bytes_on_disk, commit: every commit of a shard increases it, so it names
+        the state of the folder) with the shared fields, n_shards, and each shard's stats."""
         per = self._all("stats")
         total = {f: sum(p[f] for p in per.values()) for f in
                  ("n_docs", "n_tokens", "n_tokens_stored", "n_deleted", "n_segments",
-                  "bytes_on_disk")}
+                  "bytes_on_disk", "commit")}
         stored = total["n_tokens_stored"]
         data = sum(p["data_bytes_per_token"] * p["n_tokens_stored"] for p in per.values())
         return {**total, "storage": self.storage, "dim": self.dim, "nbits": per[0]["nbits"],
