@@ -126,6 +126,9 @@ def test_rerank_documents_ids_stats(tmp_path, corpus):
 def test_updates_across_shards(tmp_path, corpus):
     ids, docs, meta, queries = corpus
     single, sharded = build_pair(tmp_path, corpus)
+    # a PLAID search first: the shards read the sequence numbers of the documents they hold
+    # now, and must learn those of the upserted documents below
+    assert_same(single.search(queries, 10), sharded.search(queries, 10))
     gone = ids[10:60]
     assert sharded.delete(gone) == single.delete(gone) == 50
     with pytest.raises(KeyError, match="nothing deleted"):
@@ -157,37 +160,49 @@ def test_updates_across_shards(tmp_path, corpus):
 
 def test_plaid_cut_equals_a_sort_by_score_then_sequence():
     """cut() keeps what one sort of every shard's entries by (score desc, sequence asc) keeps,
-    with many equal scores across and within shards (oracle: that sort)."""
+    with many equal scores across and within shards (oracle: that sort, in Python)."""
     rng = np.random.default_rng(5)
-    for trial in range(200):
-        n_shards = int(rng.integers(1, 4))
+    for trial in range(300):
         seq = rng.permutation(60)
-        values, internal, seq_of, owner = {}, {}, {}, []
+        values, seqs, entries = {}, {}, []
         used = 0
-        for s in range(n_shards):
+        for s in range(int(rng.integers(1, 4))):
             n = int(rng.integers(0, 20))
             mine = np.sort(seq[used:used + n])  # a shard's internal order is sequence order
             used += n
             v = rng.integers(0, 4, n).astype(np.float32)
             order = np.lexsort((mine, -v))  # the shard's list: score desc, internal asc
-            values[s], internal[s] = v[order], (1000 * s + mine)[order]
-            seq_of.update({int(1000 * s + m): int(m) for m in mine})
-            owner += [(float(x), int(m), s, p) for p, (x, m) in
-                      enumerate(zip(values[s], mine[order]))]
+            values[s], seqs[s] = v[order], mine[order]
+            entries += [(float(x), int(q), s, p) for p, (x, q) in
+                        enumerate(zip(values[s], seqs[s]))]
         m = int(rng.integers(1, 30))
-        asked = []
-
-        def seqs(ids):
-            asked.append(ids)
-            return {s: np.array([seq_of[int(i)] for i in v]) for s, v in ids.items()}
-
-        got = cut(values, internal, m, seqs)
         expect = {s: [] for s in values}
-        for _, _, s, p in sorted(owner, key=lambda t: (-t[0], t[1]))[:m]:
+        for _, _, s, p in sorted(entries, key=lambda t: (-t[0], t[1]))[:m]:
             expect[s].append(p)
-        assert {s: sorted(v.tolist()) for s, v in got.items()} == \
+        got = cut(values, seqs, m)
+        assert {s: v.tolist() for s, v in got.items()} == \
             {s: sorted(v) for s, v in expect.items()}, trial
-        assert all(len(a) > 1 for a in asked)  # sequences asked only for cross-shard ties
+
+
+def test_a_shard_that_loses_its_phase_1_makes_the_search_start_again(tmp_path, corpus):
+    """A shard restarted between the PLAID phases no longer holds the search: the search
+    starts again (once) and still returns one Index's list."""
+    _, _, _, queries = corpus
+    single, sharded = build_pair(tmp_path, corpus)
+    shard = sharded._backend.shards[1]
+    real, tokens = shard.plaid_candidates, []
+
+    def forgetful(token, *args):
+        out = real(token, *args)
+        if not tokens:
+            shard._pending.clear()  # what a restarted actor holds
+        tokens.append(token)
+        return out
+
+    shard.plaid_candidates = forgetful
+    assert_same(single.search(queries, 10), sharded.search(queries, 10))
+    assert len(tokens) == 2 and tokens[0] != tokens[1]
+    assert all(not s._pending for s in sharded._backend.shards)  # phase 2 let them go
 
 
 def test_routing_is_stable(tmp_path, corpus):

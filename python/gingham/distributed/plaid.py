@@ -10,12 +10,16 @@ across shards is the lower global sequence number (distributed/merge.py).
 Over N shards (every shard on the pinned commit of its phase 1, engine/staged.py):
 
 1. every shard returns its candidate count and its own best max(ndocs, k) by the pruned score
-   with their unpruned scores: a superset of its part of the global cut, since within a shard
-   the global order is the shard's order. The coordinator widens (doubles ncells of) queries
-   whose total is below k, as one Index does, asking the shards again for those queries only.
-2. the coordinator takes both cuts over the union (sequence numbers fetched only for equal
-   scores at a cut's boundary that come from several shards), and each shard scores its
-   survivors exactly and returns its top k, which merge as exact results do.
+   with their unpruned scores and global sequence numbers: a superset of its part of the
+   global cut, since within a shard the global order is the shard's order. The coordinator
+   widens (doubles ncells of) queries whose total is below k, as one Index does, asking the
+   shards again for those queries only.
+2. the coordinator takes both cuts over the union, and each shard scores its survivors
+   exactly and returns its top k, which merge as exact results do.
+
+Equal approximate scores are common (every query token floored at the threshold gives the
+same sum), so the sequence numbers travel with every candidate: a shard keeps them in memory
+by internal id (``SeqCache``), read from its catalog once.
 """
 from __future__ import annotations
 
@@ -24,47 +28,31 @@ from typing import Callable
 import numpy as np
 
 Call = Callable[..., dict]
-SeqLookup = Callable[[dict[int, np.ndarray]], dict[int, np.ndarray]]
 
 
-def cut(values: dict[int, np.ndarray], internal: dict[int, np.ndarray], m: int,
-        seqs: SeqLookup) -> dict[int, np.ndarray]:
-    """Positions (int64, per shard) of the best m entries of every shard's ``values``
-    (float32) together, ties by global sequence number; within a shard, ties follow
-    ``internal`` (int64, the shard's internal ids: its global order). seqs maps shard ->
-    internal ids to their sequence numbers (asked only for ties at the boundary)."""
+def cut(values: dict[int, np.ndarray], seqs: dict[int, np.ndarray], m: int
+        ) -> dict[int, np.ndarray]:
+    """Positions (int64, sorted, per shard) of the best m entries of every shard's ``values``
+    (float32) together: score desc, ties by global sequence number (``seqs`` int64, per
+    shard, one per value) asc, which is one Index's order."""
     if sum(len(v) for v in values.values()) <= m:
         return {s: np.arange(len(v), dtype=np.int64) for s, v in values.items()}
-    every = np.concatenate([v for v in values.values()]).astype(np.float64)
-    bound = -np.partition(-every, m - 1)[m - 1]  # the m-th best score
-    kept = {s: np.flatnonzero(v > bound) for s, v in values.items()}
-    tied = {s: np.flatnonzero(v == bound) for s, v in values.items()}
-    tied = {s: t for s, t in tied.items() if len(t)}
-    need = m - sum(len(k) for k in kept.values())
-    if len(tied) == 1:
-        (s, t), = tied.items()
-        kept[s] = np.concatenate([kept[s], t[np.argsort(internal[s][t], kind="stable")[:need]]])
-    else:
-        got = seqs({s: internal[s][t] for s, t in tied.items()})
-        order = sorted((int(q), s, int(p)) for s, t in tied.items()
-                       for q, p in zip(got[s], t.tolist()))[:need]
-        for s in tied:
-            extra = np.array([p for _, sh, p in order if sh == s], dtype=np.int64)
-            kept[s] = np.concatenate([kept[s], extra])
-    return {s: np.sort(k).astype(np.int64) for s, k in kept.items()}
+    shard_of = np.concatenate([np.full(len(v), s, dtype=np.int64) for s, v in values.items()])
+    pos = np.concatenate([np.arange(len(v), dtype=np.int64) for v in values.values()])
+    score = np.concatenate(list(values.values())).astype(np.float64)
+    order = np.lexsort((np.concatenate([seqs[s] for s in values]), -score))[:m]
+    return {s: np.sort(pos[order][shard_of[order] == s]) for s in values}
 
 
-def survivors(phase1: dict[int, dict], q: int, k: int, ndocs: int, seqs: SeqLookup
-              ) -> dict[int, np.ndarray]:
+def survivors(phase1: dict[int, dict], q: int, k: int, ndocs: int) -> dict[int, np.ndarray]:
     """Positions in each shard's phase-1 list of query q that one Index scores exactly."""
-    approx = {s: a["approx"][q] for s, a in phase1.items()}
-    internal = {s: a["internal"][q] for s, a in phase1.items()}
-    first = cut(approx, internal, max(ndocs, k), seqs)
+    seqs = {s: a["seq"][q] for s, a in phase1.items()}
+    first = cut({s: a["approx"][q] for s, a in phase1.items()}, seqs, max(ndocs, k))
     n_full = max(ndocs // 4, k)
     if sum(len(p) for p in first.values()) <= n_full:
         return first
-    rescored = {s: phase1[s]["rescored"][q][p] for s, p in first.items()}
-    second = cut(rescored, {s: internal[s][p] for s, p in first.items()}, n_full, seqs)
+    second = cut({s: phase1[s]["rescored"][q][p] for s, p in first.items()},
+                 {s: seqs[s][p] for s, p in first.items()}, n_full)
     return {s: first[s][p] for s, p in second.items()}
 
 
@@ -74,7 +62,7 @@ def split(answer: dict) -> dict:
     return {"n_centroids": int(answer["n_centroids"]),
             "n_candidates": np.asarray(answer["n_candidates"], dtype=np.int64),
             "ncells": np.asarray(answer["ncells"], dtype=np.int64),
-            **{f: np.split(answer[f], bounds) for f in ("approx", "rescored", "internal")}}
+            **{f: np.split(answer[f], bounds) for f in ("approx", "rescored", "seq")}}
 
 
 def phase1(call: Call, shards: dict[int, tuple], token: str, k: int) -> dict[int, dict]:
@@ -95,7 +83,7 @@ def phase1(call: Call, shards: dict[int, tuple], token: str, k: int) -> dict[int
         for s, a in more.items():
             part = split(a)
             for j, q in enumerate(widen.tolist()):
-                for f in ("approx", "rescored", "internal"):
+                for f in ("approx", "rescored", "seq"):
                     got[s][f][q] = part[f][j]
                 got[s]["n_candidates"][q] = part["n_candidates"][j]
                 got[s]["ncells"][q] = wider[j]

@@ -30,6 +30,42 @@ class PhaseExpiredError(KeyError):
     """A PLAID phase named a search this shard no longer holds (restarted, or evicted)."""
 
 
+class SeqCache:
+    """Global sequence numbers of a shard's documents by internal id, in memory (8 + 8 bytes a
+    document). An internal id names one document for good (an upsert is a new internal id), so
+    an entry never goes stale: the live documents are read from the catalog at the first
+    look-up, later documents when first seen."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self._ids = np.zeros(0, np.int64)   # sorted internal ids
+        self._seqs = np.zeros(0, np.int64)
+
+    def lookup(self, internal: np.ndarray, found: Any) -> np.ndarray:
+        """Sequence numbers int64 of internal ids (int64) of the held search ``found``
+        (engine.staged.PlaidCandidates, whose commit holds them)."""
+        if not len(self._ids):
+            with self._store.snapshot() as snap:
+                live = [seg.internal_ids[np.asarray(seg.live) != 0] for seg in snap.segments]
+                self._add(np.concatenate(live) if live else np.zeros(0, np.int64), snap.metadata)
+        pos = np.searchsorted(self._ids, internal)
+        known = pos < len(self._ids)
+        known[known] = self._ids[pos[known]] == internal[known]
+        if not known.all():
+            self._add(np.unique(internal[~known]),
+                      lambda ids: [d["metadata"] for d in found.documents(ids)])
+            pos = np.searchsorted(self._ids, internal)
+        return self._seqs[pos]
+
+    def _add(self, internal: np.ndarray, read_metadata) -> None:
+        if not len(internal):
+            return
+        seqs = np.array([int(m[SEQ_KEY]) for m in read_metadata(internal)], dtype=np.int64)
+        ids = np.concatenate([self._ids, internal])
+        order = np.argsort(ids, kind="stable")
+        self._ids, self._seqs = ids[order], np.concatenate([self._seqs, seqs])[order]
+
+
 def _concat(arrays: list[np.ndarray], picks: list[int], dtype) -> np.ndarray:
     return np.concatenate([arrays[i] for i in picks]) if picks else np.zeros(0, dtype)
 
@@ -74,6 +110,7 @@ class Shard:
         self.index = Index.open(path)
         self._store = Store.open(path)
         self._pending: OrderedDict = OrderedDict()  # token -> engine.staged.PlaidCandidates
+        self._seqs = SeqCache(self._store)
 
     def close(self) -> None:
         self.index.close()
@@ -136,26 +173,17 @@ class Shard:
         found.widen(queries, ncells)
         return self._flat(found, np.asarray(queries, dtype=np.int64), clock)
 
-    @staticmethod
-    def _flat(found, queries: np.ndarray, clock: float) -> dict:
+    def _flat(self, found, queries: np.ndarray, clock: float) -> dict:
         """n_candidates / ncells / counts int64 per query and the candidates' approx,
-        rescored float32 and internal int64 ids of those queries back to back."""
+        rescored float32 and global sequence numbers int64 of those queries back to back."""
         q = queries.tolist()
         return {"n_centroids": found.n_centroids, "n_candidates": found.n_candidates[queries],
                 "ncells": found.ncells[queries],
                 "counts": np.array([len(found.internal[i]) for i in q], dtype=np.int64),
                 "approx": _concat(found.approx, q, np.float32),
                 "rescored": _concat(found.rescored, q, np.float32),
-                "internal": _concat(found.internal, q, np.int64),
+                "seq": self._seqs.lookup(_concat(found.internal, q, np.int64), found),
                 "wall_ms": 1000.0 * (time.perf_counter() - clock)}
-
-    def plaid_seqs(self, token: str, internal: np.ndarray) -> dict:
-        """{"seqs": global sequence numbers int64 of internal ids, as of the held search's
-        commit}."""
-        clock = time.perf_counter()
-        docs = self._held(token).documents(internal)
-        seqs = np.array([int(d["metadata"][SEQ_KEY]) for d in docs], dtype=np.int64)
-        return {"seqs": seqs, "wall_ms": 1000.0 * (time.perf_counter() - clock)}
 
     def plaid_finish(self, token: str, chosen: list[np.ndarray], k: int,
                      with_documents: bool) -> dict:

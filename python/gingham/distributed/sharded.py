@@ -345,13 +345,9 @@ class ShardedIndex:
         n_queries = len(next(iter(args.values()))[0]) if args else 0
         first = phase1(call, shards, token, k) if shards else {}
 
-        def seqs(ids: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-            got = call("plaid_seqs", {s: (token, v) for s, v in ids.items()})
-            return {s: a["seqs"] for s, a in got.items()}
-
         chosen = {s: [] for s in first}
         for q in range(n_queries):
-            for s, pos in survivors(first, q, k, ndocs, seqs).items():
+            for s, pos in survivors(first, q, k, ndocs).items():
                 chosen[s].append(pos)
         done = call("plaid_finish", {s: (token, chosen[s], k, with_documents)
                                      for s in first}) if first else {}
