@@ -3,8 +3,8 @@
 Layout and routing: distributed/manifest.py. Every shard of a residual index shares one codec,
 trained once by the first add on all its tokens (as one Index's first add does) or by the
 parallel build on a sample drawn across the whole corpus, and installed in each shard on its
-first add; so scores are comparable across shards and exact-mode results (and PLAID results
-whenever PLAID's per-index candidate cuts do not bind, docs/distributed.md) are exactly those
+first add; so scores are comparable across shards, and search results (exact, and PLAID with
+its candidate cuts taken over every shard together: distributed/plaid.py) are exactly those
 of one Index holding the same documents with that codec.
 
 Ties: each document carries its global insertion sequence number (metadata key
@@ -258,7 +258,9 @@ class ShardedIndex:
                return_stats: bool = False, with_documents: bool = False,
                allow_partial: bool = False) -> Any:
         """``Index.search`` over every shard at once, per-shard top-k merged exactly (score
-        desc, insertion order asc). subset ids go only to their shards. allow_partial=True
+        desc, insertion order asc); PLAID (residual storage) takes its candidate cuts over
+        every shard together (distributed/plaid.py: two rounds of calls), so every mode returns
+        one Index's list. subset ids go only to their shards. allow_partial=True
         returns what the reachable shards found as ShardedHits lists whose ``partial`` says
         if a shard was left out (else ShardUnavailableError)."""
         k = _validate.positive_int(k, "k")
@@ -279,7 +281,8 @@ class ShardedIndex:
             chosen = [i for i in subset if isinstance(i, str)]
             args = {s: (qs, k, {**options, "subset": [chosen[r] for r in rows]})
                     for s, rows in (self._by_shard(chosen) if chosen else {}).items()}
-        staged = mode == "plaid" and self.storage == "residual"
+        # One shard's own PLAID cuts are the global ones: one call, as in exact mode.
+        staged = mode == "plaid" and self.storage == "residual" and len(args) > 1
         if staged:
             lists, stats, missing = self._plaid(args, k, ndocs, with_documents, allow_partial)
         else:
