@@ -307,3 +307,69 @@ def test_core_and_distributed_import_without_ray():
             "assert 'torch' not in sys.modules, 'torch imported'")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def approx_reference(q, centroids, codes, doc_offsets, doc, threshold):
+    """PLAID's approximate score of one document in numpy (csrc/gingham/plaid.h stage 3):
+    per query row the best centroid score over the document's tokens, skipping tokens whose
+    centroid scores below threshold for every row, each row floored at the threshold."""
+    cs = q.astype(np.float64) @ centroids.astype(np.float64).T  # (Lq, n_centroids)
+    mine = codes[doc_offsets[doc]:doc_offsets[doc + 1]].astype(np.int64)
+    if threshold > -np.inf:
+        mine = mine[cs[:, mine].max(axis=0) >= threshold]
+    best = cs[:, mine].max(axis=1) if len(mine) else np.full(len(q), -np.inf)
+    return float(np.maximum(best, threshold).sum())
+
+
+def test_plaid_phase_kernels_against_references(tmp_path, corpus):
+    """_core.plaid_candidates: counts, the kept candidates' approximate scores (oracle: numpy
+    reference), their order; _core.plaid_score_candidates equals plaid_score_docs; bad
+    arguments raise naming them."""
+    from gingham import _core
+    ids, docs, meta, queries = corpus
+    idx = gingham.Index.create(tmp_path / "i", DIM)
+    idx.add(ids, docs)
+    seg = idx._view.handles[0]
+    codec = seg.codec
+    q = np.ascontiguousarray(np.concatenate(queries[:3]), dtype=np.float32)
+    qo = np.cumsum([0] + [len(x) for x in queries[:3]]).astype(np.int64)
+    for threshold, ndocs in ((0.5, 16), (-np.inf, 4 * N)):
+        n_cand, n_kept, approx, rescored, segs, rows = _core.plaid_candidates(
+            q, qo, [seg], [None], 5, codec.n_centroids, threshold, ndocs)
+        assert (n_cand == N).all() and (n_kept == min(N, max(ndocs, 5))).all()
+        for j in range(3):
+            qj, n = q[qo[j]:qo[j + 1]], int(n_kept[j])
+            want = [approx_reference(qj, codec.centroids, seg.codes, seg.doc_offsets, d,
+                                     threshold) for d in rows[j, :n]]
+            np.testing.assert_allclose(approx[j, :n], want, rtol=1e-5, atol=1e-5)
+            unpruned = [approx_reference(qj, codec.centroids, seg.codes, seg.doc_offsets, d,
+                                         -np.inf) for d in rows[j, :n]]
+            np.testing.assert_allclose(rescored[j, :n], unpruned, rtol=1e-5, atol=1e-5)
+            order = np.lexsort((rows[j, :n], -approx[j, :n].astype(np.float64)))
+            assert (order == np.arange(n)).all() and (segs[j, :n] == 0).all()
+            everyone = [approx_reference(qj, codec.centroids, seg.codes, seg.doc_offsets, d,
+                                         threshold) for d in range(N)]
+            assert min(want) >= sorted(everyone, reverse=True)[n - 1] - 1e-5  # the best n
+    cand_rows = rows[:, :7].reshape(-1)
+    offsets = np.arange(0, 22, 7, dtype=np.int64)
+    got = _core.plaid_score_candidates(q, qo, [seg], offsets, np.zeros(21, np.int64),
+                                       cand_rows)
+    for j in range(3):
+        np.testing.assert_array_equal(
+            got[7 * j:7 * j + 7], _core.plaid_score_docs(q[qo[j]:qo[j + 1]], seg,
+                                                         cand_rows[7 * j:7 * j + 7]))
+    bad = {"cand_rows": (offsets, np.zeros(21, np.int64), np.full(21, N, np.int64)),
+           "cand_segments": (offsets, np.ones(21, np.int64), cand_rows),
+           "cand_offsets": (offsets[:3], np.zeros(21, np.int64), cand_rows)}
+    for name, (o, s, r) in bad.items():
+        with pytest.raises(ValueError, match=name):
+            _core.plaid_score_candidates(q, qo, [seg], o, s, r)
+    for name, kw in (("ncells", {"ncells": 0}), ("ndocs", {"ndocs": 0}), ("k", {"k": 0})):
+        args = {"k": 5, "ncells": 1, "ndocs": 8, **kw}
+        with pytest.raises(ValueError, match=name):
+            _core.plaid_candidates(q, qo, [seg], [None], args["k"], args["ncells"], 0.5,
+                                   args["ndocs"])
+    with pytest.raises(ValueError, match="masks"):
+        _core.plaid_candidates(q, qo, [seg], [], 5, 1, 0.5, 8)
+    with pytest.raises(ValueError, match="needs residual"):
+        gingham.Index.create(tmp_path / "f", DIM, storage="fp16").plaid_candidates(queries, 5)
