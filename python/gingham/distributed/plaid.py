@@ -57,11 +57,12 @@ def survivors(phase1: dict[int, dict], q: int, k: int, ndocs: int) -> dict[int, 
 
 
 def split(answer: dict) -> dict:
-    """A shard's phase-1 answer (flat arrays with per-query counts) -> per-query lists."""
+    """A shard's phase-1 answer (flat arrays with per-query counts) -> per-query lists; the
+    per-query counts are copies (Ray hands over read-only arrays; widening updates them)."""
     bounds = np.cumsum(answer["counts"])[:-1]
     return {"n_centroids": int(answer["n_centroids"]),
-            "n_candidates": np.asarray(answer["n_candidates"], dtype=np.int64),
-            "ncells": np.asarray(answer["ncells"], dtype=np.int64),
+            "n_candidates": np.array(answer["n_candidates"], dtype=np.int64),
+            "ncells": np.array(answer["ncells"], dtype=np.int64),
             **{f: np.split(answer[f], bounds) for f in ("approx", "rescored", "seq")}}
 
 
