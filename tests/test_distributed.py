@@ -205,6 +205,28 @@ def test_a_shard_that_loses_its_phase_1_makes_the_search_start_again(tmp_path, c
     assert all(not s._pending for s in sharded._backend.shards)  # phase 2 let them go
 
 
+def test_plaid_over_read_only_answers(tmp_path, corpus):
+    """Ray hands a shard's arrays over read-only: the coordinator (widening included) never
+    writes into them."""
+    ids, _, _, queries = corpus
+    single, sharded = build_pair(tmp_path, corpus)
+
+    def read_only(method):
+        def call(*args):
+            out = method(*args)
+            for v in out.values():
+                if isinstance(v, np.ndarray):
+                    v.flags.writeable = False
+            return out
+        return call
+
+    for shard in sharded._backend.shards:
+        shard.plaid_candidates = read_only(shard.plaid_candidates)
+        shard.plaid_widen = read_only(shard.plaid_widen)
+    kw = {"subset": ids[:60:2], "ncells": 1}  # few candidates: the probe widens
+    assert_same(single.search(queries, 20, **kw), sharded.search(queries, 20, **kw))
+
+
 def test_routing_is_stable(tmp_path, corpus):
     ids = ["a", "doc-1", "ü-ñ", "x" * 300]
     expected = [int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "little")
