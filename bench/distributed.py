@@ -12,8 +12,10 @@ build's codec is trained once on a sample across the corpus, and the baseline us
 equality check holds the same documents with that codec. Searches: --queries single queries
 (32 tokens, k = 10, PLAID defaults and exact) through the Ray actor backend (one actor per
 shard, 1 OpenMP thread each); fan-out overhead per query = end-to-end wall time minus the
-slowest shard's own Index.search wall time (return_stats). Results go to stdout and to
-docs/distributed.md (section "bench").
+slowest shard's own search time (return_stats: a shard's Index.search wall time, or with PLAID
+over several shards the sum of its time in the two phases, distributed/plaid.py). A bare Ray
+round trip (a no-op call on as many actors) is measured beside it. Results go to stdout and
+to docs/distributed.md (section "bench").
 """
 from __future__ import annotations
 
@@ -51,6 +53,28 @@ def time_queries(search, queries):
     return walls, stats
 
 
+def bare_round_trip(n_actors: int, query: np.ndarray, n_calls: int = 100) -> list[float]:
+    """Wall seconds of ray.get over one no-op call per actor (a query in, a small answer
+    out): what one fan-out round costs before any search."""
+    import ray
+
+    @ray.remote(num_cpus=min(1.0, (os.cpu_count() or 1) / n_actors))
+    class Noop:
+        def call(self, queries):
+            return {"scores": np.zeros(256, np.float32)}
+
+    actors = [Noop.remote() for _ in range(n_actors)]
+    ray.get([a.call.remote([query]) for a in actors])
+    walls = []
+    for _ in range(n_calls):
+        t = time.perf_counter()
+        ray.get([a.call.remote([query]) for a in actors])
+        walls.append(time.perf_counter() - t)
+    for a in actors:
+        ray.kill(a)
+    return walls
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=100_000)
@@ -62,6 +86,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=10_000)
     ap.add_argument("--out", default="docs/distributed.md")
     ap.add_argument("--json", default=None, help="also write the measured figures here")
+    ap.add_argument("--timeout", type=float, default=600.0,
+                    help="seconds a shard call may take (exact search of a query chunk)")
     ap.add_argument("--model-from", default=None,
                     help="only rewrite the scaling model from figures saved with --json")
     args = ap.parse_args()
@@ -98,7 +124,7 @@ def main() -> None:
         single_qps = len(queries) / (time.perf_counter() - t)
         single.close()
         rows = [("one Index", args.docs / single_build, pct(sw, 50), pct(sw, 99), single_qps,
-                 float("nan"), float("nan"), 1.0, 1.0, "-")]
+                 float("nan"), float("nan"), 1.0, 1.0, "-", "-")]
         per_shard = {}
         codec_oracle = None
         for n in args.shards:
@@ -107,7 +133,7 @@ def main() -> None:
             out = build(path, ids, dim=128, n_shards=n, embeddings=(tokens, offsets),
                         batch_size=args.batch_size, **opts)
             build_s = time.perf_counter() - t
-            sh = ShardedIndex.open(path, backend="ray", threads=1, timeout=120)
+            sh = ShardedIndex.open(path, backend="ray", threads=1, timeout=args.timeout)
             if codec_oracle is None:  # the baseline with the build's codec (same for every n)
                 gingham.Index.create(work / "oracle", 128, **opts).close()
                 add_with_codec(str(work / "oracle"), ids, tokens, offsets, None, None,
@@ -122,12 +148,18 @@ def main() -> None:
             t = time.perf_counter()
             plaid = sh.search(queries, 10)
             qps = len(queries) / (time.perf_counter() - t)
-            exact = sh.search(queries, 10, mode="exact")
+            exact = [h for lo in range(0, len(queries), 20)
+                     for h in sh.search(queries[lo:lo + 20], 10, mode="exact")]
+            noop = bare_round_trip(n, queries[0])
             same_exact = all([(h.id, round(h.score, 5)) for h in a] ==
                              [(h.id, round(h.score, 5)) for h in b]
                              for a, b in zip(exact, oracle_exact))
             err = max(abs(h.score - g.score) for a, b in zip(exact, oracle_exact)
                       for h, g in zip(a, b))
+            plaid_err = max(abs(h.score - g.score) for a, b in zip(plaid, oracle_plaid)
+                            for h, g in zip(a, b))
+            same_plaid = all([h.id for h in a] == [h.id for h in b]
+                             for a, b in zip(plaid, oracle_plaid)) and plaid_err <= 1e-5
             agree = np.mean([len({h.id for h in a} & {h.id for h in b}) / 10
                              for a, b in zip(plaid, oracle_plaid)])
             recall = np.mean([len({h.id for h in a} & {h.id for h in b}) / 10
@@ -136,14 +168,17 @@ def main() -> None:
             per_shard[n] = {"build_s": build_s, "write_s": out["write_s"],
                             "codec_s": out["codec_s"], "p50": pct(slowest, 50),
                             "bytes": st["bytes_on_disk"] / n, "docs": args.docs / n,
-                            "overhead_p50": pct(overhead, 50)}
+                            "overhead_p50": pct(overhead, 50), "noop_p50": pct(noop, 50)}
             rows.append((f"{n} shard(s)", args.docs / build_s, pct(walls, 50), pct(walls, 99),
                          qps, pct(overhead, 50), pct(overhead, 99), agree, recall,
-                         f"{'yes' if same_exact else 'NO'} (max err {err:.1e})"))
+                         f"{'yes' if same_exact else 'NO'} (max err {err:.1e})",
+                         f"{'yes' if same_plaid else 'NO'} (max err {plaid_err:.1e})"))
             lines.append(f"- {n} shard(s): build {build_s:.1f} s (encode/spool "
                          f"{out['encode_s']:.1f} s, codec {out['codec_s']:.1f} s, write "
                          f"{out['write_s']:.1f} s); slowest shard's own search p50 "
-                         f"{pct(slowest, 50):.2f} ms; {st['bytes_on_disk'] / 2**20:.1f} MiB")
+                         f"{pct(slowest, 50):.2f} ms; bare Ray round trip to {n} no-op "
+                         f"actor(s) p50 {pct(noop, 50):.2f} ms; "
+                         f"{st['bytes_on_disk'] / 2**20:.1f} MiB")
             sh.close()
             shutil.rmtree(path)
         plaid_recall_single = np.mean([len({h.id for h in a} & {h.id for h in b}) / 10
@@ -153,10 +188,11 @@ def main() -> None:
         ray.shutdown()
     table = ["| index | build docs/s | search p50 ms | p99 ms | batch QPS | fan-out overhead "
              "p50 ms | p99 ms | PLAID top-10 overlap with one Index | PLAID recall@10 vs "
-             "exact | exact top-10 identical |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "exact | exact top-10 identical | PLAID top-10 identical |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         table.append(f"| {r[0]} | {r[1]:,.0f} | {r[2]:.2f} | {r[3]:.2f} | {r[4]:,.0f} | "
-                     f"{r[5]:.2f} | {r[6]:.2f} | {r[7]:.3f} | {r[8]:.3f} | {r[9]} |")
+                     f"{r[5]:.2f} | {r[6]:.2f} | {r[7]:.3f} | {r[8]:.3f} | {r[9]} | {r[10]} |")
     text = "\n".join([
         "## Measured", "", run_header(load0), "",
         f"{args.docs:,} documents, {n_tokens:,} tokens (d = 128, {args.min_len}-{args.max_len} "

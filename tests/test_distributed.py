@@ -16,6 +16,7 @@ import gingham
 from gingham import _synthetic as syn
 from gingham.distributed import ShardedIndex, is_sharded, route
 from gingham.distributed.manifest import MANIFEST, SEQ_KEY
+from gingham.distributed.plaid import cut
 from gingham.storage import DuplicateIdError
 
 DIM = 32
@@ -56,6 +57,15 @@ def assert_same(a, b):
         np.testing.assert_allclose([h.score for h in qa], [h.score for h in qb], atol=1e-5)
 
 
+def count_cuts(stats, bound):
+    """Count the queries whose candidates one Index's PLAID cut at ndocs, at ndocs / 4, or
+    whose probe it widened past ncells (n_cells above the 1 per query token at ncells=1)."""
+    for q in stats["per_query"]:
+        bound["ndocs"] += q["n_candidates"] > q["n_after_pruning"]
+        bound["ndocs / 4"] += q["n_after_pruning"] > q["n_full"]
+        bound["widened"] += stats["ncells"] == 1 and q["n_cells"] > 12
+
+
 @pytest.mark.parametrize("storage", ["residual", "fp16"])
 def test_sharded_equals_single_index(tmp_path, corpus, storage):
     ids, _, _, queries = corpus
@@ -63,23 +73,27 @@ def test_sharded_equals_single_index(tmp_path, corpus, storage):
     filters = [{}, {"where": "json_extract(metadata, '$.g') = ?", "params": [1]},
                {"subset": ids[::5] + ["no-such-id"]},
                {"subset": ids[::3], "where": "json_extract(metadata, '$.g') != 2"}]
+    bound = {"ndocs": 0, "ndocs / 4": 0, "widened": 0}
     for kw in filters:
         for k in (1, 10, 40):
             assert_same(single.search(queries, k, mode="exact", **kw),
                         sharded.search(queries, k, mode="exact", **kw))
-        # PLAID without a rank cut (ndocs >= 4 n_docs) and with enough cells that no shard
-        # widens its probe: the candidates are the documents of the cells the query probes,
-        # which each shard finds exactly as one index does (docs/distributed.md).
-        for k in (1, 10) if "subset" not in kw else ():
-            a, st_a = single.search(queries, k, ncells=8, ndocs=4 * N, return_stats=True, **kw)
-            b, st_b = sharded.search(queries, k, ncells=8, ndocs=4 * N, return_stats=True,
-                                     **kw)
-            cells = [q["n_cells"] for q in st_a["per_query"]]
-            same = [q for q in range(len(queries))
-                    if all(shard["per_query"][q]["n_cells"] == cells[q]
-                           for shard in st_b["shards"].values())]
-            assert len(same) >= 3
-            assert_same([a[q] for q in same], [b[q] for q in same])
+        # PLAID takes its candidate cuts over every shard together (distributed/plaid.py):
+        # the same list as one Index at its default parameters and with tighter cuts.
+        for k in (1, 10, 40):
+            for ndocs in (None, 16):
+                a, st = single.search(queries, k, ndocs=ndocs, return_stats=True, **kw)
+                assert_same(a, sharded.search(queries, k, ndocs=ndocs, **kw))
+                if storage == "residual":
+                    count_cuts(st, bound)
+        assert_same(single.search(queries, 20, subset=ids[:60:2], ncells=1),
+                    sharded.search(queries, 20, subset=ids[:60:2], ncells=1))
+    if storage == "residual":  # each cut (and the widening) decided some query's list
+        _, st = single.search(queries, 20, subset=ids[:60:2], ncells=1, return_stats=True)
+        count_cuts(st, bound)
+        assert min(bound.values()) > 0, bound
+    plaid_a = single.search(queries[:4], 7, ndocs=16, with_documents=True)
+    assert plaid_a == sharded.search(queries[:4], 7, ndocs=16, with_documents=True)
     tied = sharded.search(queries[-2], 3, mode="exact")
     assert [h.id for h in tied[:2]] == ["doc-0", f"doc-{N - 1}"]
     assert route(["doc-0"], 3)[0] != route([f"doc-{N - 1}"], 3)[0]  # the tie spans shards
@@ -112,6 +126,9 @@ def test_rerank_documents_ids_stats(tmp_path, corpus):
 def test_updates_across_shards(tmp_path, corpus):
     ids, docs, meta, queries = corpus
     single, sharded = build_pair(tmp_path, corpus)
+    # a PLAID search first: the shards read the sequence numbers of the documents they hold
+    # now, and must learn those of the upserted documents below
+    assert_same(single.search(queries, 10), sharded.search(queries, 10))
     gone = ids[10:60]
     assert sharded.delete(gone) == single.delete(gone) == 50
     with pytest.raises(KeyError, match="nothing deleted"):
@@ -126,15 +143,88 @@ def test_updates_across_shards(tmp_path, corpus):
     sharded.add(up, new, upsert=True)
     assert sharded.delete(["ghost", "doc-0"], missing="ignore") == 1
     single.delete(["doc-0"])
-    assert_same(single.search(queries, 20, mode="exact"),
-                sharded.search(queries, 20, mode="exact"))
+    for mode in ("exact", "plaid"):
+        assert_same(single.search(queries, 20, mode=mode),
+                    sharded.search(queries, 20, mode=mode))
+        assert_same(single.search(queries, 10, mode=mode, ndocs=16),
+                    sharded.search(queries, 10, mode=mode, ndocs=16))
     assert sharded.ids() == single.ids()
     sharded.compact()
-    assert_same(single.search(queries, 20, mode="exact"),
-                sharded.search(queries, 20, mode="exact"))
+    for mode in ("exact", "plaid"):
+        assert_same(single.search(queries, 20, mode=mode),
+                    sharded.search(queries, 20, mode=mode))
     reopened = ShardedIndex.open(tmp_path / "sharded")
     assert reopened.ids() == single.ids()
     assert reopened.verify()["n_docs"] == len(single)
+
+
+def test_plaid_cut_equals_a_sort_by_score_then_sequence():
+    """cut() keeps what one sort of every shard's entries by (score desc, sequence asc) keeps,
+    with many equal scores across and within shards (oracle: that sort, in Python)."""
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        seq = rng.permutation(60)
+        values, seqs, entries = {}, {}, []
+        used = 0
+        for s in range(int(rng.integers(1, 4))):
+            n = int(rng.integers(0, 20))
+            mine = np.sort(seq[used:used + n])  # a shard's internal order is sequence order
+            used += n
+            v = rng.integers(0, 4, n).astype(np.float32)
+            order = np.lexsort((mine, -v))  # the shard's list: score desc, internal asc
+            values[s], seqs[s] = v[order], mine[order]
+            entries += [(float(x), int(q), s, p) for p, (x, q) in
+                        enumerate(zip(values[s], seqs[s]))]
+        m = int(rng.integers(1, 30))
+        expect = {s: [] for s in values}
+        for _, _, s, p in sorted(entries, key=lambda t: (-t[0], t[1]))[:m]:
+            expect[s].append(p)
+        got = cut(values, seqs, m)
+        assert {s: v.tolist() for s, v in got.items()} == \
+            {s: sorted(v) for s, v in expect.items()}, trial
+
+
+def test_a_shard_that_loses_its_phase_1_makes_the_search_start_again(tmp_path, corpus):
+    """A shard restarted between the PLAID phases no longer holds the search: the search
+    starts again (once) and still returns one Index's list."""
+    _, _, _, queries = corpus
+    single, sharded = build_pair(tmp_path, corpus)
+    shard = sharded._backend.shards[1]
+    real, tokens = shard.plaid_candidates, []
+
+    def forgetful(token, *args):
+        out = real(token, *args)
+        if not tokens:
+            shard._pending.clear()  # what a restarted actor holds
+        tokens.append(token)
+        return out
+
+    shard.plaid_candidates = forgetful
+    assert_same(single.search(queries, 10), sharded.search(queries, 10))
+    assert len(tokens) == 2 and tokens[0] != tokens[1]
+    assert all(not s._pending for s in sharded._backend.shards)  # phase 2 let them go
+
+
+def test_plaid_over_read_only_answers(tmp_path, corpus):
+    """Ray hands a shard's arrays over read-only: the coordinator (widening included) never
+    writes into them."""
+    ids, _, _, queries = corpus
+    single, sharded = build_pair(tmp_path, corpus)
+
+    def read_only(method):
+        def call(*args):
+            out = method(*args)
+            for v in out.values():
+                if isinstance(v, np.ndarray):
+                    v.flags.writeable = False
+            return out
+        return call
+
+    for shard in sharded._backend.shards:
+        shard.plaid_candidates = read_only(shard.plaid_candidates)
+        shard.plaid_widen = read_only(shard.plaid_widen)
+    kw = {"subset": ids[:60:2], "ncells": 1}  # few candidates: the probe widens
+    assert_same(single.search(queries, 20, **kw), sharded.search(queries, 20, **kw))
 
 
 def test_routing_is_stable(tmp_path, corpus):
@@ -239,3 +329,69 @@ def test_core_and_distributed_import_without_ray():
             "assert 'torch' not in sys.modules, 'torch imported'")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def approx_reference(q, centroids, codes, doc_offsets, doc, threshold):
+    """PLAID's approximate score of one document in numpy (csrc/gingham/plaid.h stage 3):
+    per query row the best centroid score over the document's tokens, skipping tokens whose
+    centroid scores below threshold for every row, each row floored at the threshold."""
+    cs = q.astype(np.float64) @ centroids.astype(np.float64).T  # (Lq, n_centroids)
+    mine = codes[doc_offsets[doc]:doc_offsets[doc + 1]].astype(np.int64)
+    if threshold > -np.inf:
+        mine = mine[cs[:, mine].max(axis=0) >= threshold]
+    best = cs[:, mine].max(axis=1) if len(mine) else np.full(len(q), -np.inf)
+    return float(np.maximum(best, threshold).sum())
+
+
+def test_plaid_phase_kernels_against_references(tmp_path, corpus):
+    """_core.plaid_candidates: counts, the kept candidates' approximate scores (oracle: numpy
+    reference), their order; _core.plaid_score_candidates equals plaid_score_docs; bad
+    arguments raise naming them."""
+    from gingham import _core
+    ids, docs, meta, queries = corpus
+    idx = gingham.Index.create(tmp_path / "i", DIM)
+    idx.add(ids, docs)
+    seg = idx._view.handles[0]
+    codec = seg.codec
+    q = np.ascontiguousarray(np.concatenate(queries[:3]), dtype=np.float32)
+    qo = np.cumsum([0] + [len(x) for x in queries[:3]]).astype(np.int64)
+    for threshold, ndocs in ((0.5, 16), (-np.inf, 4 * N)):
+        n_cand, n_kept, approx, rescored, segs, rows = _core.plaid_candidates(
+            q, qo, [seg], [None], 5, codec.n_centroids, threshold, ndocs)
+        assert (n_cand == N).all() and (n_kept == min(N, max(ndocs, 5))).all()
+        for j in range(3):
+            qj, n = q[qo[j]:qo[j + 1]], int(n_kept[j])
+            want = [approx_reference(qj, codec.centroids, seg.codes, seg.doc_offsets, d,
+                                     threshold) for d in rows[j, :n]]
+            np.testing.assert_allclose(approx[j, :n], want, rtol=1e-5, atol=1e-5)
+            unpruned = [approx_reference(qj, codec.centroids, seg.codes, seg.doc_offsets, d,
+                                         -np.inf) for d in rows[j, :n]]
+            np.testing.assert_allclose(rescored[j, :n], unpruned, rtol=1e-5, atol=1e-5)
+            order = np.lexsort((rows[j, :n], -approx[j, :n].astype(np.float64)))
+            assert (order == np.arange(n)).all() and (segs[j, :n] == 0).all()
+            everyone = [approx_reference(qj, codec.centroids, seg.codes, seg.doc_offsets, d,
+                                         threshold) for d in range(N)]
+            assert min(want) >= sorted(everyone, reverse=True)[n - 1] - 1e-5  # the best n
+    cand_rows = rows[:, :7].reshape(-1)
+    offsets = np.arange(0, 22, 7, dtype=np.int64)
+    got = _core.plaid_score_candidates(q, qo, [seg], offsets, np.zeros(21, np.int64),
+                                       cand_rows)
+    for j in range(3):
+        np.testing.assert_array_equal(
+            got[7 * j:7 * j + 7], _core.plaid_score_docs(q[qo[j]:qo[j + 1]], seg,
+                                                         cand_rows[7 * j:7 * j + 7]))
+    bad = {"cand_rows": (offsets, np.zeros(21, np.int64), np.full(21, N, np.int64)),
+           "cand_segments": (offsets, np.ones(21, np.int64), cand_rows),
+           "cand_offsets": (offsets[:3], np.zeros(21, np.int64), cand_rows)}
+    for name, (o, s, r) in bad.items():
+        with pytest.raises(ValueError, match=name):
+            _core.plaid_score_candidates(q, qo, [seg], o, s, r)
+    for name, kw in (("ncells", {"ncells": 0}), ("ndocs", {"ndocs": 0}), ("k", {"k": 0})):
+        args = {"k": 5, "ncells": 1, "ndocs": 8, **kw}
+        with pytest.raises(ValueError, match=name):
+            _core.plaid_candidates(q, qo, [seg], [None], args["k"], args["ncells"], 0.5,
+                                   args["ndocs"])
+    with pytest.raises(ValueError, match="masks"):
+        _core.plaid_candidates(q, qo, [seg], [], 5, 1, 0.5, 8)
+    with pytest.raises(ValueError, match="needs residual"):
+        gingham.Index.create(tmp_path / "f", DIM, storage="fp16").plaid_candidates(queries, 5)

@@ -98,8 +98,9 @@ def test_actor_fanout_equals_single_index(session, tmp_path, corpus):
         assert sharded.backend == "ray"
         where = {"where": "external_id > ?", "params": ["d2"]}
         for kw in ({}, where, {"subset": ids[::3]}):
-            assert hits(sharded.search(queries, 10, mode="exact", **kw)) == \
-                hits(single.search(queries, 10, mode="exact", **kw))
+            for mode in ("exact", "plaid"):  # PLAID at its defaults: cuts over every shard
+                assert hits(sharded.search(queries, 10, mode=mode, **kw)) == \
+                    hits(single.search(queries, 10, mode=mode, **kw))
         assert sharded.rerank(queries[0], ids[:30], 5) == single.rerank(queries[0], ids[:30], 5)
         sharded.delete(ids[:50])
         single.delete(ids[:50])
@@ -113,6 +114,7 @@ def test_actor_fanout_equals_single_index(session, tmp_path, corpus):
         ref = sharded._backend.actors[1].size.remote()
         os.kill(pid, signal.SIGKILL)
         assert hits(sharded.search(queries, 10, mode="exact")) == expected
+        assert hits(sharded.search(queries, 10)) == hits(single.search(queries, 10))
         with pytest.raises(ray.exceptions.RayActorError):
             ray.get(ref)
         assert ray.get(victim.pid.remote()) != pid

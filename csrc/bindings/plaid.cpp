@@ -91,6 +91,119 @@ py::array_t<float> py_plaid_score_docs(const py::handle& query, const ResidualSe
   return scores;
 }
 
+// The checked views of segments sharing one codec, with their masks (kept alive in keep_masks).
+const Codec* checked_views(const SegmentList& segments, const py::list& masks,
+                           std::vector<SegmentView>* views, std::vector<py::array>* keep_masks) {
+  require(!segments.empty(), "segments must hold at least one ResidualSegment");
+  require(static_cast<size_t>(masks.size()) == segments.size(),
+          "masks must hold one entry (uint8 array or None) per segment; got " +
+              std::to_string(masks.size()) + " for " + std::to_string(segments.size()));
+  const Codec* codec = nullptr;
+  for (size_t s = 0; s < segments.size(); ++s) {
+    const std::string name = "segments[" + std::to_string(s) + "]";
+    require(segments[s] != nullptr, name + " must be a ResidualSegment, not None");
+    if (codec == nullptr) codec = segments[s]->codec.get();
+    require(segments[s]->codec.get() == codec, name + " has another codec than segments[0]");
+    SegmentView v = segments[s]->view;
+    if (!masks[s].is_none()) {
+      const std::string mask_name = "masks[" + std::to_string(s) + "]";
+      auto mask = typed_array<uint8_t>(masks[s], mask_name, 1, "uint8");
+      require(mask.shape(0) == v.n_docs, mask_name + " must hold n_docs = " +
+                                             std::to_string(v.n_docs) + " values; got " +
+                                             shape_of(mask));
+      v.mask = mask.data();
+      keep_masks->push_back(mask);
+    }
+    views->push_back(v);
+  }
+  return codec;
+}
+
+std::pair<py::array_t<float>, py::array_t<int64_t>> checked_queries(const py::handle& queries,
+                                                                    const py::handle& offsets,
+                                                                    const Codec& codec) {
+  auto batch = query_batch(queries, offsets);
+  require(batch.first.shape(1) == codec.view.dim,
+          "queries must have " + std::to_string(codec.view.dim) +
+              " columns (the codec dim); got shape " + shape_of(batch.first));
+  return batch;
+}
+
+py::tuple py_plaid_candidates(const py::handle& queries, const py::handle& query_offsets,
+                              const SegmentList& segments, const py::list& masks, int64_t k,
+                              int64_t ncells, float centroid_score_threshold, int64_t ndocs) {
+  std::vector<SegmentView> views;
+  std::vector<py::array> keep_masks;
+  const Codec* codec = checked_views(segments, masks, &views, &keep_masks);
+  auto [q, q_offsets] = checked_queries(queries, query_offsets, *codec);
+  require(k > 0, "k must be a positive integer; got " + std::to_string(k));
+  require(ncells > 0, "ncells must be a positive integer; got " + std::to_string(ncells));
+  require(ndocs > 0, "ndocs must be a positive integer; got " + std::to_string(ndocs));
+  require(!std::isnan(centroid_score_threshold), "centroid_score_threshold must not be NaN");
+  const int64_t n_queries = q_offsets.shape(0) - 1, keep = std::max(ndocs, k);
+  PlaidParams params;
+  params.k = k;
+  params.ncells = ncells;
+  params.centroid_score_threshold = centroid_score_threshold;
+  params.ndocs = ndocs;
+  py::array_t<int64_t> n_candidates(n_queries), n_kept(n_queries);
+  py::array_t<float> approx({n_queries, keep}), rescored({n_queries, keep});
+  py::array_t<int64_t> out_segments({n_queries, keep}), out_rows({n_queries, keep});
+  {
+    py::gil_scoped_release release;
+    plaid_candidates(codec->view, views.data(), static_cast<int64_t>(views.size()), q.data(),
+                     q_offsets.data(), n_queries, params, keep, n_candidates.mutable_data(),
+                     n_kept.mutable_data(), approx.mutable_data(), rescored.mutable_data(),
+                     out_segments.mutable_data(), out_rows.mutable_data());
+  }
+  return py::make_tuple(n_candidates, n_kept, approx, rescored, out_segments, out_rows);
+}
+
+py::array_t<float> py_plaid_score_candidates(const py::handle& queries,
+                                             const py::handle& query_offsets,
+                                             const SegmentList& segments,
+                                             const py::handle& cand_offsets,
+                                             const py::handle& cand_segments,
+                                             const py::handle& cand_rows) {
+  std::vector<SegmentView> views;
+  std::vector<py::array> unused;
+  py::list no_masks;
+  for (size_t s = 0; s < segments.size(); ++s) no_masks.append(py::none());
+  const Codec* codec = checked_views(segments, no_masks, &views, &unused);
+  auto [q, q_offsets] = checked_queries(queries, query_offsets, *codec);
+  const int64_t n_queries = q_offsets.shape(0) - 1;
+  auto offsets = typed_array<int64_t>(cand_offsets, "cand_offsets", 1, "int64");
+  auto segs = typed_array<int64_t>(cand_segments, "cand_segments", 1, "int64");
+  auto rows = typed_array<int64_t>(cand_rows, "cand_rows", 1, "int64");
+  require(offsets.shape(0) == n_queries + 1,
+          "cand_offsets must hold n_queries + 1 = " + std::to_string(n_queries + 1) +
+              " values; got " + shape_of(offsets));
+  const int64_t n = segs.shape(0);
+  require(rows.shape(0) == n, "cand_rows must hold as many values as cand_segments (" +
+                                  std::to_string(n) + "); got " + shape_of(rows));
+  const int64_t* o = offsets.data();
+  require(o[0] == 0 && o[n_queries] == n, "cand_offsets must run from 0 to len(cand_rows)");
+  for (int64_t i = 0; i < n_queries; ++i) {
+    require(o[i] <= o[i + 1], "cand_offsets must be non-decreasing");
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t s = segs.data()[j], r = rows.data()[j];
+    require(s >= 0 && s < static_cast<int64_t>(views.size()),
+            "cand_segments values must be segment positions < " +
+                std::to_string(views.size()) + "; got " + std::to_string(s));
+    require(r >= 0 && r < views[static_cast<size_t>(s)].n_docs,
+            "cand_rows values must be rows of their segment; got " + std::to_string(r));
+  }
+  py::array_t<float> scores(n);
+  {
+    py::gil_scoped_release release;
+    plaid_score_candidates(codec->view, views.data(), static_cast<int64_t>(views.size()),
+                           q.data(), q_offsets.data(), n_queries, o, segs.data(), rows.data(),
+                           scores.mutable_data());
+  }
+  return scores;
+}
+
 }  // namespace
 
 void register_plaid(py::module_& m) {
@@ -108,6 +221,19 @@ void register_plaid(py::module_& m) {
         py::arg("doc_ids"),
         "MaxSim of query (Lq, d) against the decoded tokens of the segment's documents "
         "doc_ids (m,) int64 -> float32 (m,), computed from the codes; empty document: -inf.");
+  m.def("plaid_candidates", &py_plaid_candidates, py::arg("queries"), py::arg("query_offsets"),
+        py::arg("segments"), py::arg("masks"), py::arg("k"), py::arg("ncells"),
+        py::arg("centroid_score_threshold"), py::arg("ndocs"),
+        "PLAID stages 1-3a at exactly ncells cells (csrc/gingham/plaid.h plaid_candidates) -> "
+        "(n_candidates int64 (n_queries,), n_kept int64 (n_queries,), approx float32, "
+        "rescored float32, segment position int64, row int64, each (n_queries, max(ndocs, k)), "
+        "row q valid up to n_kept[q], best approx first).");
+  m.def("plaid_score_candidates", &py_plaid_score_candidates, py::arg("queries"),
+        py::arg("query_offsets"), py::arg("segments"), py::arg("cand_offsets"),
+        py::arg("cand_segments"), py::arg("cand_rows"),
+        "Exact MaxSim from the codes of query q against the documents (cand_segments[j], "
+        "cand_rows[j]), j in [cand_offsets[q], cand_offsets[q + 1]) -> float32 (len(cand_rows),)"
+        "; empty document: -inf.");
   m.def("plaid_default_params", [](int64_t k) {
     require(k > 0, "k must be a positive integer; got " + std::to_string(k));
     const PlaidParams p = default_plaid_params(k);

@@ -401,4 +401,150 @@ void score_docs_from_codes(const CodecView& codec, const SegmentView& segment, c
   errors.rethrow();
 }
 
+namespace {
+
+// The segments with doc_base set: global ids number the documents of every segment in order.
+std::vector<SegmentView> numbered(const SegmentView* views, int64_t n_segments,
+                                  int64_t* total_docs) {
+  std::vector<SegmentView> segments(views, views + n_segments);
+  *total_docs = 0;
+  for (SegmentView& s : segments) {
+    s.doc_base = *total_docs;
+    *total_docs += s.n_docs;
+  }
+  return segments;
+}
+
+// run(qi, parallel, worker) for every query: one query per thread when there are enough
+// queries, else one after another with parallel stages (plaid_search's rule).
+template <typename Fn>
+void for_each_query(int64_t n_queries, int64_t total_docs, Fn run) {
+  const int n_threads = get_num_threads();
+  if (n_queries >= n_threads && n_threads > 1) {
+    std::vector<Worker> workers(static_cast<size_t>(n_threads));
+    for (Worker& w : workers) w.seen.assign(static_cast<size_t>(total_docs), 0);
+    ParallelErrors errors;
+#pragma omp parallel num_threads(n_threads)
+    {
+      Worker& w = workers[static_cast<size_t>(omp_get_thread_num())];
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t qi = 0; qi < n_queries; ++qi) errors.run([&] { run(qi, false, &w); });
+    }
+    errors.rethrow();
+  } else {
+    Worker w;
+    w.seen.assign(static_cast<size_t>(total_docs), 0);
+    for (int64_t qi = 0; qi < n_queries; ++qi) run(qi, true, &w);
+  }
+}
+
+// Stages 1-3a of search_one for one query at exactly p.ncells cells; out_* hold `keep` slots.
+void candidates_one(const CodecView& codec, const SegmentView* segments, int64_t n_segments,
+                    const float* query, int64_t lq, const PlaidParams& p, int64_t keep,
+                    bool parallel, Worker* w, int64_t* n_candidates, int64_t* n_kept,
+                    float* approx, float* rescored, int64_t* out_ids) {
+  build_tables(codec, query, lq, parallel, &w->tables);
+  const QueryTables& t = w->tables;
+  std::vector<int64_t> cells;
+  top_cells(t, codec.n_centroids, p.ncells, &cells);
+  std::vector<int64_t>& ids = w->ids;
+  ids.clear();
+  for (int64_t s = 0; s < n_segments; ++s) {
+    const SegmentView& seg = segments[s];
+    for (int64_t c : cells) {
+      for (int64_t e = seg.ivf_offsets[c]; e < seg.ivf_offsets[c + 1]; ++e) {
+        const int64_t local = seg.ivf_doc_ids[e], global = seg.doc_base + local;
+        if (w->seen[global] || (seg.mask != nullptr && !seg.mask[local])) continue;
+        w->seen[global] = 1;
+        ids.push_back(global);
+      }
+    }
+  }
+  for (int64_t g : ids) w->seen[g] = 0;
+  std::sort(ids.begin(), ids.end());
+  *n_candidates = static_cast<int64_t>(ids.size());
+
+  const bool prune = p.centroid_score_threshold > kNegInf;
+  const uint8_t* keep_cells = nullptr;
+  if (prune) {
+    w->keep.assign(static_cast<size_t>(codec.n_centroids), 0);
+    for (int64_t c = 0; c < codec.n_centroids; ++c) {
+      const float* row = t.cs.data() + c * t.lp;
+      float m = kNegInf;
+      for (int64_t i = 0; i < lq; ++i) m = std::max(m, row[i]);
+      w->keep[c] = m >= p.centroid_score_threshold;
+    }
+    keep_cells = w->keep.data();
+  }
+  const float floor_value = prune ? p.centroid_score_threshold : kNegInf;
+  score_all(segments, n_segments, ids, parallel, &w->scores,
+            [&](const SegmentView& seg, int64_t local, DocScratch* s) {
+              return approx_score(t, seg, local, keep_cells, floor_value, s);
+            });
+  *n_kept = select_topk(w->scores.data(), ids.data(), static_cast<int64_t>(ids.size()), keep,
+                        approx, out_ids);
+  if (!prune) {
+    std::copy(approx, approx + *n_kept, rescored);
+    return;
+  }
+  std::vector<int64_t> kept(out_ids, out_ids + *n_kept);
+  score_all(segments, n_segments, kept, parallel, &w->scores,
+            [&](const SegmentView& seg, int64_t local, DocScratch* s) {
+              return approx_score(t, seg, local, nullptr, kNegInf, s);
+            });
+  std::copy(w->scores.begin(), w->scores.end(), rescored);
+}
+
+}  // namespace
+
+void plaid_candidates(const CodecView& codec, const SegmentView* segment_views,
+                      int64_t n_segments, const float* queries, const int64_t* query_offsets,
+                      int64_t n_queries, const PlaidParams& params, int64_t keep,
+                      int64_t* n_candidates, int64_t* n_kept, float* approx, float* rescored,
+                      int64_t* out_segments, int64_t* out_rows) {
+  int64_t total_docs = 0;
+  const std::vector<SegmentView> segments = numbered(segment_views, n_segments, &total_docs);
+  for_each_query(n_queries, total_docs, [&](int64_t qi, bool parallel, Worker* w) {
+    w->top_ids.resize(static_cast<size_t>(keep));
+    const int64_t base = qi * keep;
+    candidates_one(codec, segments.data(), n_segments, queries + query_offsets[qi] * codec.dim,
+                   query_offsets[qi + 1] - query_offsets[qi], params, keep, parallel, w,
+                   n_candidates + qi, n_kept + qi, approx + base, rescored + base,
+                   w->top_ids.data());
+    for (int64_t r = 0; r < n_kept[qi]; ++r) {
+      const int64_t global = w->top_ids[r];
+      const int64_t s = segment_of(segments.data(), n_segments, global);
+      out_segments[base + r] = s;
+      out_rows[base + r] = global - segments[s].doc_base;
+    }
+  });
+}
+
+void plaid_score_candidates(const CodecView& codec, const SegmentView* segments,
+                            int64_t n_segments, const float* queries,
+                            const int64_t* query_offsets, int64_t n_queries,
+                            const int64_t* cand_offsets, const int64_t* cand_segments,
+                            const int64_t* cand_rows, float* scores) {
+  (void)n_segments;  // every cand_segments entry was checked against it by the caller
+  const LutMaxFn kernel = kernels().lut_max;
+  for_each_query(n_queries, 0, [&](int64_t qi, bool parallel, Worker* w) {
+    build_tables(codec, queries + query_offsets[qi] * codec.dim,
+                 query_offsets[qi + 1] - query_offsets[qi], parallel, &w->tables);
+    const int64_t begin = cand_offsets[qi], n = cand_offsets[qi + 1] - begin;
+    ParallelErrors errors;
+#pragma omp parallel num_threads(get_num_threads()) if (parallel && n > 16)
+    {
+      DocScratch scratch;
+#pragma omp for schedule(dynamic, 8)
+      for (int64_t j = begin; j < begin + n; ++j) {
+        errors.run([&] {
+          scores[j] = full_score(w->tables, segments[cand_segments[j]], cand_rows[j], kernel,
+                                 &scratch);
+        });
+      }
+    }
+    errors.rethrow();
+  });
+}
+
 }  // namespace gingham

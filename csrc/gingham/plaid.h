@@ -86,6 +86,32 @@ void plaid_search(const CodecView& codec, const SegmentView* segments, int64_t n
                   const PlaidParams& params, int64_t k_out, float* out_scores,
                   int64_t* out_segments, int64_t* out_rows, PlaidStats* stats);
 
+// The phases of a search cut over several indexes at once (gingham.distributed: the cuts of
+// stage 3 are then taken over every index together, so the result equals one index's).
+// They run search_one's stages with the same functions and must stay in step with it.
+//
+// plaid_candidates: stages 1-3a for exactly params.ncells cells (no widening: the caller widens
+// while every index together has fewer than k candidates). Per query q: n_candidates[q] =
+// searchable documents in the probed cells; the best keep = max(ndocs, k) of them by the pruned
+// approximate score (desc, ties by lower global id) go, best first, to row q of the
+// n_queries x keep outputs (n_kept[q] of them): approx = that score, rescored = the score
+// without pruning (stage 3b's; equal to approx when the threshold is -inf), and their
+// (segment position, row).
+void plaid_candidates(const CodecView& codec, const SegmentView* segments, int64_t n_segments,
+                      const float* queries, const int64_t* query_offsets, int64_t n_queries,
+                      const PlaidParams& params, int64_t keep, int64_t* n_candidates,
+                      int64_t* n_kept, float* approx, float* rescored, int64_t* out_segments,
+                      int64_t* out_rows);
+
+// Stage 4 for chosen documents: query q's documents are (cand_segments[j], cand_rows[j]) for j
+// in [cand_offsets[q], cand_offsets[q + 1]); scores[j] = their exact MaxSim from the codes
+// (-inf for an empty document), one table build per query.
+void plaid_score_candidates(const CodecView& codec, const SegmentView* segments,
+                            int64_t n_segments, const float* queries,
+                            const int64_t* query_offsets, int64_t n_queries,
+                            const int64_t* cand_offsets, const int64_t* cand_segments,
+                            const int64_t* cand_rows, float* scores);
+
 // MaxSim of one query (n_rows x dim) against the decoded tokens of the listed documents of one
 // segment (local ids), without decoding them; an empty document scores -inf. Parallel.
 void score_docs_from_codes(const CodecView& codec, const SegmentView& segment, const float* query,

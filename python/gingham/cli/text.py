@@ -168,7 +168,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             args.path, docs.ids, docs.texts, docs.metadata, n_shards=args.shards,
             address=args.ray_address, model=args.model, storage=args.storage,
             nbits=args.nbits, pca_dim=options["pca_dim"], pool_factor=args.pool_factor,
-            batch_size=args.batch_size, overwrite=args.overwrite, progress=not args.quiet)
+            batch_size=args.batch_size, overwrite=args.overwrite, progress=not args.quiet,
+            bm25_language=options["bm25_language"])
     else:
         r = Retriever.build(args.path, docs.texts, ids=docs.ids, metadata=docs.metadata,
                             model=args.model, overwrite=args.overwrite,
@@ -198,7 +199,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if faces.is_sharded(args.index):
         hits, load_s, latency_ms = faces.search(args.index, args.query, args.k, hybrid=hybrid,
                                                 explain=args.explain, where=args.where,
-                                                params=params, exact=args.exact)
+                                                params=params, exact=args.exact,
+                                                alpha=args.alpha)
     else:
         hits, load_s, latency_ms = _search_index(args, hybrid, params)
     if args.json:

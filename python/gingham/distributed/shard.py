@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -20,6 +22,52 @@ from ..engine.index import Index
 from ..engine.runtime import set_num_threads
 from ..storage import Store
 from .manifest import SEQ_KEY, read_codec
+
+_PENDING = 64  # phase-1 searches a shard keeps for their phase 2 (the oldest goes first)
+
+
+class PhaseExpiredError(KeyError):
+    """A PLAID phase named a search this shard no longer holds (restarted, or evicted)."""
+
+
+class SeqCache:
+    """Global sequence numbers of a shard's documents by internal id, in memory (8 + 8 bytes a
+    document). An internal id names one document for good (an upsert is a new internal id), so
+    an entry never goes stale: the live documents are read from the catalog at the first
+    look-up, later documents when first seen."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self._ids = np.zeros(0, np.int64)   # sorted internal ids
+        self._seqs = np.zeros(0, np.int64)
+
+    def lookup(self, internal: np.ndarray, found: Any) -> np.ndarray:
+        """Sequence numbers int64 of internal ids (int64) of the held search ``found``
+        (engine.staged.PlaidCandidates, whose commit holds them)."""
+        if not len(self._ids):
+            with self._store.snapshot() as snap:
+                live = [seg.internal_ids[np.asarray(seg.live) != 0] for seg in snap.segments]
+                self._add(np.concatenate(live) if live else np.zeros(0, np.int64), snap.metadata)
+        pos = np.searchsorted(self._ids, internal)
+        known = pos < len(self._ids)
+        known[known] = self._ids[pos[known]] == internal[known]
+        if not known.all():
+            self._add(np.unique(internal[~known]),
+                      lambda ids: [d["metadata"] for d in found.documents(ids)])
+            pos = np.searchsorted(self._ids, internal)
+        return self._seqs[pos]
+
+    def _add(self, internal: np.ndarray, read_metadata) -> None:
+        if not len(internal):
+            return
+        seqs = np.array([int(m[SEQ_KEY]) for m in read_metadata(internal)], dtype=np.int64)
+        ids = np.concatenate([self._ids, internal])
+        order = np.argsort(ids, kind="stable")
+        self._ids, self._seqs = ids[order], np.concatenate([self._seqs, seqs])[order]
+
+
+def _concat(arrays: list[np.ndarray], picks: list[int], dtype) -> np.ndarray:
+    return np.concatenate([arrays[i] for i in picks]) if picks else np.zeros(0, dtype)
 
 
 def codec_digest(codec: Mapping[str, np.ndarray] | None) -> str | None:
@@ -61,6 +109,8 @@ class Shard:
         self.path = str(path)
         self.index = Index.open(path)
         self._store = Store.open(path)
+        self._pending: OrderedDict = OrderedDict()  # token -> engine.staged.PlaidCandidates
+        self._seqs = SeqCache(self._store)
 
     def close(self) -> None:
         self.index.close()
@@ -95,6 +145,60 @@ class Shard:
             lists = [[(h.id, h.score) for h in q] for q in hits]
         return (lists, stats) if options.get("return_stats") else lists
 
+    # ---- PLAID phases (distributed/plaid.py) ---------------------------------------------
+    # Each answers a dict with "wall_ms": the time this shard spent on it (its own search
+    # time, which the fan-out's overhead is measured against).
+
+    def plaid_candidates(self, token: str, queries: list[np.ndarray], k: int,
+                         options: dict) -> dict:
+        """Phase 1 of a sharded PLAID search (options: search's filters and PLAID parameters),
+        held under ``token`` for the later phases -> flat answer (``_flat``)."""
+        clock = time.perf_counter()
+        found = self.index.plaid_candidates(queries, k, **options)
+        self._pending[token] = found
+        while len(self._pending) > _PENDING:
+            self._pending.popitem(last=False)
+        return self._flat(found, np.arange(len(queries)), clock)
+
+    def _held(self, token: str):
+        found = self._pending.get(token)
+        if found is None:
+            raise PhaseExpiredError(f"search {token} is not held by shard {self.path}")
+        return found
+
+    def plaid_widen(self, token: str, queries: np.ndarray, ncells: np.ndarray) -> dict:
+        """Phase 1 again for query numbers ``queries`` with ``ncells`` cells each."""
+        clock = time.perf_counter()
+        found = self._held(token)
+        found.widen(queries, ncells)
+        return self._flat(found, np.asarray(queries, dtype=np.int64), clock)
+
+    def _flat(self, found, queries: np.ndarray, clock: float) -> dict:
+        """n_candidates / ncells / counts int64 per query and the candidates' approx,
+        rescored float32 and global sequence numbers int64 of those queries back to back."""
+        q = queries.tolist()
+        return {"n_centroids": found.n_centroids, "n_candidates": found.n_candidates[queries],
+                "ncells": found.ncells[queries],
+                "counts": np.array([len(found.internal[i]) for i in q], dtype=np.int64),
+                "approx": _concat(found.approx, q, np.float32),
+                "rescored": _concat(found.rescored, q, np.float32),
+                "seq": self._seqs.lookup(_concat(found.internal, q, np.int64), found),
+                "wall_ms": 1000.0 * (time.perf_counter() - clock)}
+
+    def plaid_finish(self, token: str, chosen: list[np.ndarray], k: int,
+                     with_documents: bool) -> dict:
+        """Exact scores of the chosen candidates (positions per query) -> {"lists": per query
+        the best k as ``search`` returns them}; drops the held search."""
+        clock = time.perf_counter()
+        found = self._held(token)
+        del self._pending[token]
+        hits = found.score(chosen, k, with_documents)
+        if with_documents:
+            lists = [[(h["id"], h["score"], h["metadata"], h["text"]) for h in q] for q in hits]
+        else:
+            lists = [[(h.id, h.score) for h in q] for q in hits]
+        return {"lists": lists, "wall_ms": 1000.0 * (time.perf_counter() - clock)}
+
     def rerank(self, query: np.ndarray, ids: Sequence[str]) -> list:
         """Exact MaxSim of ``query`` against ``ids`` -> [(id, score)] best first."""
         return [(h.id, h.score) for h in self.index.rerank(query, list(ids))]
@@ -116,6 +220,9 @@ class Shard:
 
     def stats(self) -> dict[str, Any]:
         return self.index.stats()
+
+    def settings(self) -> dict[str, Any]:
+        return self.index.settings
 
     def _has_codec(self) -> bool:
         with self._store.snapshot() as snap:

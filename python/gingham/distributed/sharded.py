@@ -3,8 +3,8 @@
 Layout and routing: distributed/manifest.py. Every shard of a residual index shares one codec,
 trained once by the first add on all its tokens (as one Index's first add does) or by the
 parallel build on a sample drawn across the whole corpus, and installed in each shard on its
-first add; so scores are comparable across shards and exact-mode results (and PLAID results
-whenever PLAID's per-index candidate cuts do not bind, docs/distributed.md) are exactly those
+first add; so scores are comparable across shards, and search results (exact, and PLAID with
+its candidate cuts taken over every shard together: distributed/plaid.py) are exactly those
 of one Index holding the same documents with that codec.
 
 Ties: each document carries its global insertion sequence number (metadata key
@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,6 +36,8 @@ from ..storage import DuplicateIdError
 from . import manifest as mf
 from .backends import LocalBackend, RayBackend
 from .merge import merge, tied_ids
+from .plaid import phase1, survivors
+from .shard import PhaseExpiredError
 
 _CODEC_OPTIONS = ("nbits", "n_centroids", "seed", "kmeans_iters", "sample_per_centroid")
 
@@ -255,11 +258,14 @@ class ShardedIndex:
                return_stats: bool = False, with_documents: bool = False,
                allow_partial: bool = False) -> Any:
         """``Index.search`` over every shard at once, per-shard top-k merged exactly (score
-        desc, insertion order asc). subset ids go only to their shards. allow_partial=True
+        desc, insertion order asc); PLAID (residual storage) takes its candidate cuts over
+        every shard together (distributed/plaid.py: two rounds of calls), so every mode returns
+        one Index's list. subset ids go only to their shards. allow_partial=True
         returns what the reachable shards found as ShardedHits lists whose ``partial`` says
         if a shard was left out (else ShardUnavailableError)."""
         k = _validate.positive_int(k, "k")
-        _validate.search_params(k, mode, MODES, ncells, centroid_score_threshold, ndocs)
+        ndocs = _validate.search_params(k, mode, MODES, ncells, centroid_score_threshold,
+                                        ndocs)["ndocs"]
         stacked, q_offsets, single = _validate.query_batch(queries, self.dim)
         if params is not None and where is None:
             raise ValueError("params is given without where")
@@ -275,11 +281,16 @@ class ShardedIndex:
             chosen = [i for i in subset if isinstance(i, str)]
             args = {s: (qs, k, {**options, "subset": [chosen[r] for r in rows]})
                     for s, rows in (self._by_shard(chosen) if chosen else {}).items()}
-        answers = self._call("search", args, allow_partial=allow_partial) if args else {}
-        stats = {s: a[1] for s, a in answers.items()} if return_stats else {}
-        lists = {s: (a[0] if return_stats else a) for s, a in answers.items()}
+        # One shard's own PLAID cuts are the global ones: one call, as in exact mode.
+        staged = mode == "plaid" and self.storage == "residual" and len(args) > 1
+        if staged:
+            lists, stats, missing = self._plaid(args, k, ndocs, with_documents, allow_partial)
+        else:
+            answers = self._call("search", args, allow_partial=allow_partial) if args else {}
+            stats = {s: a[1] for s, a in answers.items()} if return_stats else {}
+            lists = {s: (a[0] if return_stats else a) for s, a in answers.items()}
+            missing = tuple(self._backend.missing()) if allow_partial else ()
         merged = self._merge_queries(lists, len(qs), k, with_documents)
-        missing = tuple(self._backend.missing()) if allow_partial else ()
         out: list = []
         for entries in merged:
             hits = ([{"id": e[0], "metadata": _strip(e[2]), "text": e[3], "score": float(e[1]),
@@ -292,10 +303,66 @@ class ShardedIndex:
         result: Any = out[0] if single else out
         if not return_stats:
             return result
-        return result, {"mode": mode, "storage": self.storage, "k": k, "n_queries": len(qs),
-                        "n_shards": self.n_shards, "missing_shards": list(missing),
-                        "wall_ms": 1000.0 * (time.perf_counter() - t0),
-                        "shards": {s: stats[s] for s in sorted(stats)}}
+        effective = mode if self.storage == "residual" else "exact"
+        extra = stats if staged else {"shards": {s: stats[s] for s in sorted(stats)}}
+        return result, {"mode": effective, "storage": self.storage, "k": k,
+                        "n_queries": len(qs), "n_shards": self.n_shards,
+                        "missing_shards": list(missing),
+                        "wall_ms": 1000.0 * (time.perf_counter() - t0), **extra}
+
+    def _plaid(self, args: dict[int, tuple], k: int, ndocs: int, with_documents: bool,
+               allow_partial: bool) -> tuple[dict, dict, tuple]:
+        """PLAID with its cuts over every shard (distributed/plaid.py) -> (per-shard top-k
+        lists, stats, shards left out). A shard restarted between phases loses its phase 1:
+        the search then starts again, once."""
+        for attempt in (0, 1):
+            try:
+                return self._plaid_once(args, k, ndocs, with_documents, allow_partial)
+            except PhaseExpiredError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _plaid_once(self, args: dict[int, tuple], k: int, ndocs: int, with_documents: bool,
+                    allow_partial: bool) -> tuple[dict, dict, tuple]:
+        token = uuid.uuid4().hex
+        missing: set[int] = set()
+        shard_ms: dict[int, float] = {}
+        rounds = []
+
+        def call(method: str, per_shard: dict) -> dict:
+            clock = time.perf_counter()
+            got = self._call(method, per_shard, allow_partial=allow_partial)
+            rounds.append((method, 1000.0 * (time.perf_counter() - clock)))
+            missing.update(self._backend.missing() if allow_partial else ())
+            for s, answer in got.items():
+                shard_ms[s] = shard_ms.get(s, 0.0) + answer["wall_ms"]
+            return got
+
+        shards = {}
+        for s, (qs, _, options) in args.items():
+            filters = {f: options[f] for f in ("subset", "where", "params", "ncells",
+                                               "centroid_score_threshold", "ndocs")
+                       if options.get(f) is not None}
+            shards[s] = (qs, filters)
+        n_queries = len(next(iter(args.values()))[0]) if args else 0
+        first = phase1(call, shards, token, k) if shards else {}
+
+        chosen = {s: [] for s in first}
+        for q in range(n_queries):
+            for s, pos in survivors(first, q, k, ndocs).items():
+                chosen[s].append(pos)
+        done = call("plaid_finish", {s: (token, chosen[s], k, with_documents)
+                                     for s in first}) if first else {}
+        lists = {s: a["lists"] for s, a in done.items()}
+        stats = {"round_trips": [{"call": m, "ms": ms} for m, ms in rounds],
+                 "shards": {s: {"wall_ms": shard_ms[s]} for s in sorted(shard_ms)},
+                 "per_query": [
+            {"ncells": int(next(iter(first.values()))["ncells"][q]) if first else 0,
+             "n_candidates": int(sum(a["n_candidates"][q] for a in first.values())),
+             "n_full": int(sum(len(chosen[s][q]) for s in first))}
+            for q in range(n_queries)]}
+        return lists, stats, tuple(sorted(missing))
 
     def _merge_queries(self, lists: dict[int, list], n_queries: int, k: int | None,
                        with_documents: bool) -> list[list]:
@@ -370,17 +437,18 @@ class ShardedIndex:
 
     @property
     def settings(self) -> dict[str, Any]:
-        first = self._call("stats", {0: ()})[0]
-        return {"storage": self.storage, "dim": self.dim, "n_shards": self.n_shards,
-                **self._manifest["kind_settings"], "nbits": first["nbits"]}
+        first = self._call("settings", {0: ()})[0]  # every shard records the same ones
+        return {**first, "storage": self.storage, "dim": self.dim, "n_shards": self.n_shards,
+                **self._manifest["kind_settings"], "nbits": first.get("nbits")}
 
     def stats(self) -> dict[str, Any]:
         """Index.stats summed over the shards (n_docs, n_tokens, n_tokens_stored, n_deleted,
-        n_segments, bytes_on_disk) with the shared fields, n_shards, and each shard's stats."""
+        n_segments, bytes_on_disk, commit: every commit of a shard increases it, so it names
+        the state of the folder) with the shared fields, n_shards, and each shard's stats."""
         per = self._all("stats")
         total = {f: sum(p[f] for p in per.values()) for f in
                  ("n_docs", "n_tokens", "n_tokens_stored", "n_deleted", "n_segments",
-                  "bytes_on_disk")}
+                  "bytes_on_disk", "commit")}
         stored = total["n_tokens_stored"]
         data = sum(p["data_bytes_per_token"] * p["n_tokens_stored"] for p in per.values())
         return {**total, "storage": self.storage, "dim": self.dim, "nbits": per[0]["nbits"],

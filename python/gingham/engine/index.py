@@ -264,6 +264,25 @@ class Index:
                         "n_queries": n_queries, "wall_ms": wall_ms,
                         **kinds.stats_dict(raw_stats)}
 
+    def plaid_candidates(self, queries: Any, k: int = 10, *, subset: Any = None,
+                         where: str | None = None, params: Any = None, ncells: int | None = None,
+                         centroid_score_threshold: float | None = None,
+                         ndocs: int | None = None) -> Any:
+        """Phase 1 of a PLAID search whose candidate cuts the caller takes over several
+        indexes (engine/staged.py): ``PlaidCandidates`` of a list of queries (each (Lq, dim)),
+        arguments as ``search``; ``.score`` finishes it. Residual storage only."""
+        from .staged import PlaidCandidates  # staged imports Hit from this module
+        if not self._kind.staged:
+            raise ValueError(f"plaid_candidates needs residual storage; this index is "
+                             f"{self.storage!r} (always exact)")
+        k = _validate.positive_int(k, "k")
+        search_params = _validate.search_params(k, "plaid", MODES, ncells,
+                                                centroid_score_threshold, ndocs)
+        stacked, query_offsets, _ = _validate.query_batch(queries, self.dim)
+        view = self._view
+        masks = view.masks(view.selection(subset, where, params))
+        return PlaidCandidates(view, masks, stacked, query_offsets, k, search_params)
+
     def rerank(self, query: Any, ids: Sequence[str], k: int | None = None) -> list[Hit]:
         """Exact MaxSim (from the stored data) of one query (Lq, dim) against the documents
         ``ids`` -> list[Hit], best first (ties: lower internal id); the best k if k is given.

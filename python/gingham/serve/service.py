@@ -64,6 +64,9 @@ def open_backend(path: str | os.PathLike) -> tuple[Index, Any]:
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"no index at {os.fspath(path)!r}")
+    from ..distributed import faces  # no Ray unless the folder is sharded and asks for it
+    if faces.is_sharded(path):
+        return faces.open_served(os.fspath(path))
     index = Index.open(path)
     # The key under which Retriever.build records its encoder (text.retriever.SETTINGS_KEY);
     # spelled out so that an embeddings index never imports torch.
