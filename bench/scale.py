@@ -305,6 +305,16 @@ def print_report(report: dict) -> None:
               f"{'/'.join(f'{x:.1f}' for x in s['load_end'])}")
 
 
+def load_report(path: str) -> dict:
+    """A --json report with its preset keys back to ints."""
+    with open(path) as f:
+        report = json.load(f)
+    for size in report["sizes"]:
+        presets = size["search"]["presets"]
+        size["search"]["presets"] = {int(k): v for k, v in presets.items()}
+    return report
+
+
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -339,7 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=None,
                    help="parent folder of the temporary index (default: the system temp dir)")
     p.add_argument("--json", help="write the report here (rewritten after every size)")
+    p.add_argument("--print-json", metavar="FILE",
+                   help="only print the tables of a report written by --json (e.g. a partial one)")
     args = p.parse_args(argv)
+    if args.print_json:
+        print_report(load_report(args.print_json))
+        return 0
     if args.truth_queries > args.queries or args.codes_queries > args.truth_queries:
         p.error("need codes-queries <= truth-queries <= queries")
     threads = gingham.get_num_threads()
