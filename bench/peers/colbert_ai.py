@@ -81,8 +81,10 @@ class _Searcher:
     """colbert's Searcher without its query encoder (dense_search on given query tensors)."""
 
     def __init__(self, index_path: str):
+        from colbert.modeling.colbert import ColBERT
         from colbert.search.index_storage import IndexScorer
 
+        ColBERT.try_load_torch_extensions(use_gpu=False)  # segmented_maxsim: ColBERT() loads it
         self.index_path = index_path
         self.ranker = IndexScorer(index_path, use_gpu=False, load_index_with_mmap=False)
 
