@@ -13,6 +13,7 @@ from ._version import __version__
 from .engine.exact import exact_search, maxsim_scores, quantize_int8
 from .engine.index import Hit, Index
 from .engine.runtime import get_num_threads, set_num_threads, simd_level
+from .engine.streaming import csr_batches, sample_tokens
 
 _LAZY = {"Retriever": ".text.retriever", "Client": ".client"}
 
@@ -22,10 +23,12 @@ __all__ = [
     "Index",
     "Retriever",
     "__version__",
+    "csr_batches",
     "exact_search",
     "get_num_threads",
     "maxsim_scores",
     "quantize_int8",
+    "sample_tokens",
     "set_num_threads",
     "simd_level",
 ]

@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -165,17 +165,22 @@ class Index:
 
     def add(self, ids: Sequence[str], embeddings: Sequence[Any],
             metadata: Sequence[Any] | None = None, texts: Sequence[Any] | None = None, *,
-            upsert: bool = False) -> None:
+            upsert: bool = False, codec_sample: Any = None) -> None:
         """Add documents in one commit.
 
         ids: unique non-empty strings; embeddings: one (n_i, dim) finite float array per id,
         n_i >= 1; metadata: one JSON dict (or None) per id; texts: one str (or None) per id.
         An id already in the index raises ValueError (before anything is written) unless
         upsert=True, which replaces it. The first add of a residual index trains the codec on
-        a sample of its tokens and commits codec and segment together.
+        a sample of its tokens and commits codec and segment together; codec_sample, a
+        (S, dim) float array of token rows drawn across the whole corpus (``sample_tokens``),
+        trains it on those instead (residual only, first add only, and the index must have
+        been created with n_centroids: the default depends on the corpus size).
         """
         ids, tokens, doc_offsets, metadata, texts = _validate.add_batch(
             ids, embeddings, metadata, texts, self.dim)
+        if codec_sample is not None:
+            codec_sample = self._checked_codec_sample(codec_sample)
         profile: dict[str, float] = {"n_tokens": float(tokens.shape[0])}
         with self._write_mutex, self._store.write_lock():
             with self._store.snapshot() as snap:
@@ -186,8 +191,16 @@ class Index:
                         raise DuplicateIdError(f"{found.size} id(s) already in the index, "
                                                f"e.g. {dup!r}; pass upsert=True to replace")
                 codec = snap.codec
+            trained = None
+            if codec_sample is not None:
+                if codec is not None:
+                    raise ValueError("codec_sample was given but the index already has a "
+                                     "codec (only the first add trains one)")
+                codec = trained = self._kind.train_codec(codec_sample, self._store.settings,
+                                                         profile)
             arrays, new_codec = self._kind.encode(tokens, doc_offsets, codec,
                                                   self._store.settings, profile)
+            new_codec = trained if trained is not None else new_codec
             del tokens
             clock = time.perf_counter()
             self._store.add(ids, arrays, metadata=metadata, texts=texts, upsert=upsert,
@@ -195,6 +208,57 @@ class Index:
             profile["write_s"] = time.perf_counter() - clock
             self._publish()
         self.last_add_profile = profile
+
+    def add_batches(self, batches: Iterable[tuple], *, upsert: bool = False,
+                    codec_sample: Any = None) -> int:
+        """Add an iterable of batches, one ``add`` (one commit) per batch, holding one batch
+        at a time -> number of documents added. A failing batch raises; the batches before
+        it stay committed.
+
+        batches: tuples (ids, embeddings[, metadata[, texts]]) as ``add`` takes them, e.g.
+        from ``csr_batches`` over a memory-mapped corpus or from a generator; codec_sample: as
+        in ``add``, used by the first batch (a streamed build trains the codec on a sample
+        drawn across the corpus, not on the first batch). ``last_add_profile`` then holds the
+        phase times summed over the batches, and n_batches."""
+        if isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
+            raise TypeError("batches must be an iterable of (ids, embeddings[, metadata"
+                            f"[, texts]]) tuples; got {type(batches).__name__}")
+        if codec_sample is not None:
+            codec_sample = self._checked_codec_sample(codec_sample)
+        total: dict[str, float] = {"n_batches": 0.0}
+        n_docs = 0
+        for i, batch in enumerate(batches):
+            if not isinstance(batch, tuple) or not 2 <= len(batch) <= 4:
+                raise TypeError(f"batches[{i}] must be a tuple (ids, embeddings[, metadata"
+                                f"[, texts]]); got {type(batch).__name__}")
+            self.add(*batch, upsert=upsert, codec_sample=codec_sample if i == 0 else None)
+            for key, value in self.last_add_profile.items():
+                total[key] = total.get(key, 0.0) + value
+            total["n_batches"] += 1
+            n_docs += len(batch[0])
+        self.last_add_profile = total
+        return n_docs
+
+    def _checked_codec_sample(self, sample: Any) -> np.ndarray:
+        """codec_sample as float32 (S, dim), or ValueError when this index cannot use one."""
+        if not self._kind.staged:
+            raise ValueError(f"codec_sample applies to residual indexes only; this index "
+                             f"stores {self.storage!r}")
+        if self._store.settings.get("n_centroids") is None:
+            raise ValueError("codec_sample needs the index created with n_centroids (the "
+                             "default depends on the corpus size, which a sample does not "
+                             "tell: e.g. gingham.engine.default_n_centroids(total_tokens))")
+        return _validate.float_matrix(sample, "codec_sample", self.dim)
+
+    @property
+    def codec_sample_size(self) -> int | None:
+        """Token rows the codec trains on (n_centroids * sample_per_centroid): the size of
+        the ``codec_sample`` to draw; None when not known yet (residual index created
+        without n_centroids) or not used (flat kinds)."""
+        s = self._store.settings
+        if not self._kind.staged or s.get("n_centroids") is None:
+            return None
+        return int(s["n_centroids"]) * int(s["sample_per_centroid"])
 
     def delete(self, ids: Sequence[str], *, missing: str = "raise") -> int:
         """Tombstone documents in one commit (O(len(ids))) -> number deleted.

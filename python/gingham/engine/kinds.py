@@ -53,6 +53,12 @@ class SegmentKind(ABC):
         """Segment arrays of tokens (T, dim) float32 / doc_offsets int64 (n + 1,), and the new
         codec arrays when this add must create one (else None)."""
 
+    def train_codec(self, sample: np.ndarray, settings: Mapping[str, Any], profile: dict
+                    ) -> dict | None:
+        """Codec arrays fitted on a sample of token rows (S, dim) float32 (None for kinds
+        without a codec)."""
+        return None
+
     def open_codec(self, folder: Path, arrays: Arrays) -> Any:
         """The checked codec of one codec version read from disk."""
         return None

@@ -92,6 +92,9 @@ class ResidualKind(SegmentKind):
             codec = new_codec = train_codec(tokens, settings, profile)
         return _encode(tokens, doc_offsets, codec, self.nbits, profile), new_codec
 
+    def train_codec(self, sample, settings, profile):
+        return train_codec(sample, settings, profile)
+
     def open_codec(self, folder: Path, arrays: Arrays) -> _core.Codec:
         require_arrays(folder, arrays, ("centroids", "bucket_cutoffs", "bucket_weights"))
         codec = opened(folder, arrays, _core.Codec, arrays["centroids"], arrays["bucket_cutoffs"],
