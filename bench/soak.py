@@ -50,13 +50,6 @@ def build_index(path: Path, n_docs: int, seed: int) -> None:
                                                                   range(n_docs)])
 
 
-def n_segments(base: str) -> int | None:
-    try:
-        return int(httpx.get(base + "/stats", timeout=30).json()["index"]["n_segments"])
-    except (httpx.HTTPError, KeyError, ValueError):
-        return None
-
-
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -111,6 +104,18 @@ class Soak:
             return 0
         self.record(kind, r.status_code)
         return r.status_code
+
+    def n_segments(self, client: httpx.Client) -> int | None:
+        """The index's segment count from GET /stats (its status counted as kind "stats")."""
+        try:
+            r = client.get(self.base + "/stats")
+        except httpx.HTTPError as exc:
+            self.record("stats", "connection error")
+            with self.lock:
+                self.failures.append(f"stats GET /stats: {exc!r}")
+            return None
+        self.record("stats", r.status_code)
+        return int(r.json()["index"]["n_segments"]) if r.status_code == 200 else None
 
     def searcher(self, seed: int) -> None:
         rng = np.random.default_rng(seed)
@@ -184,14 +189,15 @@ def main() -> int:
             for t in threads:
                 t.start()
             rss = []
-            while any(t.is_alive() for t in threads):
+            with httpx.Client(timeout=30) as client:
+                while any(t.is_alive() for t in threads):
+                    rss.append((round(time.monotonic() - start), rss_kib(server.pid) // 1024,
+                                soak.n_segments(client)))
+                    time.sleep(args.rss_every)
+                for t in threads:
+                    t.join()
                 rss.append((round(time.monotonic() - start), rss_kib(server.pid) // 1024,
-                            n_segments(base)))
-                time.sleep(args.rss_every)
-            for t in threads:
-                t.join()
-            rss.append((round(time.monotonic() - start), rss_kib(server.pid) // 1024,
-                        n_segments(base)))
+                            soak.n_segments(client)))
         finally:
             server.terminate()
             server.wait(30)

@@ -7,12 +7,14 @@ writes (a search must equal one of them: the commit its snapshot saw).
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
 import pytest
 
 import gingham
+from gingham.engine.index import bytes_on_disk
 from gingham.engine.merging import segments_to_merge, tier
 
 DIM = 8
@@ -155,6 +157,7 @@ def test_searches_during_merges_see_one_commit_each(tmp_path):
                 assert match, got
                 same(hits, prefixes[match[0]])
                 seen.append(match[0])
+                assert idx.stats()["n_docs"] >= 1  # walks folders the merges remove
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
             done.set()
@@ -175,3 +178,20 @@ def test_searches_during_merges_see_one_commit_each(tmp_path):
     same(idx.search(query, k=5, mode="exact"), prefixes[-1])
     assert seen  # the searchers ran while the writer wrote
     idx.close()
+
+
+def test_bytes_on_disk_leaves_out_files_removed_while_it_walks(tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x").write_bytes(b"12345")
+    (tmp_path / "y").write_bytes(b"123")
+    assert bytes_on_disk(tmp_path) == 8
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):  # the writer removed x between listing and stat
+        if str(path).endswith(os.sep + "x"):
+            raise FileNotFoundError(path)
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    assert bytes_on_disk(tmp_path) == 3
+    assert bytes_on_disk(tmp_path / "gone") == 0

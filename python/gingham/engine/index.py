@@ -39,6 +39,20 @@ _INDEX_KEYS = ("gingham_index", "storage", "dim", "nbits", "n_centroids", "seed"
                "kmeans_iters", "sample_per_centroid", "model", "user_settings")
 
 
+def bytes_on_disk(root: Path) -> int:
+    """Bytes of every file under ``root``. Files and folders that a writer renames or removes
+    while this walks (a commit's tmp folder, segments a merge dropped) are left out, never an
+    error: the figure describes the folder at about one moment."""
+    total = 0
+    for folder, _, names in os.walk(root):  # os.walk skips folders that vanish under it
+        for name in names:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
 class Hit(NamedTuple):
     """One search result: the caller's document id, its MaxSim score and its 0-based rank."""
 
@@ -372,7 +386,7 @@ class Index:
             n_deleted += seg.n_docs - seg.n_live
             data_bytes += sum(a[n].nbytes for n in self._kind.data_arrays if n in a)
         codec = view.snap.codec
-        on_disk = sum(f.stat().st_size for f in Path(self.path).rglob("*") if f.is_file())
+        on_disk = bytes_on_disk(Path(self.path))
         out = {"n_docs": len(view.snap), "n_tokens": n_tokens, "n_tokens_stored": n_stored,
                "n_deleted": n_deleted, "n_segments": len(view.segments),
                "storage": self.storage, "dim": self.dim, "nbits": self.nbits,
