@@ -9,7 +9,9 @@ Builds a seeded synthetic fp32 index in a temp folder, starts ``python -m gingha
 thread adds / upserts / deletes documents, one thread sends malformed requests (bad JSON, wrong
 dim, NaN, wrong types, huge k, unknown ids, truncated bodies). Reports per-kind status counts,
 the number of 5xx (the target is 0: a malformed request must get a 4xx), p50 / p99 search
-latency, the server's RSS over time (VmRSS every ``--rss-every`` s) and the load average.
+latency, the server's RSS and the index's segment count over time (VmRSS and /stats every
+``--rss-every`` s) and the load average. The server runs with its default ``--max-segments``
+(the writer merges the smallest segments when an add leaves more), or ``--max-segments N``.
 Exits 1 if any response was a 5xx or a connection failed.
 """
 from __future__ import annotations
@@ -103,6 +105,18 @@ class Soak:
         self.record(kind, r.status_code)
         return r.status_code
 
+    def n_segments(self, client: httpx.Client) -> int | None:
+        """The index's segment count from GET /stats (its status counted as kind "stats")."""
+        try:
+            r = client.get(self.base + "/stats")
+        except httpx.HTTPError as exc:
+            self.record("stats", "connection error")
+            with self.lock:
+                self.failures.append(f"stats GET /stats: {exc!r}")
+            return None
+        self.record("stats", r.status_code)
+        return int(r.json()["index"]["n_segments"]) if r.status_code == 200 else None
+
     def searcher(self, seed: int) -> None:
         rng = np.random.default_rng(seed)
         with httpx.Client(timeout=30) as client:
@@ -146,15 +160,18 @@ def main() -> int:
     ap.add_argument("--searchers", type=int, default=4, help="search threads (default 4)")
     ap.add_argument("--docs", type=int, default=2000, help="documents at start (default 2000)")
     ap.add_argument("--rss-every", type=float, default=10.0, help="RSS sample period, s")
+    ap.add_argument("--max-segments", type=int, default=None,
+                    help="the server's --max-segments (default: the server's default)")
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "idx"
         build_index(path, args.docs, seed=0)
         port = free_port()
+        extra = [] if args.max_segments is None else ["--max-segments", str(args.max_segments)]
         server = subprocess.Popen([sys.executable, "-m", "gingham", "serve", str(path),
                                    "--host", "127.0.0.1", "--port", str(port),
-                                   "--log-level", "warning"])
+                                   "--log-level", "warning", *extra])
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(600):
@@ -172,12 +189,15 @@ def main() -> int:
             for t in threads:
                 t.start()
             rss = []
-            while any(t.is_alive() for t in threads):
-                rss.append((round(time.monotonic() - start), rss_kib(server.pid) // 1024))
-                time.sleep(args.rss_every)
-            for t in threads:
-                t.join()
-            rss.append((round(time.monotonic() - start), rss_kib(server.pid) // 1024))
+            with httpx.Client(timeout=30) as client:
+                while any(t.is_alive() for t in threads):
+                    rss.append((round(time.monotonic() - start), rss_kib(server.pid) // 1024,
+                                soak.n_segments(client)))
+                    time.sleep(args.rss_every)
+                for t in threads:
+                    t.join()
+                rss.append((round(time.monotonic() - start), rss_kib(server.pid) // 1024,
+                            soak.n_segments(client)))
         finally:
             server.terminate()
             server.wait(30)
@@ -190,7 +210,12 @@ def main() -> int:
                       "search_p50_ms": round(float(np.percentile(lat, 50)), 2),
                       "search_p99_ms": round(float(np.percentile(lat, 99)), 2),
                       "n_searches_ok": len(soak.latency_ms)}))
-    print("server RSS MiB over time (s: MiB): " + ", ".join(f"{t}: {m}" for t, m in rss))
+    print("server RSS MiB and segments over time (s: MiB/segments): "
+          + ", ".join(f"{t}: {m}/{n}" for t, m, n in rss))
+    half = [m for t, m, _ in rss if t >= args.seconds / 2]
+    if half:
+        print(f"RSS over the second half: {min(half)}-{max(half)} MiB; over the run: "
+              f"{min(m for _, m, _ in rss)}-{max(m for _, m, _ in rss)} MiB")
     print(f"load average after: {os.getloadavg()}")
     for f in soak.failures[:5]:
         print("failure:", f)

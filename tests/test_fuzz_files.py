@@ -1,5 +1,7 @@
 """Hypothesis fuzzing of every reader of on-disk data (.npy headers, manifests, catalog rows and
-bytes, codec and segment arrays through Index.open + search + verify) with crafted files.
+bytes, codec and segment arrays through Index.open + search + verify; one array of a segment or
+codec in memory through the checks at open and a search; the manifest of a real segment or
+codec folder; the sharded manifest) with crafted files.
 
 The contract of each reader is in tests/fuzz/readers.py. The default run uses a small profile;
 ``-m slow`` runs a larger one. Cases found by fuzzing are kept in tests/fuzz/corpus/ and
@@ -15,12 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fuzz.arrays import FolderArraysReader
 from fuzz.readers import (
     SEED_ARRAYS,
     CatalogRowReader,
+    FolderManifestReader,
     IndexFileReader,
     ManifestReader,
     NpyReader,
+    ShardedManifestReader,
     npy_bytes,
 )
 
@@ -61,6 +66,25 @@ def index_file(root, request):
 @pytest.fixture(scope="module", params=["residual", "fp32"])
 def catalog_row(root, request):
     return CatalogRowReader(root, request.param)
+
+
+@pytest.fixture(scope="module", params=[("residual", "segment"), ("residual", "codec"),
+                                        ("residual", "idmaps"), ("residual", "internal-ids"),
+                                        ("fp16", "segment"), ("int8", "segment"),
+                                        ("fp32", "idmaps")], ids="-".join)
+def folder_arrays(root, request):
+    return FolderArraysReader(root, *request.param)
+
+
+@pytest.fixture(scope="module", params=[("residual", "segment"), ("residual", "codec"),
+                                        ("fp16", "segment")], ids="-".join)
+def folder_manifest(root, request):
+    return FolderManifestReader(root, *request.param)
+
+
+@pytest.fixture(scope="module")
+def sharded_manifest(root):
+    return ShardedManifestReader(root)
 
 
 # ---- .npy headers ------------------------------------------------------------------------------
@@ -182,7 +206,57 @@ def test_catalog_row_values(catalog_row, column, row, value):
     catalog_row(column, row, value)
 
 
+# ---- one array of a segment or codec, in memory -----------------------------------------------
+
+array_values = st.binary(min_size=1, max_size=8) | st.sampled_from(
+    [b"\x00" * 8, b"\xff" * 8, np.float32(np.nan).tobytes(), np.float32(np.inf).tobytes(),
+     np.float32(3e38).tobytes(), np.float16(np.inf).tobytes(), b"\xff\xff\xff\x7f"])
+array_edits = st.lists(st.tuples(st.integers(0, 1 << 16), array_values), max_size=4)
+
+
+def _byte_edits(edits):
+    return [(pos + i, b) for pos, data in edits for i, b in enumerate(data)]
+
+
+@FAST
+@given(target=st.integers(0, 255), edits=array_edits,
+       length=st.none() | st.integers(0, 64))
+def test_folder_array_damage(folder_arrays, target, edits, length):
+    folder_arrays(target, _byte_edits(edits), length)
+
+
+# ---- the manifest of a real segment / codec folder, and the sharded manifest -------------------
+
+@FAST
+@given(edits=npy_edits, cut=st.none() | st.integers(0, 3000))
+def test_folder_manifest_edits(folder_manifest, edits, cut):
+    folder_manifest(_mutated(folder_manifest.seed, edits)[:cut])
+
+
+SHARDED = {"gingham_sharded": 1, "routing": "blake2b-64-mod", "n_shards": 2, "dim": 8,
+           "storage": "fp32", "kind_settings": {}, "next_seq": 0, "codec_sha256": None,
+           "shards": ["shard-0000", "shard-0001"]}
+
+
+@FAST
+@given(edits=npy_edits, cut=st.none() | st.integers(0, 300))
+def test_sharded_manifest_edits(sharded_manifest, edits, cut):
+    data = _mutated(json.dumps(SHARDED).encode(), edits)[:cut]
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    if value is not None and not isinstance(value, dict):
+        return  # an open finding (a JSON value that is not an object): see the corpus case
+    sharded_manifest(data)
+
+
 # ---- the corpus of found cases, and the larger profile ----------------------------------------
+
+def _corpus_args(spec: dict) -> list:
+    return [bytes.fromhex(a[4:]) if isinstance(a, str) and a.startswith("hex:") else a
+            for a in spec["args"]]
+
 
 def test_corpus_replays(npy, manifest, index_file):
     """Every saved case (tests/fuzz/corpus/*.json: reader name + arguments) still holds."""
@@ -190,14 +264,52 @@ def test_corpus_replays(npy, manifest, index_file):
     assert cases, "the corpus folder has no cases"
     for case in cases:
         spec = json.loads(case.read_text())
-        args = [bytes.fromhex(a[4:]) if isinstance(a, str) and a.startswith("hex:") else a
-                for a in spec["args"]]
+        if "open" in spec:
+            continue  # test_open_corpus_cases
+        args = _corpus_args(spec)
         if spec["reader"] == "npy":
             npy(*args)
         elif spec["reader"] == "manifest":
             manifest(*args)
         elif spec["reader"] == "index_file" and spec["storage"] == index_file.storage:
             index_file(*args)
+
+
+def test_array_corpus_replays(root):
+    """Saved cases of the in-memory array readers (reader "arrays": storage, group, args)."""
+    cases = [json.loads(c.read_text()) for c in sorted(CORPUS.glob("*.json"))]
+    cases = [c for c in cases if c["reader"] == "arrays"]
+    assert cases
+    readers = {}
+    for spec in cases:
+        key = (spec["storage"], spec["group"])
+        if key not in readers:
+            readers[key] = FolderArraysReader(root, *key)
+        target, edits, length = spec["args"]
+        readers[key](target, [tuple(e) for e in edits], length)
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="open finding in distributed/manifest.py (not this file's to fix): "
+                          "a sharded.json holding a JSON value that is not an object raises "
+                          "AttributeError, not a ValueError naming the file")
+def test_open_corpus_cases(sharded_manifest):
+    """Cases found by fuzzing whose fix belongs to another part of the code: each still fails
+    (strict xfail: once fixed, move the case to the regression corpus)."""
+    cases = [json.loads(c.read_text()) for c in sorted(CORPUS.glob("*.json"))]
+    cases = [c for c in cases if "open" in c]
+    assert cases
+    for spec in cases:
+        assert spec["reader"] == "sharded_manifest"
+        sharded_manifest(*_corpus_args(spec))
+
+
+@pytest.mark.slow
+@settings(SLOW, max_examples=400)
+@given(target=st.integers(0, 255), edits=array_edits,
+       length=st.none() | st.integers(0, 64))
+def test_folder_array_damage_slow(folder_arrays, target, edits, length):
+    folder_arrays(target, _byte_edits(edits), length)
 
 
 @pytest.mark.slow

@@ -41,11 +41,19 @@ def test_every_limit_is_a_flag_with_its_help_and_default():
 def test_limit_flags_build_the_same_limits_as_the_dataclass():
     _, args = parse("idx", "--max-k", "7", "--max-queries", "3", "--max-text-chars", "50",
                     "--max-query-tokens", "9", "--max-doc-tokens", "11", "--max-documents", "5",
-                    "--max-subset", "13", "--max-where-chars", "17")
+                    "--max-subset", "13", "--max-where-chars", "17", "--max-segments", "19")
     limits = server.app_options_from_args(args)["limits"]
     assert limits == ServiceLimits(max_k=7, max_queries=3, max_text_chars=50,
                                    max_query_tokens=9, max_doc_tokens=11, max_documents=5,
-                                   max_subset=13, max_where_chars=17)
+                                   max_subset=13, max_where_chars=17, max_segments=19)
+
+
+def test_index_upkeep_flags_have_their_own_help_group():
+    parser, _ = parse("idx")
+    help_text = parser.format_help()
+    request = help_text[help_text.index("per-request limits"):help_text.index("index upkeep:")]
+    assert "--max-k" in request and "--max-segments" not in request
+    assert "--max-segments" in help_text[help_text.index("index upkeep:"):]
 
 
 def test_default_flags_give_create_app_defaults(monkeypatch):

@@ -7,6 +7,9 @@ anything else (another exception, a wrong result without an error) propagates as
 """
 from __future__ import annotations
 
+import functools
+import json
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -17,8 +20,17 @@ import numpy as np
 import gingham
 from gingham.storage import CorruptionError, StorageError, UnknownIdError, files
 from gingham.storage import catalog as cat
+from gingham.storage.snapshot import SegmentView, check_segment_files, load_folder
 
 DIM = 8
+
+
+def scratch_root() -> Path:
+    """A fresh folder for fuzzing, in memory (/dev/shm) where there is one: every execution
+    writes files, and a disk would make the run measure the disk."""
+    shm = Path("/dev/shm")
+    return Path(tempfile.mkdtemp(prefix="gingham-fuzz-",
+                                 dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None))
 
 
 def npy_bytes(arr: np.ndarray) -> bytes:
@@ -33,6 +45,12 @@ SEED_ARRAYS = {"f32": np.arange(12, dtype=np.float32).reshape(3, 4),
                "i64": np.arange(5, dtype=np.int64), "u8": np.zeros(0, np.uint8)}
 
 
+@functools.lru_cache(maxsize=None)
+def seed_bytes(seed: str) -> bytes:
+    """The .npy file of ``SEED_ARRAYS[seed]`` (computed once)."""
+    return npy_bytes(SEED_ARRAYS[seed])
+
+
 class NpyReader:
     """``files.load_array`` over a file whose bytes the fuzzer chooses; the manifest entry is
     that of a seed array and its byte size is the file's, so the header parser is reached."""
@@ -43,8 +61,9 @@ class NpyReader:
 
     def __call__(self, data: bytes, seed: str = "f32") -> None:
         arr = SEED_ARRAYS[seed]
+        # load_array checks the header, never the sha256 (that is check_sha256's job)
         entry = {"file": "a.npy", "dtype": arr.dtype.str, "shape": list(arr.shape),
-                 "bytes": len(data), "sha256": files.sha256_bytes(data)}
+                 "bytes": len(data), "sha256": "0" * 64}
         path = self.folder / "a.npy"
         path.write_bytes(data)
         for mmap in (True, False):
@@ -54,8 +73,8 @@ class NpyReader:
                 assert exc.path == str(path), exc
                 continue
             assert got.dtype == arr.dtype and got.shape == arr.shape
-            if data == npy_bytes(arr):
-                np.testing.assert_array_equal(got, arr)
+            if data == seed_bytes(seed):
+                assert np.array_equal(got, arr)
             del got
 
 
@@ -126,18 +145,27 @@ class IndexFileReader:
         self.expected = results(self.pristine, self.query)
         every = (p.relative_to(self.pristine) for p in self.pristine.rglob("*") if p.is_file())
         self.files = sorted(p for p in every if p.parts[0] != "tmp" and p.suffix != ".lock")
+        # one working copy; each call damages one file and puts its bytes back afterwards
+        # (opening, searching and verifying write nothing into the index folder)
         self.work = root / f"work-{storage}"
+        shutil.copytree(self.pristine, self.work)
+        self.originals = {rel: (self.work / rel).read_bytes() for rel in self.files}
 
     def __call__(self, target: int, pos: int, data: bytes, large: bool = False) -> None:
-        if self.work.exists():
-            shutil.rmtree(self.work)
-        shutil.copytree(self.pristine, self.work)
         rel = self.files[target % len(self.files)]
         file = self.work / rel
-        original = file.read_bytes()
+        original = self.originals[rel]
         pos = pos % max(len(original), 1)
         damaged = original[:pos] + data + original[pos + len(data):]
         file.write_bytes(damaged)
+        try:
+            self._check(rel, pos, damaged, original, large)
+        finally:
+            file.write_bytes(original)
+            _drop_sqlite_side_files(self.work)
+
+    def _check(self, rel: Path, pos: int, damaged: bytes, original: bytes, large: bool
+               ) -> None:
         if rel.name.startswith("catalog.sqlite"):
             _drop_sqlite_side_files(self.work)
         saved = files.SMALL_FILE_BYTES
@@ -202,12 +230,19 @@ class CatalogRowReader:
         self.query = build_index(self.pristine, storage)
         self.expected = results(self.pristine, self.query)
         self.columns = catalog_row_values(self.pristine)
+        # one working copy whose catalog is put back after each call (nothing else changes)
         self.work = root / f"catwork-{storage}"
+        shutil.copytree(self.pristine, self.work)
+        self.catalog = (self.work / cat.CATALOG).read_bytes()
 
     def __call__(self, column: int, row: int, value) -> None:
-        if self.work.exists():
-            shutil.rmtree(self.work)
-        shutil.copytree(self.pristine, self.work)
+        try:
+            self._rewrite_and_check(column, row, value)
+        finally:
+            (self.work / cat.CATALOG).write_bytes(self.catalog)
+            _drop_sqlite_side_files(self.work)
+
+    def _rewrite_and_check(self, column: int, row: int, value) -> None:
         table, col = self.columns[column % len(self.columns)]
         conn = sqlite3.connect(self.work / cat.CATALOG)
         try:
@@ -238,3 +273,88 @@ class CatalogRowReader:
             assert not unchanged, exc
             return
         assert unchanged and got == self.expected, (table, col, old, new)
+
+
+class FolderManifestReader:
+    """The manifest of a real segment or codec folder (``which``) rewritten with fuzzer bytes
+    whose sha256 the catalog records (a writer that wrote a malformed manifest), through what
+    a snapshot and a view run on it: ``snapshot.load_folder``, ``check_segment_files`` and the
+    kind's ``open_segment`` (or ``open_codec``); then ``files.check_folder`` (``verify()``).
+    The folder's arrays stay pristine.
+
+    Contract: a CorruptionError naming a file of the folder, a FileNotFoundError for a file of
+    the folder (the snapshot retries, then names it), or an opened folder; and ``check_folder``
+    passes only for a manifest that says what the pristine one says."""
+
+    def __init__(self, root: Path, storage: str, which: str):
+        path = root / f"manifest-{which}-{storage}"
+        build_index(path, storage)
+        with gingham.Index.open(path) as idx:
+            self.kind = idx._kind
+            snap = idx._view.snap
+            seg = snap.segments[0]
+            self.segment = (seg.id, seg.codec_version, seg.n_docs)
+            self.codec = idx._view.codecs.get(seg.codec_version)
+            codec_folders = sorted((path / "codec").iterdir())
+        if which == "codec" and not codec_folders:
+            raise ValueError(f"storage {storage!r} has no codec folder")
+        self.which = which
+        self.folder = seg.folder if which == "segment" else codec_folders[0]
+        self.path = self.folder / files.MANIFEST
+        self.seed = self.path.read_bytes()
+        self.parsed = json.loads(self.seed)
+
+    def __call__(self, data: bytes) -> None:
+        self.path.write_bytes(data)
+        try:
+            self._check(data)
+        finally:
+            self.path.write_bytes(self.seed)
+
+    def _check(self, data: bytes) -> None:
+        try:
+            loaded = load_folder(self.folder, files.sha256_bytes(data), full_check=False)
+            if self.which == "segment":
+                seg_id, version, n_docs = self.segment
+                check_segment_files(seg_id, n_docs, loaded)
+                view = SegmentView(seg_id, version, n_docs, loaded,
+                                   np.ones(n_docs, dtype=np.uint8))
+                self.kind.open_segment(self.folder, view.arrays, n_docs, self.codec)
+                view.external_ids()
+            else:
+                self.kind.open_codec(self.folder, loaded.arrays)
+        except CorruptionError as exc:
+            assert exc.path.startswith(str(self.folder)), exc
+            return
+        except FileNotFoundError as exc:
+            assert str(exc.filename).startswith(str(self.folder)), exc
+            return
+        try:
+            files.check_folder(self.folder, files.read_manifest(self.folder,
+                                                                files.sha256_bytes(data)))
+        except CorruptionError as exc:
+            assert exc.path.startswith(str(self.folder)), exc
+            return
+        assert json.loads(data)["arrays"] == self.parsed["arrays"], data
+
+
+class ShardedManifestReader:
+    """``distributed.manifest.read_manifest`` over a ``sharded.json`` of fuzzer bytes.
+
+    Contract: the manifest dict, or a ValueError naming the file."""
+
+    def __init__(self, root: Path):
+        from gingham.distributed import manifest
+        self.read = manifest.read_manifest
+        self.folder = root / "sharded"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / manifest.MANIFEST
+
+    def __call__(self, data: bytes) -> None:
+        self.path.write_bytes(data)
+        try:
+            got = self.read(self.folder)
+        except ValueError as exc:
+            assert str(self.path) in str(exc), exc
+            return
+        assert isinstance(got, dict), got

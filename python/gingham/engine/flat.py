@@ -19,6 +19,9 @@ from .kinds import Arrays, SegmentKind, empty_stats, opened, register
 
 _DTYPES = {"fp32": np.dtype(np.float32), "fp16": np.dtype(np.float16),
            "int8": np.dtype(np.int8)}
+#: The largest int8 token scale quantize_int8 writes (max |x| / 127 of finite float32 tokens):
+#: a larger one is damage, and would decode to inf.
+MAX_INT8_SCALE = float(np.finfo(np.float32).max) / 127
 
 
 @register(*_DTYPES)
@@ -55,6 +58,12 @@ class FlatKind(SegmentKind):
         segment = opened(folder, arrays, _core.FlatSegment, tokens, arrays["doc_offsets"],
                          arrays.get("token_scales"))
         check_documents(folder, segment.doc_offsets, n_docs)
+        scales = arrays.get("token_scales")
+        if scales is not None and scales.size and not (
+                float(scales.min()) >= 0 and float(scales.max()) <= MAX_INT8_SCALE):
+            raise CorruptionError(folder / "token_scales.npy",
+                                  f"scales must lie in [0, {MAX_INT8_SCALE:.4g}] (what "
+                                  "quantize_int8 writes)")
         return segment
 
     def search(self, codec, segments, masks, queries, query_offsets, k, params, exact):

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..storage import DuplicateIdError, Snapshot, Store
 from ..storage.lock import WriterLock
-from . import flat, kinds, residual  # noqa: F401  (flat and residual register their kinds)
+from . import flat, kinds, merging, residual  # noqa: F401  (flat, residual register kinds)
 from . import validate as _validate
 from .residual import default_n_centroids  # noqa: F401  (public helper)
 from .validate import default_search_params  # noqa: F401  (public helper)
@@ -37,6 +37,20 @@ from .view import View, open_view
 MODES = ("plaid", "exact")
 _INDEX_KEYS = ("gingham_index", "storage", "dim", "nbits", "n_centroids", "seed",
                "kmeans_iters", "sample_per_centroid", "model", "user_settings")
+
+
+def bytes_on_disk(root: Path) -> int:
+    """Bytes of every file under ``root``. Files and folders that a writer renames or removes
+    while this walks (a commit's tmp folder, segments a merge dropped) are left out, never an
+    error: the figure describes the folder at about one moment."""
+    total = 0
+    for folder, _, names in os.walk(root):  # os.walk skips folders that vanish under it
+        for name in names:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
 
 
 class Hit(NamedTuple):
@@ -270,14 +284,25 @@ class Index:
             self._publish(result)
         return int(result.n_docs)
 
-    def compact(self, *, retrain: bool = False) -> None:
-        """Merge every segment into one and drop deleted documents, in one commit.
+    def compact(self, *, retrain: bool = False, max_segments: int | None = None) -> None:
+        """Merge every segment into one and drop deleted documents, in one commit; or, with
+        ``max_segments``, merge only the smallest segments (engine/merging.py: tier by tier)
+        until at most that many remain, one commit per merge (nothing to do when there are
+        already at most that many).
 
         Stored codes / tokens are copied unchanged, so scores do not change. retrain=True
-        (residual only) refits the codec on the decoded tokens of the live documents (the
-        original vectors are not kept) and re-encodes them."""
+        (residual only; not with max_segments) refits the codec on the decoded tokens of the
+        live documents (the original vectors are not kept) and re-encodes them."""
         if not isinstance(retrain, bool):
             raise TypeError("retrain must be True or False")
+        if max_segments is not None:
+            max_segments = _validate.positive_int(max_segments, "max_segments")
+            if retrain:
+                raise ValueError("retrain=True re-encodes every segment; it takes no "
+                                 "max_segments")
+            if len(self._view.segments) > max_segments:
+                self._compact_to(max_segments)
+            return
         with self._write_mutex:
             view = self._view
             if not retrain and len(view.segments) <= 1 and all(view.all_live):
@@ -285,6 +310,25 @@ class Index:
                 return
             self._store.compact(lambda inp: self._kind.merge(inp, retrain))
             self._publish()
+
+    def _compact_to(self, max_segments: int) -> None:
+        """Merge the segments ``merging.segments_to_merge`` picks until at most
+        ``max_segments`` remain (only segments of the current codec version are merged)."""
+        with self._write_mutex, self._store.write_lock():
+            self._publish()  # other writers' commits first: the choice needs every segment
+            while True:
+                segments = self._view.segments
+                codec = self._view.snap.codec_version
+                candidates = [s for s in segments if s.codec_version == codec]
+                if len(segments) - len(candidates) >= max_segments:
+                    return  # segments of older codecs wait for compact(retrain=True)
+                allowed = max_segments - (len(segments) - len(candidates))
+                chosen = merging.segments_to_merge([s.n_live for s in candidates], allowed)
+                if not chosen:
+                    return
+                self._store.compact(lambda inp: self._kind.merge(inp, False),
+                                    segment_ids=[candidates[i].id for i in chosen])
+                self._publish()
 
     # ---- searching -----------------------------------------------------------------------
 
@@ -425,7 +469,7 @@ class Index:
             n_deleted += seg.n_docs - seg.n_live
             data_bytes += sum(a[n].nbytes for n in self._kind.data_arrays if n in a)
         codec = view.snap.codec
-        on_disk = sum(f.stat().st_size for f in Path(self.path).rglob("*") if f.is_file())
+        on_disk = bytes_on_disk(Path(self.path))
         out = {"n_docs": len(view.snap), "n_tokens": n_tokens, "n_tokens_stored": n_stored,
                "n_deleted": n_deleted, "n_segments": len(view.segments),
                "storage": self.storage, "dim": self.dim, "nbits": self.nbits,

@@ -22,14 +22,15 @@ class LimitError(InvalidArgument):
     """A request exceeds one of :class:`ServiceLimits` (HTTP 422, code ``limit_exceeded``)."""
 
 
-def _limit(default: int, help: str) -> int:
-    return field(default=default, metadata={"help": help})
+def _limit(default: int, help: str, scope: str = "request") -> int:
+    return field(default=default, metadata={"help": help, "scope": scope})
 
 
 @dataclass(frozen=True)
 class ServiceLimits:
-    """Bounds applied to every request. Each field is also a ``gingham serve`` flag
-    (``max_k`` -> ``--max-k``) whose help text is the field's ``metadata["help"]``."""
+    """Bounds applied to every request, and to the index a long-running server writes to
+    (``scope`` "index"). Each field is also a ``gingham serve`` flag (``max_k`` ->
+    ``--max-k``) whose help text is the field's ``metadata["help"]``."""
 
     max_k: int = _limit(1000, "hits per query (k)")
     max_queries: int = _limit(64, "queries per search request")
@@ -39,6 +40,11 @@ class ServiceLimits:
     max_documents: int = _limit(1000, "documents per add, ids per delete or rerank")
     max_subset: int = _limit(100_000, "ids in a subset filter")
     max_where_chars: int = _limit(2000, "characters of a where expression")
+    # Every add is a segment with its own mapped files and opened handle: without merging, a
+    # stream of small writes grows the server's memory and per-search work without bound.
+    max_segments: int = _limit(32, "segments of the index: after an add that leaves more, "
+                                   "the writer merges the smallest ones "
+                                   "(Index.compact(max_segments=N))", scope="index")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -47,6 +53,8 @@ class ServiceLimits:
                 raise ValueError(f"{f.name} must be a positive integer; got {value!r}")
 
 
-def limit_fields() -> list[tuple[str, int, str]]:
-    """(name, default, help) of every :class:`ServiceLimits` field, in declaration order."""
-    return [(f.name, f.default, f.metadata["help"]) for f in fields(ServiceLimits)]
+def limit_fields(scope: str | None = None) -> list[tuple[str, int, str]]:
+    """(name, default, help) of every :class:`ServiceLimits` field, in declaration order;
+    only those of ``scope`` ("request" or "index") when given."""
+    return [(f.name, f.default, f.metadata["help"]) for f in fields(ServiceLimits)
+            if scope is None or f.metadata["scope"] == scope]

@@ -83,7 +83,8 @@ def _flag(name: str) -> str:
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``gingham serve`` (the CLI calls this, then :func:`run_from_args`).
-    One ``--max-...`` flag per :class:`ServiceLimits` field, with its help and default."""
+    One ``--max-...`` flag per :class:`ServiceLimits` field, with its help and default (the
+    per-request limits, then the index's own, e.g. ``--max-segments``)."""
     parser.add_argument("index", help="index folder")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1: this machine only)")
@@ -114,8 +115,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                              "commit (default 600)")
     limits = parser.add_argument_group("per-request limits (a request over one gets 422 "
                                        "limit_exceeded)")
-    for name, default, text in limit_fields():
+    for name, default, text in limit_fields("request"):
         limits.add_argument(_flag(name), dest=name, type=type(default), default=default,
+                            metavar="N", help=f"{text} (default {default})")
+    upkeep = parser.add_argument_group("index upkeep")
+    for name, default, text in limit_fields("index"):
+        upkeep.add_argument(_flag(name), dest=name, type=type(default), default=default,
                             metavar="N", help=f"{text} (default {default})")
     levels = ["critical", "error", "warning", "info", "debug"]
     parser.add_argument("--log-level", default="info", choices=levels,

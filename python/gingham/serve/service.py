@@ -8,6 +8,9 @@ HTTP lives in ``app.py`` and ``routes.py``; this module knows nothing about requ
   parameters (:class:`SearchKey`) into one encoder call and one ``Index.search`` call,
 - one writer thread: adds and deletes run there one at a time, in arrival order, while searches
   keep running on the snapshot the index serves; they see new documents once the commit is done.
+  After an add that leaves more than ``ServiceLimits.max_segments`` segments, the writer merges
+  the smallest ones (``Index.compact(max_segments=...)``) before it takes the next write, so a
+  stream of small writes keeps the segment count, and with it the server's memory, bounded.
 
 Every request is validated here (shapes, dims, finiteness, limits, duplicate ids) *before* it
 joins a batch or reaches the engine, so one bad request never fails the other callers of its
@@ -298,6 +301,7 @@ class Service:
             self.retriever.add(texts, ids, metadata, upsert=upsert)
         except DuplicateIdError as exc:  # raised before anything is encoded or written
             raise InvalidArgument(str(exc)) from None
+        self.merge_segments()
 
     def add_embeddings(self, ids: list[str], embeddings: list[np.ndarray],
                        metadata: list[Any] | None, texts: list[str | None] | None,
@@ -310,6 +314,12 @@ class Service:
             self.index.add(ids, embeddings, metadata, texts, upsert=upsert)
         except DuplicateIdError as exc:  # raised before anything is written
             raise InvalidArgument(str(exc)) from None
+        self.merge_segments()
+
+    def merge_segments(self) -> None:
+        """Merge the smallest segments while the index holds more than
+        ``limits.max_segments`` (writer thread only; searches keep the snapshot they took)."""
+        self.index.compact(max_segments=self.limits.max_segments)
 
     def delete(self, ids: list[str], missing: str) -> int:
         """Delete documents (writer thread only) -> number deleted; UnknownIdError (a
