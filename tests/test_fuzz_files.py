@@ -242,12 +242,6 @@ SHARDED = {"gingham_sharded": 1, "routing": "blake2b-64-mod", "n_shards": 2, "di
 @given(edits=npy_edits, cut=st.none() | st.integers(0, 300))
 def test_sharded_manifest_edits(sharded_manifest, edits, cut):
     data = _mutated(json.dumps(SHARDED).encode(), edits)[:cut]
-    try:
-        value = json.loads(data)
-    except ValueError:
-        value = None
-    if value is not None and not isinstance(value, dict):
-        return  # an open finding (a JSON value that is not an object): see the corpus case
     sharded_manifest(data)
 
 
@@ -258,19 +252,19 @@ def _corpus_args(spec: dict) -> list:
             for a in spec["args"]]
 
 
-def test_corpus_replays(npy, manifest, index_file):
+def test_corpus_replays(npy, manifest, index_file, sharded_manifest):
     """Every saved case (tests/fuzz/corpus/*.json: reader name + arguments) still holds."""
     cases = sorted(CORPUS.glob("*.json"))
     assert cases, "the corpus folder has no cases"
     for case in cases:
         spec = json.loads(case.read_text())
-        if "open" in spec:
-            continue  # test_open_corpus_cases
         args = _corpus_args(spec)
         if spec["reader"] == "npy":
             npy(*args)
         elif spec["reader"] == "manifest":
             manifest(*args)
+        elif spec["reader"] == "sharded_manifest":
+            sharded_manifest(*args)
         elif spec["reader"] == "index_file" and spec["storage"] == index_file.storage:
             index_file(*args)
 
@@ -287,21 +281,6 @@ def test_array_corpus_replays(root):
             readers[key] = FolderArraysReader(root, *key)
         target, edits, length = spec["args"]
         readers[key](target, [tuple(e) for e in edits], length)
-
-
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="open finding in distributed/manifest.py (not this file's to fix): "
-                          "a sharded.json holding a JSON value that is not an object raises "
-                          "AttributeError, not a ValueError naming the file")
-def test_open_corpus_cases(sharded_manifest):
-    """Cases found by fuzzing whose fix belongs to another part of the code: each still fails
-    (strict xfail: once fixed, move the case to the regression corpus)."""
-    cases = [json.loads(c.read_text()) for c in sorted(CORPUS.glob("*.json"))]
-    cases = [c for c in cases if "open" in c]
-    assert cases
-    for spec in cases:
-        assert spec["reader"] == "sharded_manifest"
-        sharded_manifest(*_corpus_args(spec))
 
 
 @pytest.mark.slow

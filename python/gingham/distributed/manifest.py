@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..engine import kinds
 from ..storage.lock import WriterLock
 
 MANIFEST = "sharded.json"
@@ -69,7 +70,8 @@ def write_manifest(root: Path, manifest: Mapping[str, Any]) -> None:
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
-    """The manifest of a sharded folder; FileNotFoundError / ValueError naming the folder."""
+    """The manifest of a sharded folder, every field checked; FileNotFoundError / ValueError
+    naming the folder or the file."""
     path = root / MANIFEST
     if not root.exists():
         raise FileNotFoundError(f"no sharded gingham index at {str(root)!r}")
@@ -79,10 +81,44 @@ def read_manifest(root: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path} is not a readable sharded manifest: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: a sharded manifest is a JSON object, not "
+                         f"{type(manifest).__name__}")
     if manifest.get("gingham_sharded") != FORMAT or manifest.get("routing") != ROUTING:
         raise ValueError(f"{path}: unknown sharded format {manifest.get('gingham_sharded')!r} "
                          f"/ routing {manifest.get('routing')!r}")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
     return manifest
+
+
+def _is_count(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _manifest_problem(manifest: Mapping[str, Any]) -> str | None:
+    """What is wrong with a parsed manifest's fields, or None."""
+    n_shards = manifest.get("n_shards")
+    if not _is_count(n_shards, 1):
+        return f"n_shards must be a positive int, got {n_shards!r}"
+    shards = manifest.get("shards")
+    if (not isinstance(shards, list) or len(shards) != n_shards
+            or shards != [shard_name(s) for s in range(n_shards)]):
+        return f"shards must list the {n_shards} folders shard-0000 ..., got {shards!r}"
+    if not _is_count(manifest.get("dim"), 1):
+        return f"dim must be a positive int, got {manifest.get('dim')!r}"
+    if manifest.get("storage") not in kinds.names():
+        return f"storage must be one of {kinds.names()}, got {manifest.get('storage')!r}"
+    if not isinstance(manifest.get("kind_settings"), dict):
+        return f"kind_settings must be an object, got {manifest.get('kind_settings')!r}"
+    sha = manifest.get("codec_sha256")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64
+                                and all(c in "0123456789abcdef" for c in sha)):
+        return f"codec_sha256 must be null or 64 hex digits, got {sha!r}"
+    if not _is_count(manifest.get("next_seq"), 0):
+        return f"next_seq must be an int >= 0, got {manifest.get('next_seq')!r}"
+    return None
 
 
 def write_codec(root: Path, codec: Mapping[str, np.ndarray]) -> str:
