@@ -65,6 +65,22 @@ def test_assign_levels_agree_and_ties_go_to_lower_id():
         np.testing.assert_array_equal(r, results[0])
 
 
+def test_ties_across_panel_blocks_go_to_lower_id():
+    """At d = 128 one arg-max call covers 512 centroids (kmeans.cpp): 700 centroids, each
+    duplicated 700 places later, span several calls; the lower copy must still win, and every
+    level must match the float64 nearest centroid."""
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((700, 128)).astype(np.float32)
+    c = np.concatenate([base, base])
+    x = (base[rng.integers(0, 700, 400)] + 0.05 * rng.standard_normal((400, 128))).astype(
+        np.float32)
+    for level in LEVELS:
+        _core.set_simd_level(level)
+        ids = _core.kmeans_assign(x, c)
+        assert ids.max() < 700, level
+        assert assignment_ok(x, c, ids), level
+
+
 def test_lloyd_matches_numpy_reference():
     rng = np.random.default_rng(2)
     centers = rng.standard_normal((8, 12)) * 3

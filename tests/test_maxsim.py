@@ -254,3 +254,121 @@ def test_exact_search_subset_equals_search_over_the_subset(dtype):
     with pytest.raises(ValueError, match="ascending"):
         _core.exact_search_subset(queries, q_offsets, tokens, offsets,
                                   np.array([80], dtype=np.int64), 3, token_scales=scales)
+
+
+# ---- finiteness: the kernels' non-finite probe (validated calls scan tokens only after it) ----
+# (n_query, dim, tokens in the document holding the bad value): one and two query blocks,
+# dims below / at / above one SIMD register, partial and whole token tiles of every level.
+PROBE_SHAPES = [(1, 1, 1), (3, 7, 6), (17, 8, 13), (2, 16, 7), (33, 9, 5), (16, 17, 9)]
+BAD_VALUES = [np.nan, np.inf, -np.inf]
+
+
+def _probe_problem(n_query, dim, n_tokens, zero_column):
+    """A 3-document corpus whose middle document holds one winning token (every dot product
+    large and positive) and n_tokens - 1 losing ones; the query is positive, so a -inf put in
+    any token makes every dot product with that token -inf, which max drops."""
+    rng = np.random.default_rng(n_query * 1000 + dim * 10 + n_tokens)
+    query = (np.abs(rng.standard_normal((n_query, dim))) + 0.1).astype(np.float32)
+    if zero_column:
+        query[:, 0] = 0.0  # 0 * inf = NaN
+    middle = -np.abs(rng.standard_normal((n_tokens, dim))).astype(np.float32)
+    middle[n_tokens // 2] = 10.0
+    tokens = np.concatenate([rng.standard_normal((4, dim)), middle,
+                             rng.standard_normal((5, dim))]).astype(np.float32)
+    offsets = np.array([0, 4, 4 + n_tokens, 9 + n_tokens], np.int64)
+    return query, tokens, offsets
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("shape", PROBE_SHAPES)
+def test_nonfinite_token_anywhere_is_rejected_at_every_level(threads, simd_level, shape, dtype):
+    n_query, dim, n_tokens = shape
+    gingham.set_num_threads(1)  # thousands of tiny calls; 2 threads are covered below
+    for zero_column in (False, True):
+        query, clean, offsets = _probe_problem(n_query, dim, n_tokens, zero_column)
+        q_offsets = np.array([0, n_query], np.int64)
+        for t in range(n_tokens):
+            for c in range(dim):
+                for value in BAD_VALUES:
+                    tokens = clean.astype(dtype)
+                    tokens[4 + t, c] = value
+                    where = rf"tokens holds a non-finite value \(NaN or inf\) at \[{4 + t}, {c}\]"
+                    with pytest.raises(ValueError, match=where):
+                        gingham.maxsim_scores(query, tokens, offsets)
+                    with pytest.raises(ValueError, match=where):
+                        _core.maxsim_scores(query, tokens, offsets)
+                    with pytest.raises(ValueError, match=where):
+                        _core.exact_search(query, q_offsets, tokens, offsets, 1)
+
+
+def test_hidden_nonfinite_token_would_score_finite_without_the_check(simd_level):
+    """The case the probe exists for: a -inf similarity is not any row's maximum, so the
+    unchecked score is finite (and equal to the score without that token)."""
+    query, clean, offsets = _probe_problem(17, 8, 13, zero_column=False)
+    tokens = clean.copy()
+    tokens[4 + 3, 5] = -np.inf
+    unchecked = gingham.maxsim_scores(query, tokens, offsets, check_finite=False)
+    assert np.isfinite(unchecked).all()
+    np.testing.assert_array_equal(unchecked, gingham.maxsim_scores(query, clean, offsets))
+    with pytest.raises(ValueError, match=r"tokens holds a non-finite value .*\[7, 5\]"):
+        gingham.maxsim_scores(query, tokens, offsets)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_nonfinite_token_found_by_batched_parallel_search(threads, simd_level, dtype):
+    """Many queries (chunked batch path) on 2 threads: a NaN in the last document, or an inf in
+    the first one, is still reported, and the first offending position is the one named."""
+    rng = np.random.default_rng(4)
+    tokens, offsets = random_corpus(rng, 3000, 32, max_len=40, min_len=1)
+    tokens = tokens.astype(dtype)
+    queries = [rng.standard_normal((n, 32)).astype(np.float32) for n in (1, 16, 33)]
+    gingham.set_num_threads(2)
+    last, first = int(offsets[-1]) - 1, 0
+    for spots in ([(last, 31, np.nan)], [(first, 0, -np.inf)],
+                  [(last, 2, np.inf), (int(offsets[1500]), 7, np.nan)]):
+        bad = tokens.copy()
+        for row, col, value in spots:
+            bad[row, col] = value
+        row, col, _ = min(spots)
+        where = rf"tokens holds a non-finite value .*\[{row}, {col}\]"
+        with pytest.raises(ValueError, match=where):
+            gingham.exact_search(queries, bad, offsets, 10)
+        with pytest.raises(ValueError, match=where):
+            gingham.exact_search(queries[1], bad, offsets, 10)
+        with pytest.raises(ValueError, match=where):
+            gingham.maxsim_scores(queries[2], bad, offsets)
+
+
+def test_finite_overflow_passes_the_check_with_the_same_scores(simd_level):
+    """Finite tokens whose similarities overflow set the probe; the scan then finds nothing and
+    the validated call returns exactly the unchecked scores (NaN and inf included)."""
+    query = np.array([[3e38, 0, 1], [-3e38, 1, 0]], np.float32)
+    tokens = np.array([[2, 0, 0], [0, 1, 0], [-2, 0, 0], [0, 0, 1]], np.float32)
+    offsets = np.arange(5, dtype=np.int64)
+    for storage in (tokens, tokens.astype(np.float16)):
+        unchecked = gingham.maxsim_scores(query, storage, offsets, check_finite=False)
+        assert np.isnan(unchecked[[0, 2]]).all() and np.isfinite(unchecked[[1, 3]]).all()
+        np.testing.assert_array_equal(gingham.maxsim_scores(query, storage, offsets), unchecked)
+        s, i = gingham.exact_search(query, storage, offsets, 4)
+        s_u, i_u = gingham.exact_search(query, storage, offsets, 4, check_finite=False)
+        np.testing.assert_array_equal(i, i_u)
+        np.testing.assert_array_equal(s, s_u)
+
+
+def test_core_checks_query_and_int8_scales_before_scoring():
+    rng = np.random.default_rng(8)
+    tokens, offsets = random_corpus(rng, 10, 16, max_len=5, min_len=1)
+    query = rng.standard_normal((3, 16)).astype(np.float32)
+    values, scales = gingham.quantize_int8(tokens)
+    bad_query = query.copy()
+    bad_query[2, 9] = np.nan
+    with pytest.raises(ValueError, match=r"query holds a non-finite value .*\[2, 9\]"):
+        _core.maxsim_scores(bad_query, tokens, offsets)
+    with pytest.raises(ValueError, match=r"queries holds a non-finite value .*\[2, 9\]"):
+        _core.exact_search(bad_query, np.array([0, 3], np.int64), tokens, offsets, 2)
+    bad_scales = scales.copy()
+    bad_scales[4] = np.inf
+    with pytest.raises(ValueError, match=r"token_scales holds a non-finite value .*\[4\]"):
+        _core.maxsim_scores(query, values, offsets, bad_scales)
+    unchecked = _core.maxsim_scores(query, values, offsets, bad_scales, check_finite=False)
+    assert unchecked.shape == (10,)

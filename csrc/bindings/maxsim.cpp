@@ -1,5 +1,7 @@
 // MaxSim and exact search over float32 / float16 / int8 token buffers and FlatSegments, int8
-// quantization, and the finiteness probe the Python validation uses.
+// quantization, and the finiteness probe the Python validation uses. maxsim_scores and
+// exact_search validate finiteness themselves (check_finite); the _subset calls do not (they
+// score only some documents, so the kernels' probe cannot vouch for the other tokens).
 #include <algorithm>
 #include <string>
 
@@ -11,6 +13,47 @@
 
 namespace gingham::bind {
 namespace {
+
+// check_finite (maxsim_scores / exact_search): the query and int8 token_scales are scanned
+// before scoring (small); float tokens only when a kernel met a non-finite similarity, which a
+// NaN / inf token always causes (maxsim.h), so a finite corpus is never scanned twice.
+// bad: flat index; row_len: columns of a matrix, 0 for a vector.
+void raise_nonfinite(const std::string& name, int64_t bad, int64_t row_len) {
+  const std::string at = row_len > 0 ? std::to_string(bad / row_len) + ", " +
+                                           std::to_string(bad % row_len)
+                                     : std::to_string(bad);
+  throw py::value_error(name + " holds a non-finite value (NaN or inf) at [" + at + "]");
+}
+
+void check_inputs_finite(const float* query, int64_t n_query_values, const DocTokens& docs,
+                         const char* query_name) {
+  int64_t bad_query, bad_scale = -1;
+  const int64_t n_rows = docs.doc_offsets[docs.n_docs];
+  {
+    py::gil_scoped_release release;
+    bad_query = first_nonfinite_f32(query, n_query_values);
+    if (bad_query < 0 && docs.dtype == TokenDtype::I8) {
+      bad_scale = first_nonfinite_f32(docs.token_scales, n_rows);
+    }
+  }
+  if (bad_query >= 0) raise_nonfinite(query_name, bad_query, docs.dim);
+  if (bad_scale >= 0) raise_nonfinite("token_scales", bad_scale, 0);
+}
+
+// After a scoring pass that flagged a non-finite similarity: raises if a float token is NaN /
+// inf; returns when the tokens are finite (the similarities overflowed; the scores stand).
+void check_tokens_finite(const DocTokens& docs) {
+  if (docs.dtype == TokenDtype::I8) return;  // int8 values are finite, scales checked before
+  const int64_t n_values = docs.doc_offsets[docs.n_docs] * docs.dim;
+  int64_t bad;
+  {
+    py::gil_scoped_release release;
+    bad = docs.dtype == TokenDtype::F16
+              ? first_nonfinite_f16(static_cast<const uint16_t*>(docs.tokens), n_values)
+              : first_nonfinite_f32(static_cast<const float*>(docs.tokens), n_values);
+  }
+  if (bad >= 0) raise_nonfinite("tokens", bad, docs.dim);
+}
 
 py::array_t<float> query_matrix(const py::handle& query, int64_t dim) {
   auto q = float32_matrix(query, "query", dim);
@@ -31,20 +74,23 @@ py::array_t<float> scores_subset(const py::array_t<float>& q, const DocTokens& d
 }
 
 py::tuple search_all(const py::handle& queries, const py::handle& query_offsets,
-                     const DocTokens& docs, int64_t k) {
+                     const DocTokens& docs, int64_t k, bool check_finite) {
   auto [q, q_offsets] = query_batch(queries, query_offsets);
   require(q.shape(1) == docs.dim, "queries must have " + std::to_string(docs.dim) +
                                       " columns (the tokens' dim); got shape " + shape_of(q));
   require(k > 0, "k must be a positive integer; got " + std::to_string(k));
+  if (check_finite) check_inputs_finite(q.data(), q.size(), docs, "queries");
   const int64_t n_queries = q_offsets.shape(0) - 1;
   const int64_t k_out = std::min<int64_t>(k, count_nonempty_docs(docs.doc_offsets, docs.n_docs));
   py::array_t<float> out_scores({n_queries, k_out});
   py::array_t<int64_t> out_ids({n_queries, k_out});
+  bool flagged;
   {
     py::gil_scoped_release release;
-    exact_search(q.data(), q_offsets.data(), n_queries, docs, k, out_scores.mutable_data(),
-                 out_ids.mutable_data());
+    flagged = exact_search(q.data(), q_offsets.data(), n_queries, docs, k,
+                           out_scores.mutable_data(), out_ids.mutable_data());
   }
+  if (check_finite && flagged) check_tokens_finite(docs);
   return py::make_tuple(out_scores, out_ids);
 }
 
@@ -116,21 +162,26 @@ py::tuple py_quantize_int8(const py::handle& tokens) {
 void register_maxsim(py::module_& m) {
   m.def("maxsim_scores",
         [](const py::handle& query, const py::handle& tokens, const py::handle& doc_offsets,
-           const py::object& token_scales) {
+           const py::object& token_scales, bool check_finite) {
           auto q = query_matrix(query, -1);
           const DocTokens docs = array_docs(query, tokens, doc_offsets, token_scales, "query");
+          if (check_finite) check_inputs_finite(q.data(), q.size(), docs, "query");
           py::array_t<float> scores(docs.n_docs);
+          bool flagged;
           {
             py::gil_scoped_release release;
-            maxsim_scores(q.data(), q.shape(0), docs, scores.mutable_data());
+            flagged = maxsim_scores(q.data(), q.shape(0), docs, scores.mutable_data());
           }
+          if (check_finite && flagged) check_tokens_finite(docs);
           return scores;
         },
         py::arg("query"), py::arg("tokens"), py::arg("doc_offsets"),
-        py::arg("token_scales") = py::none(),
+        py::arg("token_scales") = py::none(), py::arg("check_finite") = true,
         "MaxSim score of one float32 query (Lq, d) against every document of tokens (T, d) "
         "float32/float16 (or int8 with token_scales (T,) float32) with doc_offsets (n+1,) int64 "
-        "-> float32 (n,). Empty documents: -inf.");
+        "-> float32 (n,). Empty documents: -inf. check_finite: ValueError on a NaN/inf in query, "
+        "tokens or token_scales (tokens are scanned only when a score pass met a non-finite "
+        "similarity).");
   m.def("maxsim_scores_subset",
         [](const py::handle& query, const py::handle& tokens, const py::handle& doc_offsets,
            const py::handle& doc_ids, const py::object& token_scales) {
@@ -143,15 +194,18 @@ void register_maxsim(py::module_& m) {
         "MaxSim scores of one query against the documents doc_ids (m,) int64 -> float32 (m,).");
   m.def("exact_search",
         [](const py::handle& queries, const py::handle& query_offsets, const py::handle& tokens,
-           const py::handle& doc_offsets, int64_t k, const py::object& token_scales) {
+           const py::handle& doc_offsets, int64_t k, const py::object& token_scales,
+           bool check_finite) {
           return search_all(queries, query_offsets,
-                            array_docs(queries, tokens, doc_offsets, token_scales, "queries"), k);
+                            array_docs(queries, tokens, doc_offsets, token_scales, "queries"), k,
+                            check_finite);
         },
         py::arg("queries"), py::arg("query_offsets"), py::arg("tokens"), py::arg("doc_offsets"),
-        py::arg("k"), py::arg("token_scales") = py::none(),
+        py::arg("k"), py::arg("token_scales") = py::none(), py::arg("check_finite") = true,
         "Top-k documents per query. queries (Lq_total, d) float32 with query_offsets "
         "(n_queries+1,) int64 -> (scores float32, doc ids int64), each (n_queries, k_out), "
-        "k_out = min(k, non-empty documents); best first, ties by lower id.");
+        "k_out = min(k, non-empty documents); best first, ties by lower id. check_finite as in "
+        "maxsim_scores.");
   m.def("exact_search_subset",
         [](const py::handle& queries, const py::handle& query_offsets, const py::handle& tokens,
            const py::handle& doc_offsets, const py::handle& doc_ids, int64_t k,
@@ -168,8 +222,9 @@ void register_maxsim(py::module_& m) {
   m.def("flat_search",
         [](const FlatSegment& segment, const py::handle& queries, const py::handle& query_offsets,
            int64_t k, const py::object& doc_ids) {
+          // a FlatSegment's arrays were checked finite when it was built
           return doc_ids.is_none()
-                     ? search_all(queries, query_offsets, segment.docs, k)
+                     ? search_all(queries, query_offsets, segment.docs, k, false)
                      : search_subset(queries, query_offsets, segment.docs, doc_ids, k);
         },
         py::arg("segment"), py::arg("queries"), py::arg("query_offsets"), py::arg("k"),

@@ -30,12 +30,20 @@ float score_document(const MaxSimKernels& kernels, const PackedQuery& q, const D
                      scratch);
 }
 
+// What a scoring pass returns (maxsim.h): whether a kernel met a non-finite similarity, or the
+// level's kernels cannot tell.
+bool saw_nonfinite(const MaxSimKernels& kernels, bool flagged) {
+  return flagged || !kernels.probes_nonfinite;
+}
+
 // Scores documents doc_ids[0..n) (or 0..n when doc_ids is null) on the configured threads.
-void score_documents(const PackedQuery& q, const DocTokens& docs, const int64_t* doc_ids,
+bool score_documents(const PackedQuery& q, const DocTokens& docs, const int64_t* doc_ids,
                      int64_t n, float* scores, bool parallel) {
   const MaxSimKernels& kernels = gingham::kernels().maxsim;
   ParallelErrors errors;
-#pragma omp parallel num_threads(get_num_threads()) if (parallel && n > 1)
+  bool flagged = false;
+#pragma omp parallel num_threads(get_num_threads()) if (parallel && n > 1) \
+    reduction(|| : flagged)
   {
     KernelScratch scratch;
     errors.run([&] { prepare_scratch(q, &scratch); });
@@ -45,17 +53,20 @@ void score_documents(const PackedQuery& q, const DocTokens& docs, const int64_t*
         scores[i] = score_document(kernels, q, docs, doc_ids ? doc_ids[i] : i, &scratch);
       });
     }
+    flagged = flagged || scratch.saw_nonfinite;
   }
   errors.rethrow();
+  return saw_nonfinite(kernels, flagged);
 }
 
-void topk_of_query(const PackedQuery& q, const DocTokens& docs,
+bool topk_of_query(const PackedQuery& q, const DocTokens& docs,
                    const std::vector<int64_t>& nonempty, int64_t k, bool parallel,
                    std::vector<float>* scores, float* out_scores, int64_t* out_ids) {
   const int64_t n = static_cast<int64_t>(nonempty.size());
   scores->resize(static_cast<size_t>(n));
-  score_documents(q, docs, nonempty.data(), n, scores->data(), parallel);
+  const bool flagged = score_documents(q, docs, nonempty.data(), n, scores->data(), parallel);
   select_topk(scores->data(), nonempty.data(), n, k, out_scores, out_ids);
+  return flagged;
 }
 
 // Batch search keeps at most this many scores (64 MiB) in memory at once.
@@ -86,16 +97,16 @@ std::vector<int64_t> document_chunks(const DocTokens& docs, const std::vector<in
 
 }  // namespace
 
-void maxsim_scores(const float* query, int64_t n_query_tokens, const DocTokens& docs,
+bool maxsim_scores(const float* query, int64_t n_query_tokens, const DocTokens& docs,
                    float* scores) {
   const PackedQuery q = pack_query(query, n_query_tokens, docs.dim);
-  score_documents(q, docs, nullptr, docs.n_docs, scores, true);
+  return score_documents(q, docs, nullptr, docs.n_docs, scores, true);
 }
 
-void maxsim_scores_subset(const float* query, int64_t n_query_tokens, const DocTokens& docs,
+bool maxsim_scores_subset(const float* query, int64_t n_query_tokens, const DocTokens& docs,
                           const int64_t* doc_ids, int64_t n_ids, float* scores) {
   const PackedQuery q = pack_query(query, n_query_tokens, docs.dim);
-  score_documents(q, docs, doc_ids, n_ids, scores, true);
+  return score_documents(q, docs, doc_ids, n_ids, scores, true);
 }
 
 int64_t count_nonempty_docs(const int64_t* doc_offsets, int64_t n_docs) {
@@ -107,7 +118,7 @@ int64_t count_nonempty_docs(const int64_t* doc_offsets, int64_t n_docs) {
 namespace {
 
 // Top-k over the listed documents `nonempty` (ascending, every one non-empty).
-void exact_search_docs(const float* queries, const int64_t* query_offsets, int64_t n_queries,
+bool exact_search_docs(const float* queries, const int64_t* query_offsets, int64_t n_queries,
                        const DocTokens& docs, const std::vector<int64_t>& nonempty, int64_t k,
                        float* out_scores, int64_t* out_ids) {
   const int64_t n = static_cast<int64_t>(nonempty.size());
@@ -116,13 +127,15 @@ void exact_search_docs(const float* queries, const int64_t* query_offsets, int64
     return pack_query(queries + query_offsets[qi] * docs.dim,
                       query_offsets[qi + 1] - query_offsets[qi], docs.dim);
   };
+  const MaxSimKernels& kernels = gingham::kernels().maxsim;
+  bool flagged = false;
   if (n_queries == 1 || n == 0) {
     std::vector<float> scores;
     for (int64_t qi = 0; qi < n_queries; ++qi) {
-      topk_of_query(pack(qi), docs, nonempty, k, true, &scores, out_scores + qi * k_out,
-                    out_ids + qi * k_out);
+      flagged |= topk_of_query(pack(qi), docs, nonempty, k, true, &scores,
+                               out_scores + qi * k_out, out_ids + qi * k_out);
     }
-    return;
+    return flagged;
   }
   // Several queries: score them chunk by chunk of documents, so each chunk's tokens are read
   // from memory once and reused from L2 by every query of a group (one query at a time would
@@ -140,9 +153,8 @@ void exact_search_docs(const float* queries, const int64_t* query_offsets, int64
       packed[g] = pack(first + g);
       if (packed[g].n_blocks > packed[widest].n_blocks) widest = g;
     }
-    const MaxSimKernels& kernels = gingham::kernels().maxsim;
     ParallelErrors errors;
-#pragma omp parallel num_threads(n_threads) if (n_chunks > 1)
+#pragma omp parallel num_threads(n_threads) if (n_chunks > 1) reduction(|| : flagged)
     {
       KernelScratch scratch;
       // big enough for every query of the group
@@ -158,6 +170,7 @@ void exact_search_docs(const float* queries, const int64_t* query_offsets, int64
           }
         });
       }
+      flagged = flagged || scratch.saw_nonfinite;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t g = 0; g < n_group; ++g) {
         errors.run([&] {
@@ -168,18 +181,20 @@ void exact_search_docs(const float* queries, const int64_t* query_offsets, int64
     }
     errors.rethrow();
   }
+  return saw_nonfinite(kernels, flagged);
 }
 
 }  // namespace
 
-void exact_search(const float* queries, const int64_t* query_offsets, int64_t n_queries,
+bool exact_search(const float* queries, const int64_t* query_offsets, int64_t n_queries,
                   const DocTokens& docs, int64_t k, float* out_scores, int64_t* out_ids) {
   std::vector<int64_t> nonempty;
   nonempty.reserve(static_cast<size_t>(docs.n_docs));
   for (int64_t i = 0; i < docs.n_docs; ++i) {
     if (docs.doc_offsets[i + 1] > docs.doc_offsets[i]) nonempty.push_back(i);
   }
-  exact_search_docs(queries, query_offsets, n_queries, docs, nonempty, k, out_scores, out_ids);
+  return exact_search_docs(queries, query_offsets, n_queries, docs, nonempty, k, out_scores,
+                           out_ids);
 }
 
 // ---- masked exact search (durable index: liveness and filters) ----
@@ -189,7 +204,7 @@ int64_t count_nonempty_listed(const int64_t* doc_offsets, const int64_t* doc_ids
   return count;
 }
 
-void exact_search_subset(const float* queries, const int64_t* query_offsets, int64_t n_queries,
+bool exact_search_subset(const float* queries, const int64_t* query_offsets, int64_t n_queries,
                          const DocTokens& docs, const int64_t* doc_ids, int64_t n_ids, int64_t k,
                          float* out_scores, int64_t* out_ids) {
   std::vector<int64_t> nonempty;
@@ -198,7 +213,8 @@ void exact_search_subset(const float* queries, const int64_t* query_offsets, int
     const int64_t d = doc_ids[i];
     if (docs.doc_offsets[d + 1] > docs.doc_offsets[d]) nonempty.push_back(d);
   }
-  exact_search_docs(queries, query_offsets, n_queries, docs, nonempty, k, out_scores, out_ids);
+  return exact_search_docs(queries, query_offsets, n_queries, docs, nonempty, k, out_scores,
+                           out_ids);
 }
 // ---- end masked exact search ----
 

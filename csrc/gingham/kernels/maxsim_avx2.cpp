@@ -39,10 +39,11 @@ void set_rows_avx2(const float* first, int64_t n_valid, int64_t dim, TileAvx2* t
     a##t##1 = _mm256_fmadd_ps(q1, v, a##t##1);                    \
   }
 
-// Updates row_max[0..15] of one query block with the maxima over the tile's 6 tokens.
+// Updates row_max[0..15] of one query block with the maxima over the tile's 6 tokens, and adds
+// every accumulator times 0 to probe (NaN from then on if any is NaN / inf; maxsim_kernels.h).
 template <bool kScaled>
 inline void block_tile_avx2(const float* packed_block, const TileAvx2& tile, int64_t dim,
-                            float* row_max) {
+                            float* row_max, __m256* probe) {
   const float *p0 = tile.row[0], *p1 = tile.row[1], *p2 = tile.row[2];
   const float *p3 = tile.row[3], *p4 = tile.row[4], *p5 = tile.row[5];
   __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
@@ -73,6 +74,21 @@ inline void block_tile_avx2(const float* packed_block, const TileAvx2& tile, int
     GINGHAM_AVX2_SCALE(5)
 #undef GINGHAM_AVX2_SCALE
   }
+  {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 p0 = _mm256_fmadd_ps(a00, zero, *probe), p1 = _mm256_mul_ps(a01, zero);
+    p0 = _mm256_fmadd_ps(a10, zero, p0);
+    p1 = _mm256_fmadd_ps(a11, zero, p1);
+    p0 = _mm256_fmadd_ps(a20, zero, p0);
+    p1 = _mm256_fmadd_ps(a21, zero, p1);
+    p0 = _mm256_fmadd_ps(a30, zero, p0);
+    p1 = _mm256_fmadd_ps(a31, zero, p1);
+    p0 = _mm256_fmadd_ps(a40, zero, p0);
+    p1 = _mm256_fmadd_ps(a41, zero, p1);
+    p0 = _mm256_fmadd_ps(a50, zero, p0);
+    p1 = _mm256_fmadd_ps(a51, zero, p1);
+    *probe = _mm256_add_ps(p0, p1);
+  }
   __m256 m0 = _mm256_max_ps(_mm256_max_ps(a00, a10), _mm256_max_ps(a20, a30));
   __m256 m1 = _mm256_max_ps(_mm256_max_ps(a01, a11), _mm256_max_ps(a21, a31));
   m0 = _mm256_max_ps(m0, _mm256_max_ps(a40, a50));
@@ -84,11 +100,13 @@ inline void block_tile_avx2(const float* packed_block, const TileAvx2& tile, int
 #undef GINGHAM_AVX2_TOKEN
 
 template <bool kScaled>
-inline void all_blocks_avx2(const PackedQuery& q, const TileAvx2& tile, float* row_max) {
+inline void all_blocks_avx2(const PackedQuery& q, const TileAvx2& tile, float* row_max,
+                            __m256* probe) {
   const int64_t block_stride = q.dim * kQueryBlock;
   const float* packed = q.data.data();
   for (int64_t b = 0; b < q.n_blocks; ++b) {
-    block_tile_avx2<kScaled>(packed + b * block_stride, tile, q.dim, row_max + b * kQueryBlock);
+    block_tile_avx2<kScaled>(packed + b * block_stride, tile, q.dim, row_max + b * kQueryBlock,
+                             probe);
   }
 }
 
@@ -110,7 +128,12 @@ float* reset_row_max_avx2(KernelScratch* scratch) {
   return scratch->row_max.data();
 }
 
-float sum_row_max_avx2(const PackedQuery& q, const float* row_max) {
+// The score, after recording a NaN probe lane in scratch->saw_nonfinite.
+float finish_avx2(const PackedQuery& q, const float* row_max, __m256 probe,
+                  KernelScratch* scratch) {
+  if (_mm256_movemask_ps(_mm256_cmp_ps(probe, probe, _CMP_UNORD_Q)) != 0) {
+    scratch->saw_nonfinite = true;
+  }
   float score = 0.0f;
   for (int64_t row = 0; row < q.n_rows; ++row) score += row_max[row];
   return score;
@@ -139,18 +162,20 @@ void int8_to_float_avx2(const int8_t* src, int64_t count, float* dst) {
 float maxsim_f32_avx2(const PackedQuery& q, const float* tokens, int64_t n_tokens,
                       KernelScratch* scratch) {
   float* row_max = reset_row_max_avx2(scratch);
+  __m256 probe = _mm256_setzero_ps();
   TileAvx2 tile;
   for (int64_t t = 0; t < n_tokens; t += kTileAvx2) {
     set_rows_avx2(tokens + t * q.dim, std::min<int64_t>(kTileAvx2, n_tokens - t), q.dim, &tile);
     prefetch_tiles_avx2(tokens, t, q.dim * 4);
-    all_blocks_avx2<false>(q, tile, row_max);
+    all_blocks_avx2<false>(q, tile, row_max, &probe);
   }
-  return sum_row_max_avx2(q, row_max);
+  return finish_avx2(q, row_max, probe, scratch);
 }
 
 float maxsim_f16_avx2(const PackedQuery& q, const uint16_t* tokens, int64_t n_tokens,
                       KernelScratch* scratch) {
   float* row_max = reset_row_max_avx2(scratch);
+  __m256 probe = _mm256_setzero_ps();
   float* buffer = scratch->tile.data();
   TileAvx2 tile;
   for (int64_t t = 0; t < n_tokens; t += kTileAvx2) {
@@ -158,14 +183,15 @@ float maxsim_f16_avx2(const PackedQuery& q, const uint16_t* tokens, int64_t n_to
     prefetch_tiles_avx2(tokens, t, q.dim * 2);
     half_to_float_avx2(tokens + t * q.dim, n_valid * q.dim, buffer);
     set_rows_avx2(buffer, n_valid, q.dim, &tile);
-    all_blocks_avx2<false>(q, tile, row_max);
+    all_blocks_avx2<false>(q, tile, row_max, &probe);
   }
-  return sum_row_max_avx2(q, row_max);
+  return finish_avx2(q, row_max, probe, scratch);
 }
 
 float maxsim_i8_avx2(const PackedQuery& q, const int8_t* tokens, const float* scales,
                      int64_t n_tokens, KernelScratch* scratch) {
   float* row_max = reset_row_max_avx2(scratch);
+  __m256 probe = _mm256_setzero_ps();
   float* buffer = scratch->tile.data();
   TileAvx2 tile;
   for (int64_t t = 0; t < n_tokens; t += kTileAvx2) {
@@ -174,9 +200,9 @@ float maxsim_i8_avx2(const PackedQuery& q, const int8_t* tokens, const float* sc
     int8_to_float_avx2(tokens + t * q.dim, n_valid * q.dim, buffer);
     set_rows_avx2(buffer, n_valid, q.dim, &tile);
     for (int i = 0; i < kTileAvx2; ++i) tile.scale[i] = scales[t + (i < n_valid ? i : n_valid - 1)];
-    all_blocks_avx2<true>(q, tile, row_max);
+    all_blocks_avx2<true>(q, tile, row_max, &probe);
   }
-  return sum_row_max_avx2(q, row_max);
+  return finish_avx2(q, row_max, probe, scratch);
 }
 
 }  // namespace gingham

@@ -28,9 +28,11 @@ void set_rows_avx512(const float* first, int64_t n_valid, int64_t dim, TileAvx51
   }
 }
 
+// Updates the row maxima of NB query blocks with the tile's 8 tokens, and adds every
+// (scaled) accumulator times 0 to probe (NaN from then on if any is NaN / inf; maxsim_kernels.h).
 template <int NB, bool kScaled>
 inline void block_tile_avx512(const float* packed, const TileAvx512& tile, int64_t dim,
-                              float* row_max) {
+                              float* row_max, __m512* probe) {
   constexpr int NT = kTileAvx512;
   __m512 acc[NT][NB];
 #pragma GCC unroll 8
@@ -48,6 +50,8 @@ inline void block_tile_avx512(const float* packed, const TileAvx512& tile, int64
       for (int b = 0; b < NB; ++b) acc[t][b] = _mm512_fmadd_ps(qv[b], value, acc[t][b]);
     }
   }
+  const __m512 zero = _mm512_setzero_ps();
+  __m512 p = *probe;
 #pragma GCC unroll 2
   for (int b = 0; b < NB; ++b) {
     float* dst = row_max + b * kQueryBlock;
@@ -57,21 +61,26 @@ inline void block_tile_avx512(const float* packed, const TileAvx512& tile, int64
       const __m512 a = kScaled ? _mm512_mul_ps(acc[t][b], _mm512_set1_ps(tile.scale[t]))
                                : acc[t][b];
       m = _mm512_max_ps(m, a);
+      p = _mm512_fmadd_ps(a, zero, p);
     }
     _mm512_store_ps(dst, m);
   }
+  *probe = p;
 }
 
 template <bool kScaled>
-void all_blocks_avx512(const PackedQuery& q, const TileAvx512& tile, float* row_max) {
+void all_blocks_avx512(const PackedQuery& q, const TileAvx512& tile, float* row_max,
+                       __m512* probe) {
   const float* packed = q.data.data();
   const int64_t stride = q.dim * kQueryBlock;
   int64_t b = 0;
   for (; b + 2 <= q.n_blocks; b += 2) {
-    block_tile_avx512<2, kScaled>(packed + b * stride, tile, q.dim, row_max + b * kQueryBlock);
+    block_tile_avx512<2, kScaled>(packed + b * stride, tile, q.dim, row_max + b * kQueryBlock,
+                                      probe);
   }
   if (b < q.n_blocks) {
-    block_tile_avx512<1, kScaled>(packed + b * stride, tile, q.dim, row_max + b * kQueryBlock);
+    block_tile_avx512<1, kScaled>(packed + b * stride, tile, q.dim, row_max + b * kQueryBlock,
+                                      probe);
   }
 }
 
@@ -81,7 +90,10 @@ float* reset_row_max_avx512(KernelScratch* scratch) {
   return scratch->row_max.data();
 }
 
-float sum_row_max_avx512(const PackedQuery& q, const float* row_max) {
+// The score, after recording a NaN probe lane in scratch->saw_nonfinite.
+float finish_avx512(const PackedQuery& q, const float* row_max, __m512 probe,
+                    KernelScratch* scratch) {
+  if (_mm512_cmp_ps_mask(probe, probe, _CMP_UNORD_Q) != 0) scratch->saw_nonfinite = true;
   float score = 0.0f;
   for (int64_t row = 0; row < q.n_rows; ++row) score += row_max[row];
   return score;
@@ -110,32 +122,35 @@ void int8_to_float_avx512(const int8_t* src, int64_t count, float* dst) {
 float maxsim_f32_avx512(const PackedQuery& q, const float* tokens, int64_t n_tokens,
                         KernelScratch* scratch) {
   float* row_max = reset_row_max_avx512(scratch);
+  __m512 probe = _mm512_setzero_ps();
   TileAvx512 tile;
   for (int64_t t = 0; t < n_tokens; t += kTileAvx512) {
     set_rows_avx512(tokens + t * q.dim, std::min<int64_t>(kTileAvx512, n_tokens - t), q.dim,
                     &tile);
-    all_blocks_avx512<false>(q, tile, row_max);
+    all_blocks_avx512<false>(q, tile, row_max, &probe);
   }
-  return sum_row_max_avx512(q, row_max);
+  return finish_avx512(q, row_max, probe, scratch);
 }
 
 float maxsim_f16_avx512(const PackedQuery& q, const uint16_t* tokens, int64_t n_tokens,
                         KernelScratch* scratch) {
   float* row_max = reset_row_max_avx512(scratch);
+  __m512 probe = _mm512_setzero_ps();
   float* buffer = scratch->tile.data();
   TileAvx512 tile;
   for (int64_t t = 0; t < n_tokens; t += kTileAvx512) {
     const int64_t n_valid = std::min<int64_t>(kTileAvx512, n_tokens - t);
     half_to_float_avx512(tokens + t * q.dim, n_valid * q.dim, buffer);
     set_rows_avx512(buffer, n_valid, q.dim, &tile);
-    all_blocks_avx512<false>(q, tile, row_max);
+    all_blocks_avx512<false>(q, tile, row_max, &probe);
   }
-  return sum_row_max_avx512(q, row_max);
+  return finish_avx512(q, row_max, probe, scratch);
 }
 
 float maxsim_i8_avx512(const PackedQuery& q, const int8_t* tokens, const float* scales,
                        int64_t n_tokens, KernelScratch* scratch) {
   float* row_max = reset_row_max_avx512(scratch);
+  __m512 probe = _mm512_setzero_ps();
   float* buffer = scratch->tile.data();
   TileAvx512 tile;
   for (int64_t t = 0; t < n_tokens; t += kTileAvx512) {
@@ -145,9 +160,9 @@ float maxsim_i8_avx512(const PackedQuery& q, const int8_t* tokens, const float* 
     for (int i = 0; i < kTileAvx512; ++i) {
       tile.scale[i] = scales[t + (i < n_valid ? i : n_valid - 1)];
     }
-    all_blocks_avx512<true>(q, tile, row_max);
+    all_blocks_avx512<true>(q, tile, row_max, &probe);
   }
-  return sum_row_max_avx512(q, row_max);
+  return finish_avx512(q, row_max, probe, scratch);
 }
 
 }  // namespace gingham

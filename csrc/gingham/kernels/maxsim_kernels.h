@@ -18,6 +18,15 @@
 // is the same. fp16 and int8 tiles are widened to float32 in a small per-thread buffer first;
 // int8 tiles multiply each token's accumulators by its scale before the max.
 //
+// Non-finite probe: besides the maxima, every kernel that sets MaxSimKernels::probes_nonfinite
+// adds acc * 0 for every similarity accumulator it computes (0 for a finite value, NaN for
+// NaN / +-inf) and sets KernelScratch::saw_nonfinite when the sum is NaN. A NaN or inf in a token
+// makes every dot product with it NaN or +-inf (q * NaN = NaN, q * inf = +-inf or NaN for q = 0,
+// and no later addition turns it finite), so such a token always sets the flag, even where max
+// would drop it (a -inf or NaN similarity that is not a row's maximum). Finite tokens set it only
+// when a similarity overflows. The probe costs one FMA per accumulator per tile (1/dim of the
+// tile's FMAs); the validated entry points scan the tokens only when the flag is set.
+//
 // Precision: products and sums in float32; the per-row maxima are summed in row order in float32,
 // so a score does not depend on threads or scheduling. SIMD levels differ from the scalar
 // reference only by the order of the dot-product additions (relative error ~ dim * 2^-24).
@@ -67,6 +76,8 @@ PackedQuery pack_query(const float* query, int64_t n_rows, int64_t dim);
 struct KernelScratch {
   AlignedFloats row_max;  // n_blocks * kQueryBlock
   AlignedFloats tile;     // widened fp16/int8 tile: kMaxTileTokens * dim
+  // Set (never cleared) by a probing kernel that met a NaN / inf similarity; the caller clears it.
+  bool saw_nonfinite = false;
 };
 void prepare_scratch(const PackedQuery& q, KernelScratch* scratch);
 
@@ -83,6 +94,9 @@ struct MaxSimKernels {
   MaxSimF32Fn f32;
   MaxSimF16Fn f16;
   MaxSimI8Fn i8;
+  // The kernels set KernelScratch::saw_nonfinite (the probe above). False for a level whose
+  // kernels do not probe: callers then treat every call as having seen a non-finite value.
+  bool probes_nonfinite;
 };
 
 // The table for the level in use is kernels().maxsim (kernels/kernels.h).
