@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from gingham._synthetic import clustered_corpus, queries_near
+from gingham._synthetic import SkewedCorpus, clustered_corpus, queries_near
 
 DIM = 128
 Q_TOKENS = 32
@@ -33,3 +33,9 @@ def parse_centroids(text: str) -> dict[int, int | None]:
         size, value = part.split(":")
         out[int(size)] = None if value == "auto" else int(value)
     return out
+
+
+def skewed(n_docs: int, seed: int = 0) -> SkewedCorpus:
+    """The skewed topical corpus of issue 18 at d = 128: 4,096 Zipf-popular centers, 12-center
+    topics, ~80 tokens per document (``gingham._synthetic.SkewedCorpus`` defaults)."""
+    return SkewedCorpus(n_docs, dim=DIM, seed=seed)
