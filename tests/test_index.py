@@ -49,7 +49,8 @@ def test_exact_mode_and_rerank_agree_with_decoded_oracle(built, data):
     decoded = np.concatenate([
         _core.codec_decode(np.asarray(s.arrays["codes"]), np.asarray(s.arrays["residuals"]),
                            np.asarray(s.arrays["scales"]),
-                           np.asarray(codec["centroids"]), np.asarray(codec["bucket_weights"]), 2)
+                           np.asarray(codec["centroids"], np.float32),
+                           np.asarray(codec["bucket_weights"]), 2)
         for s in view.segments])
     offsets = csr(docs)[1]
     np.testing.assert_array_equal(idx.tokens("doc-42"), decoded[offsets[42]:offsets[43]])

@@ -97,12 +97,14 @@ def test_exhaustive_staged_equals_exact(corpus, queries):
 
 
 def test_candidate_stage_counts(corpus, queries):
-    """n_candidates equals the union of the top-ncells cells' documents (numpy oracle)."""
+    """n_candidates equals the union of the documents of each query row's ncells centroids of
+    highest cosine (numpy oracle)."""
     for ncells in (1, 3):
         _, _, stats = corpus.search(queries, 5, ncells=ncells, threshold=INF, ndocs=10_000)
         for q, row in zip(queries, stats):
-            cs = q.astype(np.float64) @ corpus.centroids.T.astype(np.float64)
-            cells = np.unique(np.argsort(-cs, axis=1, kind="stable")[:, :ncells])
+            c64 = corpus.centroids.astype(np.float64)
+            cos = (q.astype(np.float64) @ c64.T) / np.linalg.norm(c64, axis=1)  # plaid.h
+            cells = np.unique(np.argsort(-cos, axis=1, kind="stable")[:, :ncells])
             docs = set()
             base = 0
             for seg in corpus.segments:
@@ -252,3 +254,69 @@ def test_segments_without_scales_decode_with_scale_one(corpus, queries):
     np.testing.assert_array_equal(
         _core.codec_decode(seg[0], seg[1], None, *args),
         _core.codec_decode(seg[0], seg[1], np.ones(len(seg[0]), np.float16), *args))
+
+
+def _hand_corpus(token_codes, centroids):
+    """A codec whose decoded tokens are exactly its centroids (every weight 0, scale 1), and
+    one segment of documents made of the listed centroid codes."""
+    centroids = np.asarray(centroids, np.float32)
+    dim = centroids.shape[1]
+    cutoffs = np.tile(np.array([-0.5, 0.0, 0.5], np.float32), (dim, 1))
+    codec = _core.Codec(centroids, cutoffs, np.zeros((dim, 4), np.float32), NBITS)
+    codes = np.array([c for doc in token_codes for c in doc], np.uint16)
+    offsets = np.cumsum([0] + [len(d) for d in token_codes]).astype(np.int64)
+    residuals = np.zeros((len(codes), dim * NBITS // 8), np.uint8)
+    scales = np.ones(len(codes), np.float16)
+    ivf_off, ivf_ids = _core.ivf_build(codes, offsets, len(centroids))
+    return _core.ResidualSegment(codec, codes, residuals, scales, offsets, ivf_off, ivf_ids)
+
+
+# Unit centroids; against query rows q0 = e0, q1 = e1 they score:
+HAND_CENTROIDS = [[1.0, 0.0, 0.0, 0.0],     # c0: (1, 0)
+                  [0.0, 1.0, 0.0, 0.0],     # c1: (0, 1)
+                  [0.4, 0.4, 0.8, 0.2],     # c2: (0.4, 0.4): pruned at threshold 0.5
+                  [0.64, 0.6, 0.48, 0.0],   # c3: (0.64, 0.6)
+                  [0.6, -0.8, 0.0, 0.0]]    # c4: (0.6, -0.8)
+
+
+def test_pruned_row_adds_nothing_to_the_approximate_score():
+    """Hand-computed stage 3 at threshold 0.5, every cell probed, ndocs = k = 1: only the best
+    approximate score reaches stage 4, so the winner shows which approximate score was highest.
+
+    [c0]:     approx 1 + 0 = 1.0 (exact 1.0)
+    [c3]:     approx 0.64 + 0.6 = 1.24 (exact 1.24): wins. Flooring each row's maximum at the
+              threshold would give [c0] 1 + 0.5 = 1.5 and pick it.
+    [c2, c2]: every token pruned, no row reached: each adds 0, approx 0 (exact 0.8)
+    [c4]:     approx 0.6 - 0.8 = -0.2 (exact -0.2): below [c2, c2], which colbert-ai's -9999
+              per unreached row would rank last, and the floor at 1.0 < 1.1 below [c4].
+    """
+    query = np.array([[1, 0, 0, 0], [0, 1, 0, 0]], np.float32)
+    offsets = np.array([0, 2], np.int64)
+
+    def winner(docs):
+        segment = _hand_corpus(docs, HAND_CENTROIDS)
+        scores, _, rows, stats = _core.plaid_search(query, offsets, [segment], [None], 1,
+                                                    len(HAND_CENTROIDS), 0.5, 1, False)
+        assert stats["n_candidates"][0] == len(docs) and stats["n_after_pruning"][0] == 1
+        return int(rows[0, 0]), float(scores[0, 0])
+
+    assert winner([[0], [3], [2, 2], [4]]) == (1, pytest.approx(1.24))
+    assert winner([[0], [2, 2]]) == (0, pytest.approx(1.0))   # 1.0 + 0 beats 0 + 0
+    assert winner([[4], [0]]) == (1, pytest.approx(1.0))      # -0.2 < 1.0 + 0
+    # every token pruned: approx 0 beats -0.2; stage 4 then reports its exact 0.8
+    assert winner([[2, 2], [4]]) == (0, pytest.approx(0.8))
+
+
+def test_cells_are_the_centroids_of_highest_cosine():
+    """Query row e0 against a = 0.5 e0 (dot 0.5, cosine 1) and b = (0.6, 0.8) (dot 0.6, cosine
+    0.6): the probed cell is a, the centroid e0's tokens would be coded to, so only [a] is a
+    candidate although [b] has the higher exact score."""
+    segment = _hand_corpus([[0], [1]], [[0.5, 0.0, 0.0, 0.0], [0.6, 0.8, 0.0, 0.0]])
+    query = np.array([[1, 0, 0, 0]], np.float32)
+    scores, _, rows, stats = _core.plaid_search(query, np.array([0, 1], np.int64), [segment],
+                                                [None], 1, 1, INF, 10, False)
+    assert stats["n_cells"][0] == 1 and stats["n_candidates"][0] == 1
+    assert rows.tolist() == [[0]] and scores[0, 0] == pytest.approx(0.5)
+    exact = _core.plaid_search(query, np.array([0, 1], np.int64), [segment], [None], 1, 1, INF,
+                               10, True)
+    assert exact[2].tolist() == [[1]] and exact[0][0, 0] == pytest.approx(0.6)

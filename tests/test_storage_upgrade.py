@@ -104,9 +104,13 @@ def test_version_1_compressed_index_keeps_its_scores(tmp_path):
         assert _version(path) == FORMAT_VERSION
         idx.verify()
         assert all("scales" not in s.arrays for s in idx._view.segments)
+        # written before float16 centroids and uint16 IVF ids: both read as written
+        assert idx._view.snap.codec["centroids"].dtype == np.float32
+        assert all(s.arrays["ivf_doc_ids"].dtype == np.int32 for s in idx._view.segments)
         check_same_results(idx)
         idx.compact()
         idx.verify()
+        assert idx._view.segments[0].arrays["ivf_doc_ids"].dtype == np.uint16  # rebuilt
         check_same_results(idx)
         docs = v1r.documents()
         idx.add(["copy-of-r5"], [docs["r5"]])

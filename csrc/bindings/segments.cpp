@@ -54,6 +54,12 @@ Codec::Codec(const py::object& c, const py::object& cutoffs, const py::object& w
   view.n_centroids = n_centroids;
   view.dim = dim;
   view.nbits = nbits;
+  inv_norms.resize(static_cast<size_t>(n_centroids));
+  {
+    py::gil_scoped_release release;
+    centroid_inv_norms(view, inv_norms.data());
+  }
+  view.inv_norms = inv_norms.data();
 }
 
 ResidualSegment::ResidualSegment(std::shared_ptr<Codec> codec_, const py::object& codes_,

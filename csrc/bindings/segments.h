@@ -9,6 +9,7 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <vector>
 
 #include "gingham/codec.h"
 #include "gingham/maxsim.h"
@@ -25,6 +26,7 @@ struct Codec {
   Codec(const py::object& centroids, const py::object& bucket_cutoffs,
         const py::object& bucket_weights, int nbits);
   py::array_t<float> centroids, bucket_cutoffs, bucket_weights;
+  std::vector<float> inv_norms;  // 1 / |centroid| (codec.h), computed once here
   CodecView view;
 };
 

@@ -137,6 +137,16 @@ void encode(const CodecView& codec, const float* x, int64_t n, void* codes, uint
   errors.rethrow();
 }
 
+void centroid_inv_norms(const CodecView& codec, float* out) {
+  const int64_t dim = codec.dim;
+  for (int64_t c = 0; c < codec.n_centroids; ++c) {
+    const float* row = codec.centroids + c * dim;
+    double sq = 0.0;
+    for (int64_t d = 0; d < dim; ++d) sq += double(row[d]) * row[d];
+    out[c] = sq > 0.0 ? static_cast<float>(1.0 / std::sqrt(sq)) : 0.0f;
+  }
+}
+
 void decode(const CodecView& codec, const void* codes, int code_bytes, const uint8_t* residuals,
             const uint16_t* scales, int64_t n, float* out) {
   const int64_t dim = codec.dim, row_bytes = residual_row_bytes(dim, codec.nbits);

@@ -46,7 +46,13 @@ struct CodecView {
   int nbits = 2;
   const float* cutoffs = nullptr;  // dim x (2^nbits - 1), needed to encode
   const float* weights = nullptr;  // dim x 2^nbits, needed to decode and to search
+  // n_centroids: 1 / |centroid| (0 for a zero centroid), for the centroid cosines of the staged
+  // search (plaid.h); null: plaid_search computes them.
+  const float* inv_norms = nullptr;
 };
+
+// out[c] = 1 / |centroids[c]| (0 for a zero centroid), c < n_centroids.
+void centroid_inv_norms(const CodecView& codec, float* out);
 
 inline int64_t residual_row_bytes(int64_t dim, int nbits) { return dim * nbits / 8; }
 inline int code_bytes_for(int64_t n_centroids) { return n_centroids <= 65536 ? 2 : 4; }

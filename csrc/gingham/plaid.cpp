@@ -16,6 +16,9 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int64_t kCentroidChunk = 256;  // centroid rows per parallel unit of stage 1
+// What a query row adds to the pruned approximate score of a document none of whose unpruned
+// tokens reaches it (plaid.h, stage 3).
+constexpr float kPrunedRowScore = 0.0f;
 
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
@@ -25,9 +28,23 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 // Query-side tables of stage 1 (layout in plaid_lut_kernels.h).
 struct QueryTables {
   int64_t lq = 0, lp = 0, row_bytes = 0;
-  std::vector<float> cs;   // n_centroids x lp
+  std::vector<float> cs;   // n_centroids x lp: <q_i, centroid>, the exact stage's base
+  std::vector<float> cos;  // n_centroids x lp: cs / |centroid|, stages 2-3 (empty: not built)
   std::vector<float> lut;  // row_bytes x 256 x lp
 };
+
+// Cosines of the query rows with every centroid, from cs and the centroids' inverse norms.
+void build_cosines(const CodecView& codec, bool parallel, QueryTables* t) {
+  const int64_t lp = t->lp;
+  t->cos.resize(t->cs.size());
+#pragma omp parallel for num_threads(get_num_threads()) schedule(static) if (parallel)
+  for (int64_t c = 0; c < codec.n_centroids; ++c) {
+    const float s = codec.inv_norms[c];
+    const float* src = t->cs.data() + c * lp;
+    float* dst = t->cos.data() + c * lp;
+    for (int64_t i = 0; i < lp; ++i) dst[i] = src[i] * s;
+  }
+}
 
 void build_tables(const CodecView& codec, const float* query, int64_t lq, bool parallel,
                   QueryTables* t) {
@@ -94,9 +111,10 @@ int64_t segment_of(const SegmentView* segments, int64_t n_segments, int64_t glob
   return s;
 }
 
-float sum_rows(const float* mx, int64_t lq, float floor_value) {
+// Sum of the row maxima; a row that met no token (still -inf) adds empty_row instead.
+float sum_rows(const float* mx, int64_t lq, float empty_row) {
   float score = 0.0f;
-  for (int64_t i = 0; i < lq; ++i) score += std::max(mx[i], floor_value);
+  for (int64_t i = 0; i < lq; ++i) score += mx[i] > kNegInf ? mx[i] : empty_row;
   return score;
 }
 
@@ -117,19 +135,20 @@ float full_score(const QueryTables& t, const SegmentView& seg, int64_t local, Lu
   return sum_rows(s->mx.data(), t.lq, kNegInf);
 }
 
-// Stage 3 score from centroid scores only; keep (nullable) marks the unpruned centroids.
+// Stage 3 score from centroid scores only; keep (nullable) marks the unpruned centroids. A query
+// row that none of the document's unpruned tokens reaches adds empty_row (see plaid.h).
 float approx_score(const QueryTables& t, const SegmentView& seg, int64_t local,
-                   const uint8_t* keep, float floor_value, DocScratch* s) {
+                   const uint8_t* keep, float empty_row, DocScratch* s) {
   s->mx.assign(static_cast<size_t>(t.lp), kNegInf);
   float* mx = s->mx.data();
   const int64_t lp = t.lp;
   for (int64_t tok = seg.doc_offsets[local]; tok < seg.doc_offsets[local + 1]; ++tok) {
     const int64_t c = code_at(seg.codes, seg.code_bytes, tok);
     if (keep != nullptr && !keep[c]) continue;
-    const float* row = t.cs.data() + c * lp;
+    const float* row = t.cos.data() + c * lp;
     for (int64_t i = 0; i < lp; ++i) mx[i] = std::max(mx[i], row[i]);
   }
-  return sum_rows(mx, t.lq, floor_value);
+  return sum_rows(mx, t.lq, empty_row);
 }
 
 // scores[i] = fn(ids[i]) over global ids, in parallel when asked.
@@ -189,7 +208,7 @@ void top_cells(const QueryTables& t, int64_t n_centroids, int64_t ncells,
   std::vector<float> worst(static_cast<size_t>(lq), kNegInf);
   std::vector<int64_t> filled(static_cast<size_t>(lq), 0);
   for (int64_t c = 0; c < n_centroids; ++c) {
-    const float* row = t.cs.data() + c * lp;
+    const float* row = t.cos.data() + c * lp;
     for (int64_t i = 0; i < lq; ++i) {
       if (row[i] <= worst[i] && filled[i] == ncells) continue;
       float* b = best.data() + i * ncells;
@@ -235,6 +254,7 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
   const LutMaxFn kernel = kernels().lut_max;
   auto clock = std::chrono::steady_clock::now();
   build_tables(codec, query, lq, parallel, &w->tables);
+  if (!p.exact) build_cosines(codec, parallel, &w->tables);
   st.centroid_ms = ms_since(clock);
   const QueryTables& t = w->tables;
   auto full = [&](const SegmentView& seg, int64_t local, DocScratch* s) {
@@ -278,17 +298,16 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
     if (prune) {
       w->keep.assign(static_cast<size_t>(codec.n_centroids), 0);
       for (int64_t c = 0; c < codec.n_centroids; ++c) {
-        const float* row = t.cs.data() + c * t.lp;
+        const float* row = t.cos.data() + c * t.lp;
         float m = kNegInf;
         for (int64_t i = 0; i < lq; ++i) m = std::max(m, row[i]);
         w->keep[c] = m >= p.centroid_score_threshold;
       }
       keep = w->keep.data();
     }
-    const float floor_value = prune ? p.centroid_score_threshold : kNegInf;
     score_all(segments, n_segments, ids, parallel, &w->scores,
               [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-                return approx_score(t, seg, local, keep, floor_value, s);
+                return approx_score(t, seg, local, keep, kPrunedRowScore, s);
               });
     keep_best(&ids, &w->scores, std::max(p.ndocs, p.k));
     st.n_after_pruning = static_cast<int64_t>(ids.size());
@@ -297,7 +316,7 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
       if (prune) {
         score_all(segments, n_segments, ids, parallel, &w->scores,
                   [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-                    return approx_score(t, seg, local, nullptr, kNegInf, s);
+                    return approx_score(t, seg, local, nullptr, kPrunedRowScore, s);
                   });
       }
       keep_best(&ids, &w->scores, n_full);
@@ -342,10 +361,18 @@ int64_t count_searchable_docs(const SegmentView* segments, int64_t n_segments) {
   return count;
 }
 
-void plaid_search(const CodecView& codec, const SegmentView* segment_views, int64_t n_segments,
-                  const float* queries, const int64_t* query_offsets, int64_t n_queries,
+void plaid_search(const CodecView& codec_view, const SegmentView* segment_views,
+                  int64_t n_segments, const float* queries, const int64_t* query_offsets,
+                  int64_t n_queries,
                   const PlaidParams& params, int64_t k_out, float* out_scores,
                   int64_t* out_segments, int64_t* out_rows, PlaidStats* stats) {
+  std::vector<float> inv_norms;
+  CodecView codec = codec_view;
+  if (codec.inv_norms == nullptr) {
+    inv_norms.resize(static_cast<size_t>(codec.n_centroids));
+    centroid_inv_norms(codec, inv_norms.data());
+    codec.inv_norms = inv_norms.data();
+  }
   // Global ids (segment base + row) number the documents of every segment in order.
   std::vector<SegmentView> segments(segment_views, segment_views + n_segments);
   int64_t total_docs = 0;

@@ -11,13 +11,19 @@
 // earlier segment, then the lower row.
 //
 // Stages for one query q (Lq x dim):
-//   1. cs = q x centroids^T (dense kernels), and the residual look-up tables (plaid_lut_kernels.h)
-//   2. cells = union over query rows of the top `ncells` centroids; candidates = the searchable
-//      documents of those cells' inverted lists
-//   3. approximate score = sum_i max over the document's tokens of cs[code][i], where tokens
+//   1. cs = q x centroids^T (dense kernels), and the residual look-up tables (plaid_lut_kernels.h);
+//      centroid scores cos[c][i] = cs[c][i] / |centroid c|, the cosines colbert-ai's unit
+//      centroids give. Tokens are coded to their nearest centroid (L2), which for a unit token is
+//      the one of highest cosine, not of highest raw dot product: k-means centroids have norms
+//      well below 1 (the broad clusters of popular tokens the most), and ranking by cs would
+//      send a query row to a tight cluster instead of the one its matching tokens were coded to.
+//   2. cells = union over query rows of the `ncells` centroids of highest cos; candidates = the
+//      searchable documents of those cells' inverted lists
+//   3. approximate score = sum_i max over the document's tokens of cos[code][i], where tokens
 //      whose centroid scores below `centroid_score_threshold` for every query row are skipped
-//      and each row's maximum is floored at the threshold; keep the best max(ndocs, k); re-score
-//      those without pruning and keep the best max(ndocs / 4, k)
+//      (pruned), and a row that none of the document's unpruned tokens reaches adds 0, nothing
+//      (colbert-ai: -9999); keep the best max(ndocs, k); re-score those without pruning and keep
+//      the best max(ndocs / 4, k)
 //   4. exact MaxSim of the decoded tokens, computed from the look-up tables
 //   5. top k (score descending, ties by lower global id)
 // If fewer than k searchable documents are candidates, stage 2 doubles ncells until there are k

@@ -1,12 +1,14 @@
 """Residual (PLAID / ColBERTv2) segments of the Index: encode, check, search, decode, merge.
 
-Codec arrays (one codec version, ``codec/`` folder): centroids float32 (C, dim),
+Codec arrays (one codec version, ``codec/`` folder): centroids float16 (C, dim) (float32 in
+codecs written before float16, or when a value exceeds float16's range),
 bucket_cutoffs float32 (dim, 2^nbits - 1), bucket_weights float32 (dim, 2^nbits).
 Segment arrays: codes uint16/uint32 (T,) (uint16 when C <= 65,536), residuals uint8
 (T, dim * nbits / 8), scales float16 (T,) (each token's norm over its quantized norm; absent
 in segments written by format 1, which decode with scale 1),
 doc_offsets int64 (n_docs + 1,), ivf_offsets int64 (C + 1,),
-ivf_doc_ids int32 (segment-local document rows of each centroid's list).
+ivf_doc_ids uint16 when the segment holds at most 65,536 documents, else int32 (segment-local
+document rows of each centroid's list; read as int32, so segments written with int32 open too).
 Bit layout and search stages: csrc/gingham/codec.h and csrc/gingham/plaid.h.
 """
 from __future__ import annotations
@@ -45,16 +47,33 @@ def train_codec(tokens: np.ndarray, settings: Mapping[str, Any], profile: dict
     picks = np.sort(_core.sample_indices(n_tokens, n_sample, int(settings["seed"])))
     sample = np.ascontiguousarray(tokens[picks])
     clock = time.perf_counter()
-    centroids = _core.kmeans_fit(sample, n_centroids, int(settings["kmeans_iters"]),
-                                 int(settings["seed"]))
+    centroids = _stored_centroids(_core.kmeans_fit(sample, n_centroids,
+                                                   int(settings["kmeans_iters"]),
+                                                   int(settings["seed"])))
     profile["kmeans_s"] = time.perf_counter() - clock
     profile["kmeans_sample"] = float(n_sample)
     profile["n_centroids"] = float(n_centroids)
     clock = time.perf_counter()
-    sample_codes = _core.kmeans_assign(sample, centroids)
-    cutoffs, weights = _core.codec_fit_buckets(sample, sample_codes, centroids, nbits)
+    exact = centroids_f32(centroids)
+    sample_codes = _core.kmeans_assign(sample, exact)
+    cutoffs, weights = _core.codec_fit_buckets(sample, sample_codes, exact, nbits)
     profile["buckets_s"] = time.perf_counter() - clock
     return {"centroids": centroids, "bucket_cutoffs": cutoffs, "bucket_weights": weights}
+
+
+def _stored_centroids(centroids: np.ndarray) -> np.ndarray:
+    """The centroids as stored: float16 (half the bytes, as colbert-ai stores them) when every
+    value fits float16's range, else float32. Buckets and codes are fit against the stored
+    values, so the rounding becomes part of each token's residual."""
+    if np.abs(centroids).max(initial=0.0) <= np.finfo(np.float16).max:
+        return centroids.astype(np.float16)
+    return centroids
+
+
+def centroids_f32(centroids: np.ndarray) -> np.ndarray:
+    """Stored centroids (float16 or float32, (C, dim)) as the C-contiguous float32 the kernels
+    take."""
+    return np.ascontiguousarray(centroids, dtype=np.float32)
 
 
 @register("residual")
@@ -97,7 +116,11 @@ class ResidualKind(SegmentKind):
 
     def open_codec(self, folder: Path, arrays: Arrays) -> _core.Codec:
         require_arrays(folder, arrays, ("centroids", "bucket_cutoffs", "bucket_weights"))
-        codec = opened(folder, arrays, _core.Codec, arrays["centroids"], arrays["bucket_cutoffs"],
+        if arrays["centroids"].dtype not in (np.float16, np.float32):
+            raise CorruptionError(folder / "centroids.npy", "centroids must be float16 or "
+                                  f"float32; got {arrays['centroids'].dtype}")
+        codec = opened(folder, arrays, _core.Codec, centroids_f32(arrays["centroids"]),
+                       arrays["bucket_cutoffs"],
                        arrays["bucket_weights"], self.nbits)
         if codec.dim != self.dim:
             raise CorruptionError(folder / "centroids.npy", f"centroids have dim {codec.dim}; "
@@ -110,9 +133,12 @@ class ResidualKind(SegmentKind):
             raise CorruptionError(folder / "manifest.json", "residual segment without a codec")
         require_arrays(folder, arrays, ("codes", "residuals", "doc_offsets", "ivf_offsets",
                                         "ivf_doc_ids"))
+        ivf_doc_ids = arrays["ivf_doc_ids"]
+        if ivf_doc_ids.dtype == np.uint16:
+            ivf_doc_ids = ivf_doc_ids.astype(np.int32)  # widened in memory: the kernels' type
         segment = opened(folder, arrays, _core.ResidualSegment, codec, arrays["codes"],
                          arrays["residuals"], arrays.get("scales"), arrays["doc_offsets"],
-                         arrays["ivf_offsets"], arrays["ivf_doc_ids"])
+                         arrays["ivf_offsets"], ivf_doc_ids)
         check_documents(folder, segment.doc_offsets, n_docs)
         return segment
 
@@ -151,15 +177,22 @@ def _encode(tokens: np.ndarray, doc_offsets: np.ndarray, codec: Arrays, nbits: i
     """Segment arrays of documents tokens (T, dim) float32 / doc_offsets int64 (n + 1,)."""
     clock = time.perf_counter()
     codes, residuals, scales = _core.codec_encode(
-        tokens, np.ascontiguousarray(codec["centroids"]),
+        tokens, centroids_f32(codec["centroids"]),
         np.ascontiguousarray(codec["bucket_cutoffs"]),
         np.ascontiguousarray(codec["bucket_weights"]), nbits)
     profile["encode_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     ivf_offsets, ivf_doc_ids = _core.ivf_build(codes, doc_offsets, len(codec["centroids"]))
+    ivf_doc_ids = _stored_ivf_ids(ivf_doc_ids, len(doc_offsets) - 1)
     profile["ivf_s"] = time.perf_counter() - clock
     return {"codes": codes, "residuals": residuals, "scales": scales, "doc_offsets": doc_offsets,
             "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}
+
+
+def _stored_ivf_ids(ivf_doc_ids: np.ndarray, n_docs: int) -> np.ndarray:
+    """The inverted lists' document rows as stored: uint16 (half the bytes) when every row of
+    a segment of n_docs documents fits, else the int32 of ivf_build."""
+    return ivf_doc_ids.astype(np.uint16) if n_docs <= 1 << 16 else ivf_doc_ids
 
 
 def _decode(centroids: np.ndarray, weights: np.ndarray, nbits: int, arrays: Arrays,
@@ -170,7 +203,7 @@ def _decode(centroids: np.ndarray, weights: np.ndarray, nbits: int, arrays: Arra
     residuals = np.ascontiguousarray(arrays["residuals"][index])
     scales = arrays.get("scales")
     scales = None if scales is None else np.ascontiguousarray(scales[index])
-    tokens = _core.codec_decode(codes, residuals, scales, np.ascontiguousarray(centroids),
+    tokens = _core.codec_decode(codes, residuals, scales, centroids_f32(centroids),
                                 np.ascontiguousarray(weights), nbits)
     return tokens, offsets
 
@@ -189,6 +222,7 @@ def _merge_codes(codec: Arrays, segments: list, rows: list) -> dict[str, np.ndar
     codes_all = np.ascontiguousarray(np.concatenate(codes))
     doc_offsets = concat_offsets(offsets)
     ivf_offsets, ivf_doc_ids = _core.ivf_build(codes_all, doc_offsets, len(codec["centroids"]))
+    ivf_doc_ids = _stored_ivf_ids(ivf_doc_ids, len(doc_offsets) - 1)
     return {"codes": codes_all, "residuals": np.ascontiguousarray(np.concatenate(residuals)),
             "scales": np.ascontiguousarray(np.concatenate(scales)), "doc_offsets": doc_offsets,
             "ivf_offsets": ivf_offsets, "ivf_doc_ids": ivf_doc_ids}
