@@ -333,14 +333,14 @@ def test_core_and_distributed_import_without_ray():
 
 def approx_reference(q, centroids, codes, doc_offsets, doc, threshold):
     """PLAID's approximate score of one document in numpy (csrc/gingham/plaid.h stage 3):
-    per query row the best centroid score over the document's tokens, skipping tokens whose
-    centroid scores below threshold for every row, each row floored at the threshold."""
-    cs = q.astype(np.float64) @ centroids.astype(np.float64).T  # (Lq, n_centroids)
+    per query row the best centroid cosine over the document's tokens, skipping tokens whose
+    centroid's cosine is below threshold for every row; a row no kept token reaches adds 0."""
+    c = centroids.astype(np.float64)
+    cos = (q.astype(np.float64) @ c.T) / np.linalg.norm(c, axis=1)  # (Lq, n_centroids)
     mine = codes[doc_offsets[doc]:doc_offsets[doc + 1]].astype(np.int64)
     if threshold > -np.inf:
-        mine = mine[cs[:, mine].max(axis=0) >= threshold]
-    best = cs[:, mine].max(axis=1) if len(mine) else np.full(len(q), -np.inf)
-    return float(np.maximum(best, threshold).sum())
+        mine = mine[cos[:, mine].max(axis=0) >= threshold]
+    return float(cos[:, mine].max(axis=1).sum()) if len(mine) else 0.0
 
 
 def test_plaid_phase_kernels_against_references(tmp_path, corpus):

@@ -148,6 +148,6 @@ def test_add_batches_keeps_earlier_batches_when_one_fails(tmp_path, corpus):
     with pytest.raises(ValueError, match="non-finite"):
         idx.add_batches(iter(batches))
     assert idx.ids() == ["a", "b"]
-    np.testing.assert_array_equal(_core.kmeans_assign(docs[0], np.asarray(
-        idx._view.snap.codec["centroids"])), np.asarray(idx._view.segments[0].arrays["codes"])[
-        :len(docs[0])])
+    centroids = np.asarray(idx._view.snap.codec["centroids"], np.float32)
+    codes = np.asarray(idx._view.segments[0].arrays["codes"])
+    np.testing.assert_array_equal(_core.kmeans_assign(docs[0], centroids), codes[:len(docs[0])])

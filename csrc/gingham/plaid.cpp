@@ -246,6 +246,51 @@ void all_searchable(const SegmentView* segments, int64_t n_segments, std::vector
   }
 }
 
+// w->ids = the searchable documents (global ids, unordered) of the inverted lists of `cells`.
+void collect_candidates(const SegmentView* segments, int64_t n_segments,
+                        const std::vector<int64_t>& cells, Worker* w) {
+  std::vector<int64_t>& ids = w->ids;
+  ids.clear();
+  for (int64_t s = 0; s < n_segments; ++s) {
+    const SegmentView& seg = segments[s];
+    for (int64_t c : cells) {
+      for (int64_t e = seg.ivf_offsets[c]; e < seg.ivf_offsets[c + 1]; ++e) {
+        const int64_t local = seg.ivf_doc_ids[e], global = seg.doc_base + local;
+        if (w->seen[global] || (seg.mask != nullptr && !seg.mask[local])) continue;
+        w->seen[global] = 1;
+        ids.push_back(global);
+      }
+    }
+  }
+  for (int64_t g : ids) w->seen[g] = 0;
+}
+
+// Marks (in w->keep) the centroids whose best cosine over the query rows reaches threshold;
+// null when threshold is -inf (no pruning).
+const uint8_t* unpruned_cells(const CodecView& codec, const QueryTables& t, float threshold,
+                              Worker* w) {
+  if (!(threshold > kNegInf)) return nullptr;
+  w->keep.assign(static_cast<size_t>(codec.n_centroids), 0);
+  for (int64_t c = 0; c < codec.n_centroids; ++c) {
+    const float* row = t.cos.data() + c * t.lp;
+    float m = kNegInf;
+    for (int64_t i = 0; i < t.lq; ++i) m = std::max(m, row[i]);
+    w->keep[c] = m >= threshold;
+  }
+  return w->keep.data();
+}
+
+// codec with its centroids' inverse norms (computed into *storage when the view has none).
+CodecView with_inv_norms(const CodecView& view, std::vector<float>* storage) {
+  CodecView codec = view;
+  if (codec.inv_norms == nullptr) {
+    storage->resize(static_cast<size_t>(codec.n_centroids));
+    centroid_inv_norms(codec, storage->data());
+    codec.inv_norms = storage->data();
+  }
+  return codec;
+}
+
 void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_segments,
                 const float* query, int64_t lq, const PlaidParams& p, int64_t k_out,
                 bool parallel, Worker* w, float* out_scores, int64_t* out_ids,
@@ -271,19 +316,7 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
     for (int64_t ncells = p.ncells;; ncells = std::min(codec.n_centroids, 2 * ncells)) {
       top_cells(t, codec.n_centroids, ncells, &cells);
       st.n_cells = static_cast<int64_t>(cells.size());
-      ids.clear();
-      for (int64_t s = 0; s < n_segments; ++s) {
-        const SegmentView& seg = segments[s];
-        for (int64_t c : cells) {
-          for (int64_t e = seg.ivf_offsets[c]; e < seg.ivf_offsets[c + 1]; ++e) {
-            const int64_t local = seg.ivf_doc_ids[e], global = seg.doc_base + local;
-            if (w->seen[global] || (seg.mask != nullptr && !seg.mask[local])) continue;
-            w->seen[global] = 1;
-            ids.push_back(global);
-          }
-        }
-      }
-      for (int64_t g : ids) w->seen[g] = 0;
+      collect_candidates(segments, n_segments, cells, w);
       if (static_cast<int64_t>(ids.size()) >= p.k || ncells >= codec.n_centroids) break;
     }
     std::sort(ids.begin(), ids.end());
@@ -294,17 +327,7 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
   clock = std::chrono::steady_clock::now();
   if (!exhaustive) {
     const bool prune = p.centroid_score_threshold > kNegInf;
-    const uint8_t* keep = nullptr;
-    if (prune) {
-      w->keep.assign(static_cast<size_t>(codec.n_centroids), 0);
-      for (int64_t c = 0; c < codec.n_centroids; ++c) {
-        const float* row = t.cos.data() + c * t.lp;
-        float m = kNegInf;
-        for (int64_t i = 0; i < lq; ++i) m = std::max(m, row[i]);
-        w->keep[c] = m >= p.centroid_score_threshold;
-      }
-      keep = w->keep.data();
-    }
+    const uint8_t* keep = unpruned_cells(codec, t, p.centroid_score_threshold, w);
     score_all(segments, n_segments, ids, parallel, &w->scores,
               [&](const SegmentView& seg, int64_t local, DocScratch* s) {
                 return approx_score(t, seg, local, keep, kPrunedRowScore, s);
@@ -367,12 +390,7 @@ void plaid_search(const CodecView& codec_view, const SegmentView* segment_views,
                   const PlaidParams& params, int64_t k_out, float* out_scores,
                   int64_t* out_segments, int64_t* out_rows, PlaidStats* stats) {
   std::vector<float> inv_norms;
-  CodecView codec = codec_view;
-  if (codec.inv_norms == nullptr) {
-    inv_norms.resize(static_cast<size_t>(codec.n_centroids));
-    centroid_inv_norms(codec, inv_norms.data());
-    codec.inv_norms = inv_norms.data();
-  }
+  const CodecView codec = with_inv_norms(codec_view, &inv_norms);
   // Global ids (segment base + row) number the documents of every segment in order.
   std::vector<SegmentView> segments(segment_views, segment_views + n_segments);
   int64_t total_docs = 0;
@@ -471,42 +489,20 @@ void candidates_one(const CodecView& codec, const SegmentView* segments, int64_t
                     bool parallel, Worker* w, int64_t* n_candidates, int64_t* n_kept,
                     float* approx, float* rescored, int64_t* out_ids) {
   build_tables(codec, query, lq, parallel, &w->tables);
+  build_cosines(codec, parallel, &w->tables);
   const QueryTables& t = w->tables;
   std::vector<int64_t> cells;
   top_cells(t, codec.n_centroids, p.ncells, &cells);
+  collect_candidates(segments, n_segments, cells, w);
   std::vector<int64_t>& ids = w->ids;
-  ids.clear();
-  for (int64_t s = 0; s < n_segments; ++s) {
-    const SegmentView& seg = segments[s];
-    for (int64_t c : cells) {
-      for (int64_t e = seg.ivf_offsets[c]; e < seg.ivf_offsets[c + 1]; ++e) {
-        const int64_t local = seg.ivf_doc_ids[e], global = seg.doc_base + local;
-        if (w->seen[global] || (seg.mask != nullptr && !seg.mask[local])) continue;
-        w->seen[global] = 1;
-        ids.push_back(global);
-      }
-    }
-  }
-  for (int64_t g : ids) w->seen[g] = 0;
   std::sort(ids.begin(), ids.end());
   *n_candidates = static_cast<int64_t>(ids.size());
 
   const bool prune = p.centroid_score_threshold > kNegInf;
-  const uint8_t* keep_cells = nullptr;
-  if (prune) {
-    w->keep.assign(static_cast<size_t>(codec.n_centroids), 0);
-    for (int64_t c = 0; c < codec.n_centroids; ++c) {
-      const float* row = t.cs.data() + c * t.lp;
-      float m = kNegInf;
-      for (int64_t i = 0; i < lq; ++i) m = std::max(m, row[i]);
-      w->keep[c] = m >= p.centroid_score_threshold;
-    }
-    keep_cells = w->keep.data();
-  }
-  const float floor_value = prune ? p.centroid_score_threshold : kNegInf;
+  const uint8_t* keep_cells = unpruned_cells(codec, t, p.centroid_score_threshold, w);
   score_all(segments, n_segments, ids, parallel, &w->scores,
             [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-              return approx_score(t, seg, local, keep_cells, floor_value, s);
+              return approx_score(t, seg, local, keep_cells, kPrunedRowScore, s);
             });
   *n_kept = select_topk(w->scores.data(), ids.data(), static_cast<int64_t>(ids.size()), keep,
                         approx, out_ids);
@@ -517,18 +513,20 @@ void candidates_one(const CodecView& codec, const SegmentView* segments, int64_t
   std::vector<int64_t> kept(out_ids, out_ids + *n_kept);
   score_all(segments, n_segments, kept, parallel, &w->scores,
             [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-              return approx_score(t, seg, local, nullptr, kNegInf, s);
+              return approx_score(t, seg, local, nullptr, kPrunedRowScore, s);
             });
   std::copy(w->scores.begin(), w->scores.end(), rescored);
 }
 
 }  // namespace
 
-void plaid_candidates(const CodecView& codec, const SegmentView* segment_views,
+void plaid_candidates(const CodecView& codec_view, const SegmentView* segment_views,
                       int64_t n_segments, const float* queries, const int64_t* query_offsets,
                       int64_t n_queries, const PlaidParams& params, int64_t keep,
                       int64_t* n_candidates, int64_t* n_kept, float* approx, float* rescored,
                       int64_t* out_segments, int64_t* out_rows) {
+  std::vector<float> inv_norms;
+  const CodecView codec = with_inv_norms(codec_view, &inv_norms);
   int64_t total_docs = 0;
   const std::vector<SegmentView> segments = numbered(segment_views, n_segments, &total_docs);
   for_each_query(n_queries, total_docs, [&](int64_t qi, bool parallel, Worker* w) {

@@ -185,6 +185,11 @@ class Shard:
                 "seq": self._seqs.lookup(_concat(found.internal, q, np.int64), found),
                 "wall_ms": 1000.0 * (time.perf_counter() - clock)}
 
+    def plaid_release(self, token: str) -> dict:
+        """Drop the search held under ``token`` (a search abandoned between phases)."""
+        self._pending.pop(token, None)
+        return {"wall_ms": 0.0}
+
     def plaid_finish(self, token: str, chosen: list[np.ndarray], k: int,
                      with_documents: bool) -> dict:
         """Exact scores of the chosen candidates (positions per query) -> {"lists": per query

@@ -316,16 +316,18 @@ class ShardedIndex:
         lists, stats, shards left out). A shard restarted between phases loses its phase 1:
         the search then starts again, once."""
         for attempt in (0, 1):
+            token = uuid.uuid4().hex
             try:
-                return self._plaid_once(args, k, ndocs, with_documents, allow_partial)
+                return self._plaid_once(token, args, k, ndocs, with_documents, allow_partial)
             except PhaseExpiredError:
+                # the other shards still hold this attempt's phase 1: let it go before retrying
+                self._call("plaid_release", {s: (token,) for s in args}, allow_partial=True)
                 if attempt:
                     raise
         raise AssertionError("unreachable")
 
-    def _plaid_once(self, args: dict[int, tuple], k: int, ndocs: int, with_documents: bool,
-                    allow_partial: bool) -> tuple[dict, dict, tuple]:
-        token = uuid.uuid4().hex
+    def _plaid_once(self, token: str, args: dict[int, tuple], k: int, ndocs: int,
+                    with_documents: bool, allow_partial: bool) -> tuple[dict, dict, tuple]:
         missing: set[int] = set()
         shard_ms: dict[int, float] = {}
         rounds = []
