@@ -13,15 +13,18 @@ the same candidates: the top 100 of each list. Methods:
     complete-minmax       complete scores over the union, min-max, alpha 0.5
     complete-z            complete scores, z-score, alpha 0.5
     complete-rrf          complete scores, ranks within the union, k = 60
-    headroom-weighted     the default's weight on imputed min-max lists (ablation: no
+    headroom-weighted     weight = headroom on imputed min-max lists (ablation: no
                           complete scores)
-    auto-minmax           the default with min-max instead of z-score (ablation)
+    auto-minmax           complete scores, min-max, weight = headroom (ablation)
+    auto-linear           complete scores, z-score, weight = headroom (the previous default)
+    auto-null             auto-linear with each side standardized against its corpus null
+                          (BM25: every document; MaxSim: the null sample) instead of the union
     auto                  the default (``fusion.auto_fuse``): complete scores, z-score,
-                          late-interaction weight = headroom over the null sample's mean
+                          weight = factor_weight(headroom over the null sample's mean)
 
 --halves also reports each method on the even and the odd queries of every folder. --sweep
 prints complete-score z-score fusion at fixed weights alpha = 0.1 .. 0.9 and the mean
-headroom weight of the default (to show that no fixed weight holds on every set; nothing is
+weight of the default (to show that no fixed weight holds on every set; nothing is
 chosen from it).
 --latency builds the compressed Index (nbits=2) and times, query by query and interleaved,
 PLAID search (k=100) against PLAID + BM25 search + ``auto_fuse`` (what
@@ -52,7 +55,7 @@ from gingham.text.encoder import RECOMMENDED_SETTINGS, Encoder  # noqa: E402
 DEPTH = 100
 SINGLE = ("bm25", "late")
 METHODS = ("bm25", "late", "weighted", "rrf", "complete-minmax", "complete-z", "complete-rrf",
-           "headroom-weighted", "auto-minmax", "auto")
+           "headroom-weighted", "auto-minmax", "auto-linear", "auto-null", "auto")
 
 
 def load(folder: str):
@@ -78,8 +81,9 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def fuse(method: str, ids: list[str], late: np.ndarray, bm25: np.ndarray, lq: int,
-         null_mean: float) -> list[str]:
-    """One query's ranking by ``method``; late / bm25: every document's scores."""
+         null: tuple[float, float]) -> list[str]:
+    """One query's ranking by ``method``; late / bm25: every document's scores; null: (mean,
+    std) of MaxSim over the null sample."""
     dl = np.argsort(-late, kind="stable")[:DEPTH]
     bl = np.argsort(-bm25, kind="stable")[:DEPTH]
     bl = bl[bm25[bl] > 0]
@@ -87,7 +91,7 @@ def fuse(method: str, ids: list[str], late: np.ndarray, bm25: np.ndarray, lq: in
         return [ids[i] for i in dl]
     if method == "bm25":
         return [ids[i] for i in bl]
-    alpha = fusion.headroom(late[dl[0]], null_mean, lq)
+    alpha = fusion.headroom(late[dl[0]], null[0], lq)
     dense = ([ids[i] for i in dl], late[dl])
     sparse = ([ids[i] for i in bl], bm25[bl])
     if method == "weighted":
@@ -107,7 +111,10 @@ def fuse(method: str, ids: list[str], late: np.ndarray, bm25: np.ndarray, lq: in
     if method == "auto-minmax":
         f = alpha * fusion.minmax(d) + (1 - alpha) * fusion.minmax(s)
         return [u_ids[i] for i in np.argsort(-f, kind="stable")]
-    weight = 0.5 if method == "complete-z" else alpha
+    if method == "auto-null":
+        return fusion.complete_fusion(u_ids, d, s, len(u_ids), alpha=alpha, dense_null=null,
+                                      sparse_null=(bm25.mean(), bm25.std()))[0]
+    weight = {"complete-z": 0.5, "auto-linear": alpha}.get(method, fusion.factor_weight(alpha))
     return fusion.complete_fusion(u_ids, d, s, len(u_ids), alpha=weight)[0]
 
 
@@ -121,9 +128,9 @@ def quality(folder: str, halves: bool, sweep: bool) -> None:
         late = maxsim_scores(q, tokens, offsets, check_finite=False).astype(np.float64)
         bm25 = bm._all_scores(text)
         bm25 = np.zeros(len(ds.doc_ids)) if bm25 is None else bm25.astype(np.float64)
-        null_mean = float(late[sample].mean())
+        null = (float(late[sample].mean()), float(late[sample].std()))
         for m in METHODS:
-            runs[m][qid] = fuse(m, ds.doc_ids, late, bm25, q.shape[0], null_mean)
+            runs[m][qid] = fuse(m, ds.doc_ids, late, bm25, q.shape[0], null)
     per = {m: per_query_ndcg(runs[m], ds.qrels) for m in METHODS}
     if sweep:
         _sweep(folder, ds, qtexts, queries, tokens, offsets, bm, sample)
@@ -155,13 +162,14 @@ def _sweep(folder, ds, qtexts, queries, tokens, offsets, bm, sample) -> None:
         bl = np.argsort(-bm25, kind="stable")[:DEPTH]
         union = np.asarray(list(dict.fromkeys([*dl.tolist(), *bl[bm25[bl] > 0].tolist()])))
         u_ids = [ds.doc_ids[i] for i in union]
-        weights.append(fusion.headroom(late[dl[0]], late[sample].mean(), q.shape[0]))
+        weights.append(fusion.factor_weight(fusion.headroom(late[dl[0]], late[sample].mean(),
+                                                            q.shape[0])))
         for a in alphas:
             runs[a][qid] = fusion.complete_fusion(u_ids, late[union], bm25[union], len(u_ids),
                                                   alpha=a)[0]
     cells = " ".join(f"{a}:{np.mean(list(per_query_ndcg(runs[a], ds.qrels).values())):.3f}"
                      for a in alphas)
-    print(f"\n{folder} complete-z at fixed alpha: {cells}; mean headroom weight "
+    print(f"\n{folder} complete-z at fixed alpha: {cells}; mean default weight "
           f"{np.mean(weights):.2f}")
 
 

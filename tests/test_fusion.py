@@ -14,8 +14,10 @@ from gingham.text.fusion import (  # noqa: E402
     NullSample,
     auto_fuse,
     complete_fusion,
+    factor_weight,
     headroom,
     null_sample,
+    standardize,
     zscore,
 )
 from test_hybrid import lucene_bm25  # noqa: E402
@@ -33,6 +35,37 @@ def test_headroom_hand_computed():
     assert headroom(1.0, 2.0, 10.0) == 0.0        # below the mean: clipped
     assert headroom(12.0, 2.0, 10.0) == 1.0       # above the ceiling: clipped
     assert headroom(5.0, 10.0, 10.0) == 0.0       # no room above the mean
+
+
+def test_standardize_hand_computed():
+    np.testing.assert_allclose(standardize([3.0, 5.0], (1.0, 2.0)), [1.0, 2.0])
+    # no null, or a null without spread: z-scores over the scores themselves
+    np.testing.assert_allclose(standardize([1.0, 3.0], None), [-1.0, 1.0])
+    np.testing.assert_allclose(standardize([1.0, 3.0], (0.0, 0.0)), [-1.0, 1.0])
+
+
+def test_complete_fusion_against_nulls_hand_computed():
+    ids = ["a", "b", "c"]
+    dense, sparse = [3.0, 2.0, 1.0], [0.0, 6.0, 3.0]
+    # dense null mean 1, std 2 -> 1, .5, 0; sparse null mean 0, std 3 -> 0, 2, 1
+    got_ids, got = complete_fusion(ids, dense, sparse, k=3, alpha=0.75, dense_null=(1.0, 2.0),
+                                   sparse_null=(0.0, 3.0))
+    # a = .75, b = .375 + .5 = .875, c = .25
+    assert got_ids == ["b", "a", "c"]
+    np.testing.assert_allclose(got, [0.875, 0.75, 0.25])
+
+
+def test_factor_weight_hand_computed():
+    # h = 0.8: 0.64 * 1.2 = 0.768 against 0.04 * 1.8 = 0.072
+    assert factor_weight(0.8) == pytest.approx(0.768 / 0.84)
+    assert factor_weight(0.2) == pytest.approx(0.072 / 0.84)
+    assert factor_weight(0.5) == pytest.approx(0.5)
+    assert factor_weight(0.0) == 0.0 and factor_weight(1.0) == 1.0
+    assert factor_weight(-1.0) == 0.0 and factor_weight(2.0) == 1.0
+    # the weights of the one-factor estimate, loading / (1 - loading^2), normalized
+    for h in (0.1, 0.35, 0.9):
+        late, bm25 = h / (1 - h * h), (1 - h) / (1 - (1 - h) ** 2)
+        assert factor_weight(h) == pytest.approx(late / (late + bm25))
 
 
 def test_complete_fusion_hand_computed():
@@ -95,14 +128,16 @@ def maxsim(q, d):
 
 def brute_force(q, text, docs, live, dense_ids, sparse_ids, k):
     """Independent oracle: union of the two lists restricted to live ids, real scores from
-    numpy MaxSim and the Lucene BM25 formula, weight from the mean MaxSim of the sample."""
+    numpy MaxSim and the Lucene BM25 formula, z-scored over the union, confidence from the
+    sample's mean MaxSim, weight from the one-factor formula written out."""
     bm = lucene_bm25({i: t for i, t in zip(IDS, TEXTS) if i in live}, text.split())
     union = [d for d in dict.fromkeys([*dense_ids, *sparse_ids]) if d in live]
     dense = np.array([maxsim(q, docs[IDS.index(d)]) for d in union])
     sparse = np.array([bm[d] for d in union])
     sample = null_sample([i for i in IDS if i in live])
-    mean = np.mean([maxsim(q, docs[IDS.index(d)]) for d in sample])
-    alpha = min(1.0, max(0.0, (dense.max() - mean) / (q.shape[0] - mean)))
+    null = np.array([maxsim(q, docs[IDS.index(d)]) for d in sample])
+    h = min(1.0, max(0.0, (dense.max() - null.mean()) / (q.shape[0] - null.mean())))
+    alpha = h * h * (2 - h) / (h * h * (2 - h) + (1 - h) ** 2 * (1 + h))
     fused = alpha * zscore(dense) + (1 - alpha) * zscore(sparse)
     order = np.argsort(-fused, kind="stable")[:k]
     return [union[i] for i in order], fused[order]
@@ -133,6 +168,20 @@ def test_bm25_score_is_the_true_score(fake):
     assert bm.score("cat", []).shape == (0,)
     with pytest.raises(KeyError):
         bm.score("cat", ["d0", "nope"])
+
+
+def test_null_stats_match_numpy(fake):
+    idx, bm, docs, rng = fake
+    q = unit_rows(rng, 3)
+    sample = null_sample(IDS, 4)
+    null = np.array([maxsim(q, docs[IDS.index(d)]) for d in sample])
+    mean, std = NullSample(idx, IDS, 4).stats(q)
+    assert mean == pytest.approx(null.mean(), rel=1e-5)
+    assert std == pytest.approx(null.std(), rel=1e-4)
+    every = np.array(list(lucene_bm25(dict(zip(IDS, TEXTS)), ["cat", "dog"]).values()))
+    np.testing.assert_allclose(bm.score_stats("cat dog"), (every.mean(), every.std()),
+                               rtol=1e-5)
+    assert bm.score_stats("zebra") == (0.0, 0.0)
 
 
 def test_auto_fuse_honours_filters_and_deletions(fake):

@@ -111,6 +111,25 @@ def test_bm25_english_stems_and_drops_stopwords():
     assert idx.search("the", 5)[0][0] == []
 
 
+ANALYSIS_TEXTS = ["The dogs are running, aren't they?", "!!!", "", "a I x", "Über Straße naïve "
+                  "CAFÉ_au lait 42 3.14", "multi\nline\ttext  with   spaces",
+                  "مرحبا بالعالم و الكتاب المدرسة", "Le chat est sur la table des enfants"]
+
+
+@pytest.mark.parametrize("language", ["english", "french", "arabic", "none"])
+def test_analyze_equals_bm25s_tokenize(language):
+    import bm25s
+
+    from gingham.text.bm25 import _LANGUAGES, _stemmer
+
+    stop, stem = _LANGUAGES[language]
+    want = bm25s.tokenize(ANALYSIS_TEXTS, stopwords=stop, stemmer=_stemmer(stem),
+                          return_ids=False, show_progress=False)
+    idx = BM25Index(language)
+    assert idx.analyze(ANALYSIS_TEXTS) == [list(t) for t in want]
+    assert [idx.analyze([t])[0] for t in ANALYSIS_TEXTS] == [list(t) for t in want]
+
+
 def test_empty_bm25_returns_empty():
     results = BM25Index("none").search(["x", "y"], 3)
     assert [r[0] for r in results] == [[], []]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from typing import Sequence
 
@@ -41,6 +42,27 @@ def _stemmer(name: str | None):
     except ImportError:
         return None  # PyStemmer is optional: BM25 still works on unstemmed terms
     return Stemmer.Stemmer(name)
+
+
+# bm25s.tokenize's defaults: lowercase, words of two or more word characters.
+_TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
+
+
+class _Analyzer:
+    """bm25s.tokenize's analysis (lowercase, split, drop stopwords, stem) with the stopword set
+    and stemmer built once: bm25s.tokenize rebuilds them and starts three progress bars per
+    call, about 1 ms, which a one-query search pays every time."""
+
+    def __init__(self, language: str) -> None:
+        from bm25s.tokenization import _infer_stopwords
+
+        stop, stem = _LANGUAGES[language]
+        self.stopwords = frozenset(_infer_stopwords(stop)) if stop else frozenset()
+        self.stemmer = _stemmer(stem)
+
+    def __call__(self, text: str) -> list[str]:
+        words = [w for w in _TOKEN_PATTERN.findall(text.lower()) if w not in self.stopwords]
+        return self.stemmer.stemWords(words) if self.stemmer is not None and words else words
 
 
 def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
@@ -75,6 +97,7 @@ class BM25Index:
         # (score matrix, query, scores) of the last query: a hybrid search asks BM25 for its
         # top hits and then for the scores of the other list's hits with the same query.
         self._last: tuple | None = None
+        self._analyzer: _Analyzer | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -83,14 +106,11 @@ class BM25Index:
         return doc_id in self._row
 
     def analyze(self, texts: Sequence[str]) -> list[list[str]]:
-        """Texts -> lists of terms, exactly as documents and queries are analysed."""
-        import bm25s
-
-        stop, stem = _LANGUAGES[self.language]
-        if not texts:
-            return []
-        return bm25s.tokenize(list(texts), stopwords=stop, stemmer=_stemmer(stem),
-                              return_ids=False, show_progress=False)
+        """Texts -> lists of terms, exactly as documents and queries are analysed (the terms
+        ``bm25s.tokenize`` gives with this language's stopwords and stemmer)."""
+        if self._analyzer is None:
+            self._analyzer = _Analyzer(self.language)
+        return [self._analyzer(t) for t in texts]
 
     def add(self, ids: Sequence[str], texts: Sequence[str]) -> None:
         """Add documents; ids must be new strings, one text per id."""
@@ -182,6 +202,17 @@ class BM25Index:
         if scores is None:
             return np.zeros(len(ids), np.float32)
         return scores[np.fromiter((self._row[i] for i in ids), np.int64, len(ids))]
+
+    def score_stats(self, query: str) -> tuple[float, float]:
+        """(mean, population std) of the query's BM25 scores over every indexed document: the
+        scores of documents unrelated to the query, against which the default hybrid
+        standardizes BM25. (0.0, 0.0) when the index is empty or no query term is known."""
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a string; got {type(query).__name__}")
+        scores = self._all_scores(query) if self.ids else None
+        if scores is None:
+            return 0.0, 0.0
+        return float(scores.mean(dtype=np.float64)), float(scores.std(dtype=np.float64))
 
     def save(self, folder: str | os.PathLike) -> None:
         """Write the index into ``folder`` (json + npy, no pickle)."""

@@ -2,12 +2,15 @@
 
 Three ways to fuse, chosen in docs/hybrid.md from measurements on three labelled sets:
 
-- ``auto`` (the default, :func:`complete_fusion` with :func:`headroom`): complete-score
-  fusion. Every document of the union of both candidate lists gets its real score from both
-  sides (exact MaxSim from the stored vectors, exact BM25), each side is z-scored over the
-  union, and the late-interaction side is weighted by a label-free confidence of this query:
-  how far its best MaxSim rises above the corpus's average MaxSim for the query, as a fraction
-  of the most it could rise (every query token matched exactly). No constant is tuned.
+- ``auto`` (the default, :func:`complete_fusion` with :func:`factor_weight` of
+  :func:`headroom`): complete-score fusion. Every document of the union of both candidate lists
+  gets its real score from both sides (exact MaxSim from the stored vectors, exact BM25), each
+  side is z-scored over the union, and the two are combined with the weights of the best linear
+  estimate of one latent relevance from two noisy standardized indicators (one-factor model,
+  weight = loading / unique variance). The loadings come from a label-free confidence of this
+  query: the headroom of its best MaxSim (how far it rises above the corpus's average MaxSim for
+  the query, as a fraction of the most it could rise) for late interaction, the rest for BM25.
+  No constant is tuned.
 - ``weighted``: ``alpha * dense + (1 - alpha) * sparse`` over min-max normalized scores of each
   list; a document absent from a list gets 0 from it.
 - ``rrf``: reciprocal rank fusion, k = 60.
@@ -61,6 +64,15 @@ def zscore(scores: Sequence[float]) -> np.ndarray:
     return np.zeros_like(s) if sd == 0 else (s - s.mean()) / sd
 
 
+def standardize(scores: Sequence[float], null: tuple[float, float] | None) -> np.ndarray:
+    """float64 (s - mean) / std against a null distribution ``null = (mean, std)`` (the scores
+    of documents unrelated to the query); :func:`zscore` of the scores themselves when ``null``
+    is None or its std is not positive."""
+    if null is None or not float(null[1]) > 0:
+        return zscore(scores)
+    return (np.asarray(scores, dtype=np.float64) - float(null[0])) / float(null[1])
+
+
 def weighted(dense: tuple[Sequence[str], Sequence[float]],
              sparse: tuple[Sequence[str], Sequence[float]], k: int = 10, *,
              alpha: float = 0.5) -> tuple[list[str], np.ndarray]:
@@ -93,13 +105,33 @@ def headroom(top: float, mean: float, ceiling: float) -> float:
     return float(min(1.0, max(0.0, (float(top) - float(mean)) / room)))
 
 
+def factor_weight(confidence: float) -> float:
+    """Late-interaction weight alpha in [0, 1] of the best linear estimate of one latent
+    relevance from two standardized lists whose loadings (correlations with it) are
+    ``confidence`` (late interaction) and ``1 - confidence`` (BM25).
+
+    One-factor model z_i = l_i * r + e_i with var(z_i) = 1, so var(e_i) = 1 - l_i^2; the least
+    squares (Bartlett) estimate of r weights z_i by l_i / (1 - l_i^2). Normalized to sum 1:
+    alpha = h^2 (2 - h) / (h^2 (2 - h) + (1 - h)^2 (1 + h)) for h = confidence: 0 at 0, 1/2 at
+    1/2, 1 at 1, and alpha(1 - h) = 1 - alpha(h). It lets the confident list dominate more
+    than alpha = h does, because an indicator's noise falls with the square of its loading.
+    """
+    h = min(1.0, max(0.0, float(confidence)))
+    late, bm25 = h * h * (2.0 - h), (1.0 - h) * (1.0 - h) * (1.0 + h)
+    return late / (late + bm25)
+
+
 def complete_fusion(ids: Sequence[str], dense: Sequence[float], sparse: Sequence[float],
-                    k: int = 10, *, alpha: float) -> tuple[list[str], np.ndarray]:
-    """Complete-score fusion: alpha * zscore(dense) + (1 - alpha) * zscore(sparse).
+                    k: int = 10, *, alpha: float, dense_null: tuple[float, float] | None = None,
+                    sparse_null: tuple[float, float] | None = None
+                    ) -> tuple[list[str], np.ndarray]:
+    """Complete-score fusion: alpha * standardize(dense, dense_null) + (1 - alpha) *
+    standardize(sparse, sparse_null) (:func:`standardize`; without nulls: z-scores over ids).
 
     ids: the union of both candidate lists, each id once; dense, sparse: each document's real
-    score from each retriever (no imputed values), aligned with ids. Returns (top-k ids, float64
-    fused scores), ties by position in ids.
+    score from each retriever (no imputed values), aligned with ids; dense_null / sparse_null:
+    (mean, std) of each retriever's scores over documents unrelated to the query. Returns (top-k
+    ids, float64 fused scores), ties by position in ids.
     """
     _check_alpha(alpha)
     if k <= 0:
@@ -112,14 +144,15 @@ def complete_fusion(ids: Sequence[str], dense: Sequence[float], sparse: Sequence
                          f"{d.size} and {s.size}")
     if len(set(ids)) != len(ids):
         raise ValueError("ids must be unique (the union of both lists)")
-    fused = alpha * zscore(d) + (1.0 - alpha) * zscore(s)
+    fused = alpha * standardize(d, dense_null) + (1.0 - alpha) * standardize(s, sparse_null)
     order = np.argsort(-fused, kind="stable")[:k]
     return [ids[i] for i in order], fused[order]
 
 
 class NullSample:
-    """The stored token vectors of :func:`null_sample` of a corpus, read once: the mean MaxSim
-    of a query over them estimates the score a document unrelated to the query gets.
+    """The stored token vectors of :func:`null_sample` of a corpus, read once: the mean and
+    std of a query's MaxSim over them estimate the scores a document unrelated to the query
+    gets.
 
     index: the ``gingham.Index``; ids: the corpus's live ids (the BM25 index's, in its order).
     ``key`` is the sampled ids, so a caller can tell when the corpus changed under it.
@@ -134,15 +167,16 @@ class NullSample:
         rows = [r for r in rows if r.shape[0]]
         self._csr = to_csr(rows) if rows else None
 
-    def mean(self, query: np.ndarray) -> float | None:
-        """Mean MaxSim of the (Lq, dim) query over the sample; None for an empty sample."""
+    def stats(self, query: np.ndarray) -> tuple[float, float] | None:
+        """(mean, population std) of the (Lq, dim) query's MaxSim over the sample; None for an
+        empty sample."""
         if self._csr is None:
             return None
         tokens, offsets = self._csr
         # A few thousand rows: one numpy product, no parallel region to start per query.
         sims = tokens @ np.asarray(query, dtype=np.float32).T
-        best = np.maximum.reduceat(sims, offsets[:-1], axis=0)
-        return float(best.sum(axis=1, dtype=np.float64).mean())
+        best = np.maximum.reduceat(sims, offsets[:-1], axis=0).sum(axis=1, dtype=np.float64)
+        return float(best.mean()), float(best.std())
 
 
 def null_sample(ids: Sequence[str], size: int = NULL_SAMPLE) -> list[str]:
@@ -169,10 +203,10 @@ def auto_fuse(index, bm25, text: str, query: np.ndarray,
     with ``where``, an exact ``Index.search`` restricted to them, which applies the filter);
     ``subset`` / ``where`` / ``params`` and deletions are honoured, so a filtered-out or
     deleted BM25 hit never appears. Every candidate gets its BM25 score from
-    ``BM25Index.score``. The late-interaction weight is :func:`headroom` of the best MaxSim
-    over the mean MaxSim of ``null`` (a :class:`NullSample` of the corpus, built here when
-    None). Returns (top-k ids, float64 fused scores): min(k, candidates passing the filters)
-    distinct ids.
+    ``BM25Index.score``. The late-interaction weight is :func:`factor_weight` of the
+    :func:`headroom` of the best MaxSim over the mean MaxSim of ``null`` (a
+    :class:`NullSample` of the corpus, built here when None). Returns (top-k ids, float64
+    fused scores): min(k, candidates passing the filters) distinct ids.
     """
     exact = dict(zip(dense[0], (float(x) for x in dense[1])))
     union = list(dict.fromkeys([*exact, *sparse_ids]))
@@ -185,10 +219,11 @@ def auto_fuse(index, bm25, text: str, query: np.ndarray,
     if not live:
         return [], np.zeros(0, np.float64)
     scores = np.fromiter((exact[d] for d in live), np.float64, len(live))
-    mean = (NullSample(index, bm25.ids) if null is None else null).mean(query)
-    alpha = headroom(scores.max(), scores.mean() if mean is None else mean,
-                     ceiling=np.asarray(query).shape[0])
-    return complete_fusion(live, scores, bm25.score(text, live), k, alpha=alpha)
+    stats = (NullSample(index, bm25.ids) if null is None else null).stats(query)
+    confidence = headroom(scores.max(), scores.mean() if stats is None else stats[0],
+                          ceiling=np.asarray(query).shape[0])
+    return complete_fusion(live, scores, bm25.score(text, live), k,
+                           alpha=factor_weight(confidence))
 
 
 def _exact_scores(index, query: np.ndarray, ids: list[str], where: str | None,
