@@ -395,3 +395,25 @@ def test_plaid_phase_kernels_against_references(tmp_path, corpus):
         _core.plaid_candidates(q, qo, [seg], [], 5, 1, 0.5, 8)
     with pytest.raises(ValueError, match="needs residual"):
         gingham.Index.create(tmp_path / "f", DIM, storage="fp16").plaid_candidates(queries, 5)
+
+
+def test_bounded_compaction_per_shard(tmp_path, corpus):
+    """compact(max_segments=N) leaves every shard at most N segments (one Index's merge per
+    shard) and changes no result; retrain is refused before anything is written."""
+    ids, docs, meta, queries = corpus
+    single, sharded = build_pair(tmp_path, corpus)
+    for lo in range(0, 60, 10):  # small adds: several segments per shard
+        extra = [f"x{i}" for i in range(lo, lo + 10)]
+        single.add(extra, docs[lo:lo + 10])
+        sharded.add(extra, docs[lo:lo + 10])
+    before = [s["n_segments"] for s in sharded.stats()["shards"]]
+    assert max(before) > 2
+    sharded.compact(max_segments=2)
+    after = [s["n_segments"] for s in sharded.stats()["shards"]]
+    assert max(after) <= 2 and after != before
+    for mode in ("exact", "plaid"):
+        assert_same(single.search(queries, 10, mode=mode), sharded.search(queries, 10, mode=mode))
+    with pytest.raises(ValueError, match="retrain"):
+        sharded.compact(retrain=True)
+    with pytest.raises(ValueError, match="max_segments"):
+        sharded.compact(max_segments=0)

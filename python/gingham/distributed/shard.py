@@ -262,3 +262,8 @@ class Shard:
 
     def delete(self, ids: Sequence[str], missing: str) -> int:
         return self.index.delete(list(ids), missing=missing)
+
+    def merge_segments(self, max_segments: int) -> int:
+        """Merge this shard's smallest segments down to ``max_segments`` -> segments left."""
+        self.index.compact(max_segments=max_segments)
+        return int(self.index.stats()["n_segments"])

@@ -157,7 +157,7 @@ class ShardedIndex:
 
     def _call(self, method: str, args: dict[int, tuple], allow_partial: bool = False) -> dict:
         return self._backend.call(method, args, allow_partial=allow_partial,
-                                  write=method in ("add", "delete"))
+                                  write=method in ("add", "delete", "merge_segments"))
 
     def _all(self, method: str, *args) -> dict:
         return self._call(method, {s: args for s in range(self.n_shards)})
@@ -238,10 +238,20 @@ class ShardedIndex:
                                          for s, r in parts.items()})
         return int(sum(done.values()))
 
-    def compact(self) -> None:
-        """Compact every shard (codes copied unchanged: scores do not change)."""
+    def compact(self, *, retrain: bool = False, max_segments: int | None = None) -> None:
+        """Compact every shard (codes copied unchanged: scores do not change). max_segments:
+        as ``Index.compact``, per shard: each merges its smallest segments until it holds at
+        most that many. retrain=True is refused: the shards share one codec."""
+        if retrain:
+            raise ValueError("compact(retrain=True) is not supported on a sharded index: its "
+                             "shards share one codec")
+        if max_segments is not None:
+            max_segments = _validate.positive_int(max_segments, "max_segments")
         with mf.RootLock(self.root, self._lock_timeout):
-            self._all_compact()
+            if max_segments is None:
+                self._all_compact()
+            else:
+                self._call("merge_segments", {s: (max_segments,) for s in range(self.n_shards)})
 
     def _all_compact(self) -> None:
         for s in range(self.n_shards):
