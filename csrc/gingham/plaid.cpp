@@ -384,68 +384,6 @@ int64_t count_searchable_docs(const SegmentView* segments, int64_t n_segments) {
   return count;
 }
 
-void plaid_search(const CodecView& codec_view, const SegmentView* segment_views,
-                  int64_t n_segments, const float* queries, const int64_t* query_offsets,
-                  int64_t n_queries,
-                  const PlaidParams& params, int64_t k_out, float* out_scores,
-                  int64_t* out_segments, int64_t* out_rows, PlaidStats* stats) {
-  std::vector<float> inv_norms;
-  const CodecView codec = with_inv_norms(codec_view, &inv_norms);
-  // Global ids (segment base + row) number the documents of every segment in order.
-  std::vector<SegmentView> segments(segment_views, segment_views + n_segments);
-  int64_t total_docs = 0;
-  for (SegmentView& s : segments) {
-    s.doc_base = total_docs;
-    total_docs += s.n_docs;
-  }
-  auto run = [&](int64_t qi, bool parallel, Worker* w) {
-    w->top_ids.resize(static_cast<size_t>(k_out));
-    search_one(codec, segments.data(), n_segments, queries + query_offsets[qi] * codec.dim,
-               query_offsets[qi + 1] - query_offsets[qi], params, k_out, parallel, w,
-               out_scores + qi * k_out, w->top_ids.data(), stats ? stats + qi : nullptr);
-    for (int64_t r = 0; r < k_out; ++r) {
-      const int64_t global = w->top_ids[r];
-      const int64_t s = segment_of(segments.data(), n_segments, global);
-      out_segments[qi * k_out + r] = s;
-      out_rows[qi * k_out + r] = global - segments[s].doc_base;
-    }
-  };
-  const int n_threads = get_num_threads();
-  if (n_queries >= n_threads && n_threads > 1) {
-    std::vector<Worker> workers(static_cast<size_t>(n_threads));
-    for (Worker& w : workers) w.seen.assign(static_cast<size_t>(total_docs), 0);
-    ParallelErrors errors;
-#pragma omp parallel num_threads(n_threads)
-    {
-      Worker& w = workers[static_cast<size_t>(omp_get_thread_num())];
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t qi = 0; qi < n_queries; ++qi) errors.run([&] { run(qi, false, &w); });
-    }
-    errors.rethrow();
-  } else {
-    Worker w;
-    w.seen.assign(static_cast<size_t>(total_docs), 0);
-    for (int64_t qi = 0; qi < n_queries; ++qi) run(qi, true, &w);
-  }
-}
-
-void score_docs_from_codes(const CodecView& codec, const SegmentView& segment, const float* query,
-                           int64_t n_rows, const int64_t* doc_ids, int64_t n_ids, float* scores) {
-  QueryTables t;
-  build_tables(codec, query, n_rows, true, &t);
-  const LutMaxFn kernel = kernels().lut_max;
-  ParallelErrors errors;
-#pragma omp parallel num_threads(get_num_threads()) if (n_ids > 16)
-  {
-    DocScratch scratch;
-#pragma omp for schedule(dynamic, 8)
-    for (int64_t i = 0; i < n_ids; ++i) {
-      errors.run([&] { scores[i] = full_score(t, segment, doc_ids[i], kernel, &scratch); });
-    }
-  }
-  errors.rethrow();
-}
-
 namespace {
 
 // The segments with doc_base set: global ids number the documents of every segment in order.
@@ -482,6 +420,51 @@ void for_each_query(int64_t n_queries, int64_t total_docs, Fn run) {
     for (int64_t qi = 0; qi < n_queries; ++qi) run(qi, true, &w);
   }
 }
+
+}  // namespace
+
+void plaid_search(const CodecView& codec_view, const SegmentView* segment_views,
+                  int64_t n_segments, const float* queries, const int64_t* query_offsets,
+                  int64_t n_queries,
+                  const PlaidParams& params, int64_t k_out, float* out_scores,
+                  int64_t* out_segments, int64_t* out_rows, PlaidStats* stats) {
+  std::vector<float> inv_norms;
+  const CodecView codec = with_inv_norms(codec_view, &inv_norms);
+  int64_t total_docs = 0;
+  const std::vector<SegmentView> segments = numbered(segment_views, n_segments, &total_docs);
+  auto run = [&](int64_t qi, bool parallel, Worker* w) {
+    w->top_ids.resize(static_cast<size_t>(k_out));
+    search_one(codec, segments.data(), n_segments, queries + query_offsets[qi] * codec.dim,
+               query_offsets[qi + 1] - query_offsets[qi], params, k_out, parallel, w,
+               out_scores + qi * k_out, w->top_ids.data(), stats ? stats + qi : nullptr);
+    for (int64_t r = 0; r < k_out; ++r) {
+      const int64_t global = w->top_ids[r];
+      const int64_t s = segment_of(segments.data(), n_segments, global);
+      out_segments[qi * k_out + r] = s;
+      out_rows[qi * k_out + r] = global - segments[s].doc_base;
+    }
+  };
+  for_each_query(n_queries, total_docs, run);
+}
+
+void score_docs_from_codes(const CodecView& codec, const SegmentView& segment, const float* query,
+                           int64_t n_rows, const int64_t* doc_ids, int64_t n_ids, float* scores) {
+  QueryTables t;
+  build_tables(codec, query, n_rows, true, &t);
+  const LutMaxFn kernel = kernels().lut_max;
+  ParallelErrors errors;
+#pragma omp parallel num_threads(get_num_threads()) if (n_ids > 16)
+  {
+    DocScratch scratch;
+#pragma omp for schedule(dynamic, 8)
+    for (int64_t i = 0; i < n_ids; ++i) {
+      errors.run([&] { scores[i] = full_score(t, segment, doc_ids[i], kernel, &scratch); });
+    }
+  }
+  errors.rethrow();
+}
+
+namespace {
 
 // Stages 1-3a of search_one for one query at exactly p.ncells cells; out_* hold `keep` slots.
 void candidates_one(const CodecView& codec, const SegmentView* segments, int64_t n_segments,
