@@ -13,84 +13,6 @@ namespace {
 
 using SegmentList = std::vector<std::shared_ptr<ResidualSegment>>;
 
-py::tuple py_plaid_search(const py::handle& queries, const py::handle& query_offsets,
-                          const SegmentList& segments, const py::list& masks, int64_t k,
-                          int64_t ncells, float centroid_score_threshold, int64_t ndocs,
-                          bool exact) {
-  require(!segments.empty(), "segments must hold at least one ResidualSegment");
-  require(static_cast<size_t>(masks.size()) == segments.size(),
-          "masks must hold one entry (uint8 array or None) per segment; got " +
-              std::to_string(masks.size()) + " for " + std::to_string(segments.size()));
-  const Codec* codec = nullptr;
-  std::vector<SegmentView> views;
-  std::vector<py::array> keep_masks;
-  for (size_t s = 0; s < segments.size(); ++s) {
-    const std::string name = "segments[" + std::to_string(s) + "]";
-    require(segments[s] != nullptr, name + " must be a ResidualSegment, not None");
-    if (codec == nullptr) codec = segments[s]->codec.get();
-    require(segments[s]->codec.get() == codec, name + " has another codec than segments[0]");
-    SegmentView v = segments[s]->view;
-    if (!masks[s].is_none()) {
-      const std::string mask_name = "masks[" + std::to_string(s) + "]";
-      auto mask = typed_array<uint8_t>(masks[s], mask_name, 1, "uint8");
-      require(mask.shape(0) == v.n_docs, mask_name + " must hold n_docs = " +
-                                             std::to_string(v.n_docs) + " values; got " +
-                                             shape_of(mask));
-      v.mask = mask.data();
-      keep_masks.push_back(mask);
-    }
-    views.push_back(v);
-  }
-  auto [q, q_offsets] = query_batch(queries, query_offsets);
-  require(q.shape(1) == codec->view.dim, "queries must have " + std::to_string(codec->view.dim) +
-                                             " columns (the codec dim); got shape " +
-                                             shape_of(q));
-  require(k > 0, "k must be a positive integer; got " + std::to_string(k));
-  require(ncells > 0, "ncells must be a positive integer; got " + std::to_string(ncells));
-  require(ndocs > 0, "ndocs must be a positive integer; got " + std::to_string(ndocs));
-  require(!std::isnan(centroid_score_threshold), "centroid_score_threshold must not be NaN");
-  const int64_t n_queries = q_offsets.shape(0) - 1;
-  const int64_t n_segments = static_cast<int64_t>(views.size());
-  PlaidParams params;
-  params.k = k;
-  params.ncells = ncells;
-  params.centroid_score_threshold = centroid_score_threshold;
-  params.ndocs = ndocs;
-  params.exact = exact;
-  int64_t searchable;
-  {
-    py::gil_scoped_release release;
-    searchable = count_searchable_docs(views.data(), n_segments);
-  }
-  const int64_t k_out = std::min(k, searchable);
-  py::array_t<float> out_scores({n_queries, k_out});
-  py::array_t<int64_t> out_segments({n_queries, k_out});
-  py::array_t<int64_t> out_rows({n_queries, k_out});
-  py::array_t<PlaidStats> stats(n_queries);
-  {
-    py::gil_scoped_release release;
-    plaid_search(codec->view, views.data(), n_segments, q.data(), q_offsets.data(), n_queries,
-                 params, k_out, out_scores.mutable_data(), out_segments.mutable_data(),
-                 out_rows.mutable_data(), stats.mutable_data());
-  }
-  return py::make_tuple(out_scores, out_segments, out_rows, stats);
-}
-
-py::array_t<float> py_plaid_score_docs(const py::handle& query, const ResidualSegment& segment,
-                                       const py::handle& doc_ids) {
-  const CodecView& codec = segment.codec->view;
-  auto q = float32_matrix(query, "query", codec.dim);
-  require(q.shape(0) > 0, "query must hold at least one token");
-  auto ids = doc_id_vector(doc_ids, segment.view.n_docs, "doc_ids");
-  py::array_t<float> scores(ids.shape(0));
-  {
-    py::gil_scoped_release release;
-    score_docs_from_codes(codec, segment.view, q.data(), q.shape(0), ids.data(), ids.shape(0),
-                          scores.mutable_data());
-  }
-  return scores;
-}
-
 // The checked views of segments sharing one codec, with their masks (kept alive in keep_masks).
 const Codec* checked_views(const SegmentList& segments, const py::list& masks,
                            std::vector<SegmentView>* views, std::vector<py::array>* keep_masks) {
@@ -129,6 +51,67 @@ std::pair<py::array_t<float>, py::array_t<int64_t>> checked_queries(const py::ha
   return batch;
 }
 
+// PlaidParams from the search keywords, each checked (names the keyword).
+PlaidParams checked_params(int64_t k, int64_t ncells, float centroid_score_threshold,
+                           int64_t ndocs, bool exact) {
+  require(k > 0, "k must be a positive integer; got " + std::to_string(k));
+  require(ncells > 0, "ncells must be a positive integer; got " + std::to_string(ncells));
+  require(ndocs > 0, "ndocs must be a positive integer; got " + std::to_string(ndocs));
+  require(!std::isnan(centroid_score_threshold), "centroid_score_threshold must not be NaN");
+  PlaidParams params;
+  params.k = k;
+  params.ncells = ncells;
+  params.centroid_score_threshold = centroid_score_threshold;
+  params.ndocs = ndocs;
+  params.exact = exact;
+  return params;
+}
+
+py::tuple py_plaid_search(const py::handle& queries, const py::handle& query_offsets,
+                          const SegmentList& segments, const py::list& masks, int64_t k,
+                          int64_t ncells, float centroid_score_threshold, int64_t ndocs,
+                          bool exact) {
+  std::vector<SegmentView> views;
+  std::vector<py::array> keep_masks;
+  const Codec* codec = checked_views(segments, masks, &views, &keep_masks);
+  auto [q, q_offsets] = checked_queries(queries, query_offsets, *codec);
+  const PlaidParams params = checked_params(k, ncells, centroid_score_threshold, ndocs, exact);
+  const int64_t n_queries = q_offsets.shape(0) - 1;
+  const int64_t n_segments = static_cast<int64_t>(views.size());
+  int64_t searchable;
+  {
+    py::gil_scoped_release release;
+    searchable = count_searchable_docs(views.data(), n_segments);
+  }
+  const int64_t k_out = std::min(k, searchable);
+  py::array_t<float> out_scores({n_queries, k_out});
+  py::array_t<int64_t> out_segments({n_queries, k_out});
+  py::array_t<int64_t> out_rows({n_queries, k_out});
+  py::array_t<PlaidStats> stats(n_queries);
+  {
+    py::gil_scoped_release release;
+    plaid_search(codec->view, views.data(), n_segments, q.data(), q_offsets.data(), n_queries,
+                 params, k_out, out_scores.mutable_data(), out_segments.mutable_data(),
+                 out_rows.mutable_data(), stats.mutable_data());
+  }
+  return py::make_tuple(out_scores, out_segments, out_rows, stats);
+}
+
+py::array_t<float> py_plaid_score_docs(const py::handle& query, const ResidualSegment& segment,
+                                       const py::handle& doc_ids) {
+  const CodecView& codec = segment.codec->view;
+  auto q = float32_matrix(query, "query", codec.dim);
+  require(q.shape(0) > 0, "query must hold at least one token");
+  auto ids = doc_id_vector(doc_ids, segment.view.n_docs, "doc_ids");
+  py::array_t<float> scores(ids.shape(0));
+  {
+    py::gil_scoped_release release;
+    score_docs_from_codes(codec, segment.view, q.data(), q.shape(0), ids.data(), ids.shape(0),
+                          scores.mutable_data());
+  }
+  return scores;
+}
+
 py::tuple py_plaid_candidates(const py::handle& queries, const py::handle& query_offsets,
                               const SegmentList& segments, const py::list& masks, int64_t k,
                               int64_t ncells, float centroid_score_threshold, int64_t ndocs) {
@@ -136,16 +119,8 @@ py::tuple py_plaid_candidates(const py::handle& queries, const py::handle& query
   std::vector<py::array> keep_masks;
   const Codec* codec = checked_views(segments, masks, &views, &keep_masks);
   auto [q, q_offsets] = checked_queries(queries, query_offsets, *codec);
-  require(k > 0, "k must be a positive integer; got " + std::to_string(k));
-  require(ncells > 0, "ncells must be a positive integer; got " + std::to_string(ncells));
-  require(ndocs > 0, "ndocs must be a positive integer; got " + std::to_string(ndocs));
-  require(!std::isnan(centroid_score_threshold), "centroid_score_threshold must not be NaN");
+  const PlaidParams params = checked_params(k, ncells, centroid_score_threshold, ndocs, false);
   const int64_t n_queries = q_offsets.shape(0) - 1, keep = std::max(ndocs, k);
-  PlaidParams params;
-  params.k = k;
-  params.ncells = ncells;
-  params.centroid_score_threshold = centroid_score_threshold;
-  params.ndocs = ndocs;
   py::array_t<int64_t> n_candidates(n_queries), n_kept(n_queries);
   py::array_t<float> approx({n_queries, keep}), rescored({n_queries, keep});
   py::array_t<int64_t> out_segments({n_queries, keep}), out_rows({n_queries, keep});
