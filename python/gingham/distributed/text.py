@@ -22,12 +22,10 @@ from typing import Any, Sequence
 from ..text.bm25 import BM25Index
 from ..text.checks import ids_for, texts_list
 from ..text.encoder import RECOMMENDED_SETTINGS, Encoder
-from ..text.retriever import SETTINGS_KEY, Retriever
+from ..text.retriever import ENCODER_DIR, SETTINGS_KEY, Retriever
 from . import manifest as mf
 from .build import build
 from .sharded import ShardedIndex
-
-ENCODER_DIR = "encoder"
 
 
 def text_settings(encoder: Encoder, bm25_language: str | None) -> dict:
@@ -89,11 +87,7 @@ class ShardedRetriever(Retriever):
             encoder = Encoder.load(os.path.join(index.path, ENCODER_DIR),
                                    batch_size=batch_size, show_progress=show_progress)
             r = cls(index, encoder, None)
-            lang = ((index.settings or {}).get(SETTINGS_KEY) or {}).get("bm25_language")
-            if lang is not None and r._bm25_is_current():
-                r._bm25_pending = True
-            elif lang is not None:
-                r.bm25 = r._load_or_rebuild_bm25(lang)
+            r._attach_bm25(((index.settings or {}).get(SETTINGS_KEY) or {}).get("bm25_language"))
         except BaseException:
             index.close()
             raise

@@ -193,15 +193,21 @@ class Retriever:
                                    batch_size=batch_size, show_progress=show_progress,
                                    backend=backend)
             r = cls(index, encoder, None)
-            lang = settings.get("bm25_language")
-            if lang is not None and r._bm25_is_current():
-                r._bm25_pending = True
-            elif lang is not None:
-                r.bm25 = r._load_or_rebuild_bm25(lang)
+            r._attach_bm25(settings.get("bm25_language"))
         except BaseException:
             index.close()
             raise
         return r
+
+    def _attach_bm25(self, language: str | None) -> None:
+        """At open: BM25 of ``language`` (None: none), loaded on first use when it matches the
+        index, else rebuilt now from the stored texts."""
+        if language is None:
+            return
+        if self._bm25_is_current():
+            self._bm25_pending = True
+        else:
+            self.bm25 = self._load_or_rebuild_bm25(language)
 
     @staticmethod
     def describe(index: Index) -> dict[str, Any]:
