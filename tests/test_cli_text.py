@@ -61,7 +61,6 @@ def test_index_search_info_verify(beir, tmp_path, capsys):
                                                    "n_docs": len(DOCS)}
 
 
-@pytest.mark.slow
 def test_eval_json_and_cache(beir, tmp_path, capsys):
     cache = str(tmp_path / "cache")
     args = ["eval", str(beir), "--json", "--cache-dir", cache, "--quiet"]
@@ -94,7 +93,6 @@ def test_eval_json_and_cache(beir, tmp_path, capsys):
     assert rows[0]["ndcg@10"] == pytest.approx(evaluate_run(run, ds.qrels)["ndcg@10"])
 
 
-@pytest.mark.slow
 def test_demo_json(tmp_path, capsys):
     index_dir = str(tmp_path / "demo")
     assert main(["demo", "--limit", "30", "--index-dir", index_dir, "--json"]) == 0
