@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 
 import gingham
+from _measure import best_times
 from gingham import _core
 
 try:
@@ -30,18 +30,6 @@ except ImportError:  # pragma: no cover - optional
     threadpoolctl = None
 
 DIM = 128
-
-
-def best_times(fn, reps):
-    """(best wall seconds, best CPU seconds of this process) over reps calls after a warm-up."""
-    fn()
-    wall = cpu = float("inf")
-    for _ in range(reps):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall = min(wall, time.perf_counter() - t0)
-        cpu = min(cpu, time.process_time() - c0)
-    return wall, cpu
 
 
 def sgemm(threads, reps):

@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 import sys
 
+from _measure import best_times
+
 # Some machines set these for old OpenBLAS builds; they slow a current numpy. Drop them for
 # this process only (before numpy loads), and report the kernel OpenBLAS then picks.
 _OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -34,7 +36,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -60,18 +61,6 @@ def synthetic_corpus(n_docs: int, uniform: bool, seed: int = 0):
 def make_queries(tokens, offsets, n, seed=1):
     """``n`` queries of LQ perturbed tokens of one random document each."""
     return queries_near(tokens, offsets, n, n_tokens=LQ, noise=0.1 * DIM ** 0.5, seed=seed)
-
-
-def best_times(fn, reps):
-    """(best wall seconds, best CPU seconds of this process) over reps calls after a warm-up."""
-    fn()
-    wall = cpu = float("inf")
-    for _ in range(reps):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall = min(wall, time.perf_counter() - t0)
-        cpu = min(cpu, time.process_time() - c0)
-    return wall, cpu
 
 
 

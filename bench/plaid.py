@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 import gingham
+from _measure import latency_percentiles, recall_at
 from _synthetic import DIM, Q_TOKENS, generate, make_queries, parse_centroids  # noqa: F401
 from gingham import _core
 
@@ -59,23 +60,6 @@ def assign_gflops(threads: int, n_centroids: int = 4096, n: int = 60_000) -> flo
     return best
 
 
-def recall(found: list[list[str]], truth: np.ndarray, depth: int) -> float:
-    vals = []
-    for hits, row in zip(found, truth):
-        want = {str(i) for i in row[:depth].tolist()}
-        vals.append(len(want & set(hits[:depth])) / len(want))
-    return float(np.mean(vals))
-
-
-def latencies(fn, queries) -> tuple[float, float]:
-    times = []
-    for q in queries:
-        t = time.perf_counter()
-        fn(q)
-        times.append(1000 * (time.perf_counter() - t))
-    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
-
-
 def run_size(n_docs: int, args, work: str, threads: int) -> dict:
     res: dict = {"n_docs": n_docs}
     t = time.perf_counter()
@@ -93,9 +77,9 @@ def run_size(n_docs: int, args, work: str, threads: int) -> dict:
     _, truth = gingham.exact_search(queries, tokens, offsets, 100, check_finite=False)
     res["exact_batch_qps"] = len(queries) / (time.perf_counter() - t)
     gingham.set_num_threads(1)
-    res["exact_p50_ms_1t"], res["exact_p95_ms_1t"] = latencies(
+    res["exact_p50_ms_1t"], res["exact_p95_ms_1t"] = latency_percentiles(
         lambda q: gingham.exact_search(q, tokens, offsets, 10, check_finite=False),
-        queries[:args.exact_latency_queries])
+        queries[:args.exact_latency_queries], (50, 95))
     print(f"[{n_docs:,} docs] exact fp32: {res['exact_p50_ms_1t']:.0f} ms p50 (1 thread)",
           file=sys.stderr)
 
@@ -127,8 +111,9 @@ def run_size(n_docs: int, args, work: str, threads: int) -> dict:
                "code_bytes_per_token": st["code_bytes_per_token"], "k": {}}
         codes_q = queries[:args.codes_exact_queries]
         ex_hits = idx.search(codes_q, k=100, mode="exact")
-        run["exact_codes_recall@10"] = recall([[h.id for h in r] for r in ex_hits], truth, 10)
-        run["exact_codes_recall@100"] = recall([[h.id for h in r] for r in ex_hits], truth, 100)
+        ex_ids = [[h.id for h in r] for r in ex_hits]
+        run["exact_codes_recall@10"] = recall_at(ex_ids, truth, 10)
+        run["exact_codes_recall@100"] = recall_at(ex_ids, truth, 100)
         print(f"[{n_docs:,} docs] nbits {nbits}: built in {build['total_s']:.1f}s "
               f"({st['bytes_per_token']:.2f} B/token)", file=sys.stderr)
         for k in (10, 100, 1000):
@@ -138,15 +123,16 @@ def run_size(n_docs: int, args, work: str, threads: int) -> dict:
             hits, stats = idx.search(queries, k=k, return_stats=True)
             qps = len(queries) / (time.perf_counter() - t)
             ids = [[h.id for h in row] for row in hits]
-            entry = {"recall@10": recall(ids, truth, 10), "batch_qps": qps,
+            entry = {"recall@10": recall_at(ids, truth, 10), "batch_qps": qps,
                      "counts": stats["counts_mean"],
                      "stage_ms_per_query": {s: v / len(queries)
                                             for s, v in stats["stages_ms"].items()}}
             if k >= 100:
-                entry["recall@100"] = recall(ids, truth, 100)
+                entry["recall@100"] = recall_at(ids, truth, 100)
             for th in (1, 2):
                 gingham.set_num_threads(th)
-                p50, p95 = latencies(lambda q: idx.search(q, k=k), lat_queries)
+                p50, p95 = latency_percentiles(
+                    lambda q: idx.search(q, k=k), lat_queries, (50, 95))
                 entry[f"p50_ms_{th}t"], entry[f"p95_ms_{th}t"] = p50, p95
             entry["speedup_vs_exact_1t"] = res["exact_p50_ms_1t"] / entry["p50_ms_1t"]
             run["k"][k] = entry

@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 import gingham
+from _measure import latency_percentiles, recall_at
 from gingham._synthetic import SkewedCorpus
 
 PRESETS = {10: (1, 0.5, 256), 100: (2, 0.45, 1024)}
@@ -61,20 +62,6 @@ def build(args, tokens, offsets) -> tuple[gingham.Index, dict]:
     profile = dict(idx.last_add_profile)
     profile["total_s"] = time.perf_counter() - t
     return idx, profile
-
-
-def recall(found, truth, depth):
-    return float(np.mean([len(set(f[:depth]) & set(t[:depth].tolist())) / depth
-                          for f, t in zip(found, truth)]))
-
-
-def p50(fn, queries):
-    times = []
-    for q in queries:
-        t = time.perf_counter()
-        fn(q)
-        times.append(1000 * (time.perf_counter() - t))
-    return float(np.percentile(times, 50))
 
 
 def segment_arrays(idx_path):
@@ -153,18 +140,19 @@ def main(argv=None) -> int:
     report = {"simd_level": gingham.simd_level(), "n_tokens": int(offsets[-1]),
               "build": build_profile, "bytes_per_token": st["bytes_per_token"], "presets": {}}
     hits = idx.search(queries[:20], k=100, mode="exact")
-    report["exact_codes_recall@10"] = recall([[int(h.id) for h in r] for r in hits], truth, 10)
+    report["exact_codes_recall@10"] = recall_at([[int(h.id) for h in r] for r in hits], truth, 10)
     arrays = (segment_arrays(os.path.join(args.workdir, f"index-{args.nbits}-{args.centroids}"))
               if args.replay_queries else None)
     for k, (ncells, threshold, ndocs) in PRESETS.items():
         gingham.set_num_threads(2)
         hits, stats = idx.search(queries, k=k, return_stats=True)
         found = [[int(h.id) for h in r] for r in hits]
-        entry = {"recall@10": recall(found, truth, 10), "counts": stats["counts_mean"]}
+        entry = {"recall@10": recall_at(found, truth, 10), "counts": stats["counts_mean"]}
         if k >= 100:
-            entry["recall@100"] = recall(found, truth, 100)
+            entry["recall@100"] = recall_at(found, truth, 100)
         gingham.set_num_threads(1)
-        entry["p50_ms_1t"] = p50(lambda q: idx.search(q, k=k), queries[:args.latency_queries])
+        [entry["p50_ms_1t"]] = latency_percentiles(lambda q: idx.search(q, k=k),
+                                                      queries[:args.latency_queries], (50,))
         if arrays is not None:
             n = args.replay_queries
             entry["lost_top10"] = replay_losses(arrays, queries[:n], truth[:n], k, ncells,

@@ -35,6 +35,7 @@ import time
 import numpy as np
 
 import gingham
+from _measure import latency_percentiles, recall_at
 from gingham._synthetic import SkewedCorpus
 
 BLOCK_DOCS = 256  # documents per sampled block: consecutive documents are independent draws
@@ -88,23 +89,6 @@ class Truth:
             all_ids[q, :len(order)] = all_ids[q, order]
         self.scores, self.ids = all_scores[:, :self.depth], all_ids[:, :self.depth]
         self.seconds += time.perf_counter() - clock
-
-
-def recall(found: list[list[str]], truth: np.ndarray, depth: int) -> float:
-    vals = []
-    for hits, row in zip(found, truth):
-        want = {str(i) for i in row[:depth].tolist()}
-        vals.append(len(want & set(hits[:depth])) / len(want))
-    return float(np.mean(vals))
-
-
-def latencies_ms(fn, queries) -> tuple[float, float]:
-    times = []
-    for q in queries:
-        t = time.perf_counter()
-        fn(q)
-        times.append(1000 * (time.perf_counter() - t))
-    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
 def build(corpus: SkewedCorpus, path: str, truth: Truth, args, log) -> dict:
@@ -176,8 +160,8 @@ def search_costs(path: str, queries: list[np.ndarray], truth: Truth, args, n_doc
     clock = time.perf_counter()
     exact_codes = [[h.id for h in row] for row in idx.search(codes_q, k=100, mode="exact")]
     out: dict = {"exact_codes_batch_s_per_query": (time.perf_counter() - clock) / len(codes_q),
-                 "exact_codes_recall@10": recall(exact_codes, truth.ids, 10),
-                 "exact_codes_recall@100": recall(exact_codes, truth.ids, 100), "presets": {}}
+                 "exact_codes_recall@10": recall_at(exact_codes, truth.ids, 10),
+                 "exact_codes_recall@100": recall_at(exact_codes, truth.ids, 100), "presets": {}}
     code_truth = np.array([[int(i) for i in row] for row in exact_codes])
     lat_q = queries[:args.latency_queries]
     for k in PRESETS:
@@ -188,19 +172,19 @@ def search_costs(path: str, queries: list[np.ndarray], truth: Truth, args, n_doc
         entry = {"batch_qps": len(queries) / (time.perf_counter() - clock),
                  "counts": stats["counts_mean"]}
         ids = [[h.id for h in row] for row in hits[:len(subset)]]
-        entry["recall@10"] = recall(ids, truth.ids, 10)
-        entry["recall@10_vs_codes"] = recall(ids[:len(codes_q)], code_truth, 10)
+        entry["recall@10"] = recall_at(ids, truth.ids, 10)
+        entry["recall@10_vs_codes"] = recall_at(ids[:len(codes_q)], code_truth, 10)
         if k >= 100:
-            entry["recall@100"] = recall(ids, truth.ids, 100)
+            entry["recall@100"] = recall_at(ids, truth.ids, 100)
         for th in (1, 2):
             gingham.set_num_threads(th)
-            entry[f"p50_ms_{th}t"], entry[f"p99_ms_{th}t"] = latencies_ms(
+            entry[f"p50_ms_{th}t"], entry[f"p99_ms_{th}t"] = latency_percentiles(
                 lambda q: idx.search(q, k=k), lat_q)
         out["presets"][k] = entry
     if n_docs <= args.exact_max_docs:
         for th in (1, 2):
             gingham.set_num_threads(th)
-            out[f"exact_p50_ms_{th}t"], out[f"exact_p99_ms_{th}t"] = latencies_ms(
+            out[f"exact_p50_ms_{th}t"], out[f"exact_p99_ms_{th}t"] = latency_percentiles(
                 lambda q: idx.search(q, k=10, mode="exact"), lat_q[:args.exact_latency_queries])
     gingham.set_num_threads(threads)
     idx.close()

@@ -37,6 +37,7 @@ import time
 import numpy as np
 
 import gingham
+from _measure import recall_at
 from _report import run_header, write_section
 from _synthetic import DIM, generate, make_queries, parse_centroids
 
@@ -44,14 +45,6 @@ KINDS = {"fp32": ("fp32", None), "fp16": ("fp16", None), "int8": ("int8", None),
          "residual-4": ("residual", 4), "residual-2": ("residual", 2),
          "residual-1": ("residual", 1)}
 SINGLE = "single-vector"
-
-
-def recall_at(found: list[list[str]], truth: np.ndarray, depth: int = 10) -> float:
-    vals = []
-    for hits, row in zip(found, truth):
-        want = {str(i) for i in row[:depth].tolist()}
-        vals.append(len(want & set(hits[:depth])) / len(want))
-    return float(np.mean(vals))
 
 
 def p50_ms(fn, queries, threads: int) -> float:
