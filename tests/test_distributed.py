@@ -121,6 +121,24 @@ def test_rerank_documents_ids_stats(tmp_path, corpus):
     assert sharded.verify()["n_docs"] == N
     with pytest.raises(KeyError):
         sharded.rerank(queries[0], ["doc-1", "nope"])
+    assert_same([single.rerank(queries[0], ["doc-1", "nope"], missing="ignore")],
+                [sharded.rerank(queries[0], ["doc-1", "nope"], missing="ignore")])
+
+
+def test_also_score_equals_one_index(tmp_path, corpus):
+    ids, _, _, queries = corpus
+    single, sharded = build_pair(tmp_path, corpus)
+    single.delete(["doc-5"])
+    sharded.delete(["doc-5"])
+    also = [ids[::37] + ["doc-5", "nope"], [], ids[3:9]]
+    for options in ({}, {"mode": "exact"}, {"subset": ids[:50]}):
+        a_hits, a_scored = single.search(queries[:3], 10, also_score=also, **options)
+        b_hits, b_scored = sharded.search(queries[:3], 10, also_score=also, **options)
+        assert_same(a_hits, b_hits)
+        assert [list(d) for d in a_scored] == [list(d) for d in b_scored]
+        for da, db in zip(a_scored, b_scored):
+            np.testing.assert_allclose(list(da.values()), list(db.values()), atol=1e-5)
+    assert "doc-5" not in a_scored[0] and "nope" not in a_scored[0]
 
 
 def test_updates_across_shards(tmp_path, corpus):

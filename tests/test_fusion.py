@@ -11,11 +11,11 @@ pytest.importorskip("bm25s")
 from gingham import Index  # noqa: E402
 from gingham.text.bm25 import BM25Index  # noqa: E402
 from gingham.text.fusion import (  # noqa: E402
-    NullSample,
     auto_fuse,
     complete_fusion,
     factor_weight,
     headroom,
+    hybrid_scored_ids,
     null_sample,
     standardize,
     zscore,
@@ -143,15 +143,22 @@ def brute_force(q, text, docs, live, dense_ids, sparse_ids, k):
     return [union[i] for i in order], fused[order]
 
 
+def searched(idx, bm, q, text, k, depth=4, **filters):
+    """The late-interaction list and the BM25 candidates of one query, with the exact scores
+    of the BM25 hits and null sample computed in the same search (as the Retriever does)."""
+    sparse_ids = bm.search(text, depth)[0][0]
+    hits, scored = idx.search(q, k=k, also_score=hybrid_scored_ids(sparse_ids, bm.ids),
+                              **filters)
+    return ([h.id for h in hits], [h.score for h in hits]), sparse_ids, scored
+
+
 def test_auto_fuse_equals_brute_force(fake):
     idx, bm, docs, rng = fake
     for text in ("cat dog", "fast bird sings", "dog"):
         q = unit_rows(rng, 3)
-        hits = idx.search(q, k=3)
-        sparse_ids = bm.search(text, 4)[0][0]
-        dense = ([h.id for h in hits], [h.score for h in hits])
+        dense, sparse_ids, scored = searched(idx, bm, q, text, 3)
         for k in (2, 10):
-            got_ids, got = auto_fuse(idx, bm, text, q, dense, sparse_ids, k)
+            got_ids, got = auto_fuse(idx, bm, text, q, dense, sparse_ids, scored, k)
             want_ids, want = brute_force(q, text, docs, set(IDS), dense[0], sparse_ids, k)
             assert got_ids == want_ids
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
@@ -170,14 +177,23 @@ def test_bm25_score_is_the_true_score(fake):
         bm.score("cat", ["d0", "nope"])
 
 
-def test_null_stats_match_numpy(fake):
-    idx, bm, docs, rng = fake
-    q = unit_rows(rng, 3)
-    sample = null_sample(IDS, 4)
-    null = np.array([maxsim(q, docs[IDS.index(d)]) for d in sample])
-    mean, std = NullSample(idx, IDS, 4).stats(q)
-    assert mean == pytest.approx(null.mean(), rel=1e-5)
-    assert std == pytest.approx(null.std(), rel=1e-4)
+def test_null_sample_takes_the_linspace_positions():
+    for n in (33, 34, 100, 4999, 5000, 123457):
+        for size in (1, 2, 7, 32):
+            want = np.linspace(0, n - 1, size).astype(np.int64).tolist()
+            assert null_sample(range(n), size) == want, (n, size)
+
+
+def test_hybrid_scored_ids_are_the_bm25_hits_then_the_null_sample():
+    ids = [f"x{i}" for i in range(100)]
+    sample = null_sample(ids)
+    assert hybrid_scored_ids(["a", sample[3], "b"], ids) == (
+        ["a", sample[3], "b"] + [d for d in sample if d != sample[3]])
+    assert hybrid_scored_ids([], ids[:2]) == ids[:2]
+
+
+def test_bm25_score_stats_match_the_formula(fake):
+    _, bm, _, _ = fake
     every = np.array(list(lucene_bm25(dict(zip(IDS, TEXTS)), ["cat", "dog"]).values()))
     np.testing.assert_allclose(bm.score_stats("cat dog"), (every.mean(), every.std()),
                                rtol=1e-5)
@@ -188,32 +204,28 @@ def test_auto_fuse_honours_filters_and_deletions(fake):
     idx, bm, docs, rng = fake
     q = unit_rows(rng, 3)
     text = "cat dog bird"
-    sparse_ids = bm.search(text, 10)[0][0]
     # where: only even documents, from both lists
-    hits = idx.search(q, k=4, where="json_extract(metadata, '$.even') = 1")
-    dense = ([h.id for h in hits], [h.score for h in hits])
-    got, _ = auto_fuse(idx, bm, text, q, dense, sparse_ids, 10,
-                       where="json_extract(metadata, '$.even') = 1")
+    even_only = "json_extract(metadata, '$.even') = 1"
+    dense, sparse_ids, scored = searched(idx, bm, q, text, 4, depth=10, where=even_only)
+    got, _ = auto_fuse(idx, bm, text, q, dense, sparse_ids, scored, 10, where=even_only)
     even = {i for n, i in enumerate(IDS) if n % 2 == 0}
     assert got and set(got) <= even
     assert set(got) == (set(dense[0]) | set(sparse_ids)) & even
     # subset
-    hits = idx.search(q, k=4, subset=["d1", "d2"])
-    got, _ = auto_fuse(idx, bm, text, q, ([h.id for h in hits], [h.score for h in hits]),
-                       sparse_ids, 10, subset=["d1", "d2"])
+    dense, sparse_ids, scored = searched(idx, bm, q, text, 4, depth=10, subset=["d1", "d2"])
+    got, _ = auto_fuse(idx, bm, text, q, dense, sparse_ids, scored, 10, subset=["d1", "d2"])
     assert set(got) == {"d1", "d2"}
     # a BM25 hit deleted from the Index (BM25 not yet told) never appears
     idx.delete(["d2"])
-    hits = idx.search(q, k=3)
-    dense = ([h.id for h in hits], [h.score for h in hits])
-    got, scores = auto_fuse(idx, bm, text, q, dense, sparse_ids, 10,
-                            null=NullSample(idx, [i for i in IDS if i != "d2"]))
-    assert "d2" in sparse_ids and "d2" not in got
+    dense, sparse_ids, scored = searched(idx, bm, q, text, 3, depth=10)
+    assert "d2" in sparse_ids and "d2" not in scored
+    got, scores = auto_fuse(idx, bm, text, q, dense, sparse_ids, scored, 10)
+    assert "d2" not in got
     live = set(IDS) - {"d2"}
     assert len(got) == len(set(got)) == len((set(dense[0]) | set(sparse_ids)) & live)
     bm.delete(["d2"])
-    sparse_ids = bm.search(text, 10)[0][0]
-    got, scores = auto_fuse(idx, bm, text, q, dense, sparse_ids, 10)
+    dense, sparse_ids, scored = searched(idx, bm, q, text, 3, depth=10)
+    got, scores = auto_fuse(idx, bm, text, q, dense, sparse_ids, scored, 10)
     want_ids, want = brute_force(q, text, docs, live, dense[0], sparse_ids, 10)
     assert got == want_ids
     np.testing.assert_allclose(scores, want, rtol=1e-5, atol=1e-6)
@@ -222,13 +234,13 @@ def test_auto_fuse_honours_filters_and_deletions(fake):
 def test_auto_fuse_empty_lists(fake):
     idx, bm, _, rng = fake
     q = unit_rows(rng, 2)
-    ids, scores = auto_fuse(idx, bm, "zebra", q, ([], []), [], 5)
+    ids, scores = auto_fuse(idx, bm, "zebra", q, ([], []), [], {}, 5)
     assert ids == [] and scores.shape == (0,)
     # BM25 matches nothing: the late-interaction list alone, in its order
-    hits = idx.search(q, k=4)
-    ids, _ = auto_fuse(idx, bm, "zebra", q, ([h.id for h in hits], [h.score for h in hits]),
-                       [], 4)
-    assert ids == [h.id for h in hits]
+    dense, sparse_ids, scored = searched(idx, bm, q, "zebra", 4)
+    assert sparse_ids == []
+    ids, _ = auto_fuse(idx, bm, "zebra", q, dense, sparse_ids, scored, 4)
+    assert ids == dense[0]
 
 
 # ------------------------------------------------------------------ through the Retriever

@@ -1,6 +1,7 @@
 // PLAID search and scoring over ResidualSegments; the per-query statistics record.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,10 +68,51 @@ PlaidParams checked_params(int64_t k, int64_t ncells, float centroid_score_thres
   return params;
 }
 
+// The listed documents of every query (plaid.h ListedDocs), each checked against the views;
+// scores: a new float32 array of one entry per listed document. `what` prefixes the names.
+struct CheckedListed {
+  py::array_t<int64_t> offsets, segments, rows;
+  py::array_t<float> scores;
+  ListedDocs view() {
+    return {offsets.data(), segments.data(), rows.data(), scores.mutable_data()};
+  }
+};
+
+CheckedListed checked_listed(const std::string& what, const py::handle& offsets,
+                             const py::handle& segments, const py::handle& rows,
+                             int64_t n_queries, const std::vector<SegmentView>& views) {
+  CheckedListed c{typed_array<int64_t>(offsets, what + "_offsets", 1, "int64"),
+                  typed_array<int64_t>(segments, what + "_segments", 1, "int64"),
+                  typed_array<int64_t>(rows, what + "_rows", 1, "int64"), {}};
+  require(c.offsets.shape(0) == n_queries + 1,
+          what + "_offsets must hold n_queries + 1 = " + std::to_string(n_queries + 1) +
+              " values; got " + shape_of(c.offsets));
+  const int64_t n = c.segments.shape(0);
+  require(c.rows.shape(0) == n, what + "_rows must hold as many values as " + what +
+                                    "_segments (" + std::to_string(n) + "); got " +
+                                    shape_of(c.rows));
+  const int64_t* o = c.offsets.data();
+  require(o[0] == 0 && o[n_queries] == n,
+          what + "_offsets must run from 0 to len(" + what + "_rows)");
+  for (int64_t i = 0; i < n_queries; ++i) {
+    require(o[i] <= o[i + 1], what + "_offsets must be non-decreasing");
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t s = c.segments.data()[j], r = c.rows.data()[j];
+    require(s >= 0 && s < static_cast<int64_t>(views.size()),
+            what + "_segments values must be segment positions < " +
+                std::to_string(views.size()) + "; got " + std::to_string(s));
+    require(r >= 0 && r < views[static_cast<size_t>(s)].n_docs,
+            what + "_rows values must be rows of their segment; got " + std::to_string(r));
+  }
+  c.scores = py::array_t<float>(n);
+  return c;
+}
+
 py::tuple py_plaid_search(const py::handle& queries, const py::handle& query_offsets,
                           const SegmentList& segments, const py::list& masks, int64_t k,
                           int64_t ncells, float centroid_score_threshold, int64_t ndocs,
-                          bool exact) {
+                          bool exact, const py::object& also) {
   std::vector<SegmentView> views;
   std::vector<py::array> keep_masks;
   const Codec* codec = checked_views(segments, masks, &views, &keep_masks);
@@ -78,6 +120,15 @@ py::tuple py_plaid_search(const py::handle& queries, const py::handle& query_off
   const PlaidParams params = checked_params(k, ncells, centroid_score_threshold, ndocs, exact);
   const int64_t n_queries = q_offsets.shape(0) - 1;
   const int64_t n_segments = static_cast<int64_t>(views.size());
+  std::optional<CheckedListed> listed;
+  if (!also.is_none()) {
+    const auto parts = also.cast<py::tuple>();
+    require(parts.size() == 3, "also must be (offsets, segments, rows); got " +
+                                   std::to_string(parts.size()) + " items");
+    listed = checked_listed("also", parts[0], parts[1], parts[2], n_queries, views);
+  }
+  ListedDocs also_docs;
+  if (listed) also_docs = listed->view();
   int64_t searchable;
   {
     py::gil_scoped_release release;
@@ -92,8 +143,9 @@ py::tuple py_plaid_search(const py::handle& queries, const py::handle& query_off
     py::gil_scoped_release release;
     plaid_search(codec->view, views.data(), n_segments, q.data(), q_offsets.data(), n_queries,
                  params, k_out, out_scores.mutable_data(), out_segments.mutable_data(),
-                 out_rows.mutable_data(), stats.mutable_data());
+                 out_rows.mutable_data(), stats.mutable_data(), listed ? &also_docs : nullptr);
   }
+  if (listed) return py::make_tuple(out_scores, out_segments, out_rows, stats, listed->scores);
   return py::make_tuple(out_scores, out_segments, out_rows, stats);
 }
 
@@ -147,36 +199,15 @@ py::array_t<float> py_plaid_score_candidates(const py::handle& queries,
   const Codec* codec = checked_views(segments, no_masks, &views, &unused);
   auto [q, q_offsets] = checked_queries(queries, query_offsets, *codec);
   const int64_t n_queries = q_offsets.shape(0) - 1;
-  auto offsets = typed_array<int64_t>(cand_offsets, "cand_offsets", 1, "int64");
-  auto segs = typed_array<int64_t>(cand_segments, "cand_segments", 1, "int64");
-  auto rows = typed_array<int64_t>(cand_rows, "cand_rows", 1, "int64");
-  require(offsets.shape(0) == n_queries + 1,
-          "cand_offsets must hold n_queries + 1 = " + std::to_string(n_queries + 1) +
-              " values; got " + shape_of(offsets));
-  const int64_t n = segs.shape(0);
-  require(rows.shape(0) == n, "cand_rows must hold as many values as cand_segments (" +
-                                  std::to_string(n) + "); got " + shape_of(rows));
-  const int64_t* o = offsets.data();
-  require(o[0] == 0 && o[n_queries] == n, "cand_offsets must run from 0 to len(cand_rows)");
-  for (int64_t i = 0; i < n_queries; ++i) {
-    require(o[i] <= o[i + 1], "cand_offsets must be non-decreasing");
-  }
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t s = segs.data()[j], r = rows.data()[j];
-    require(s >= 0 && s < static_cast<int64_t>(views.size()),
-            "cand_segments values must be segment positions < " +
-                std::to_string(views.size()) + "; got " + std::to_string(s));
-    require(r >= 0 && r < views[static_cast<size_t>(s)].n_docs,
-            "cand_rows values must be rows of their segment; got " + std::to_string(r));
-  }
-  py::array_t<float> scores(n);
+  CheckedListed cand =
+      checked_listed("cand", cand_offsets, cand_segments, cand_rows, n_queries, views);
+  const ListedDocs docs = cand.view();
   {
     py::gil_scoped_release release;
     plaid_score_candidates(codec->view, views.data(), static_cast<int64_t>(views.size()),
-                           q.data(), q_offsets.data(), n_queries, o, segs.data(), rows.data(),
-                           scores.mutable_data());
+                           q.data(), q_offsets.data(), n_queries, docs);
   }
-  return scores;
+  return cand.scores;
 }
 
 }  // namespace
@@ -187,11 +218,14 @@ void register_plaid(py::module_& m) {
                        n_cells, n_candidates, n_after_pruning, n_full);
   m.def("plaid_search", &py_plaid_search, py::arg("queries"), py::arg("query_offsets"),
         py::arg("segments"), py::arg("masks"), py::arg("k"), py::arg("ncells"),
-        py::arg("centroid_score_threshold"), py::arg("ndocs"), py::arg("exact") = false,
+        py::arg("centroid_score_threshold"), py::arg("ndocs"), py::arg("exact") = false, py::arg("also") = py::none(),
         "Staged PLAID search (csrc/gingham/plaid.h) over ResidualSegments sharing one Codec; "
         "masks: one uint8 (n_docs,) array (1 = searchable) or None per segment. -> (scores "
         "float32, segment position int64, row int64, each (n_queries, min(k, searchable "
-        "docs)); stats (n_queries,) of plaid_stats_dtype()).");
+        "docs)); stats (n_queries,) of plaid_stats_dtype()). also = (offsets (n_queries + 1,), "
+        "segment positions (m,), rows (m,)) int64: documents of each query also scored exactly "
+        "(searchable or not) with the search's query tables; then a fifth item, their float32 "
+        "(m,) scores (empty document: -inf).");
   m.def("plaid_score_docs", &py_plaid_score_docs, py::arg("query"), py::arg("segment"),
         py::arg("doc_ids"),
         "MaxSim of query (Lq, d) against the decoded tokens of the segment's documents "

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "gingham/half.h"
@@ -166,6 +167,37 @@ void score_all(const SegmentView* segments, int64_t n_segments, const std::vecto
       errors.run([&] {
         const int64_t s = segment_of(segments, n_segments, ids[i]);
         (*scores)[i] = fn(segments[s], ids[i] - segments[s].doc_base, &scratch);
+      });
+    }
+  }
+  errors.rethrow();
+}
+
+// Query q's listed documents scored from the tables t built for it. known (nullable): documents
+// already scored exactly with t, as (global id, score) sorted by id; their scores are copied.
+void score_listed(const QueryTables& t, const SegmentView* segments, const ListedDocs& docs,
+                  int64_t q, bool parallel,
+                  const std::vector<std::pair<int64_t, float>>* known = nullptr) {
+  const LutMaxFn kernel = kernels().lut_max;
+  const int64_t begin = docs.offsets[q], end = docs.offsets[q + 1];
+  ParallelErrors errors;
+#pragma omp parallel num_threads(get_num_threads()) if (parallel && end - begin > 16)
+  {
+    DocScratch scratch;
+#pragma omp for schedule(dynamic, 8)
+    for (int64_t j = begin; j < end; ++j) {
+      errors.run([&] {
+        const SegmentView& seg = segments[docs.segments[j]];
+        if (known != nullptr) {
+          const std::pair<int64_t, float> key{seg.doc_base + docs.rows[j], kNegInf};
+          auto it = std::lower_bound(known->begin(), known->end(), key,
+                                     [](const auto& a, const auto& b) { return a.first < b.first; });
+          if (it != known->end() && it->first == key.first) {
+            docs.scores[j] = it->second;
+            return;
+          }
+        }
+        docs.scores[j] = full_score(t, seg, docs.rows[j], kernel, &scratch);
       });
     }
   }
@@ -427,7 +459,8 @@ void plaid_search(const CodecView& codec_view, const SegmentView* segment_views,
                   int64_t n_segments, const float* queries, const int64_t* query_offsets,
                   int64_t n_queries,
                   const PlaidParams& params, int64_t k_out, float* out_scores,
-                  int64_t* out_segments, int64_t* out_rows, PlaidStats* stats) {
+                  int64_t* out_segments, int64_t* out_rows, PlaidStats* stats,
+                  const ListedDocs* also) {
   std::vector<float> inv_norms;
   const CodecView codec = with_inv_norms(codec_view, &inv_norms);
   int64_t total_docs = 0;
@@ -442,6 +475,13 @@ void plaid_search(const CodecView& codec_view, const SegmentView* segment_views,
       const int64_t s = segment_of(segments.data(), n_segments, global);
       out_segments[qi * k_out + r] = s;
       out_rows[qi * k_out + r] = global - segments[s].doc_base;
+    }
+    if (also != nullptr) {
+      // the documents of stage 4 already have their exact scores (w->ids, w->scores)
+      std::vector<std::pair<int64_t, float>> known(w->ids.size());
+      for (size_t i = 0; i < known.size(); ++i) known[i] = {w->ids[i], w->scores[i]};
+      std::sort(known.begin(), known.end());
+      score_listed(w->tables, segments.data(), *also, qi, parallel, &known);
     }
   };
   for_each_query(n_queries, total_docs, run);
@@ -531,27 +571,12 @@ void plaid_candidates(const CodecView& codec_view, const SegmentView* segment_vi
 void plaid_score_candidates(const CodecView& codec, const SegmentView* segments,
                             int64_t n_segments, const float* queries,
                             const int64_t* query_offsets, int64_t n_queries,
-                            const int64_t* cand_offsets, const int64_t* cand_segments,
-                            const int64_t* cand_rows, float* scores) {
-  (void)n_segments;  // every cand_segments entry was checked against it by the caller
-  const LutMaxFn kernel = kernels().lut_max;
+                            const ListedDocs& candidates) {
+  (void)n_segments;  // every candidates.segments entry was checked against it by the caller
   for_each_query(n_queries, 0, [&](int64_t qi, bool parallel, Worker* w) {
     build_tables(codec, queries + query_offsets[qi] * codec.dim,
                  query_offsets[qi + 1] - query_offsets[qi], parallel, &w->tables);
-    const int64_t begin = cand_offsets[qi], n = cand_offsets[qi + 1] - begin;
-    ParallelErrors errors;
-#pragma omp parallel num_threads(get_num_threads()) if (parallel && n > 16)
-    {
-      DocScratch scratch;
-#pragma omp for schedule(dynamic, 8)
-      for (int64_t j = begin; j < begin + n; ++j) {
-        errors.run([&] {
-          scores[j] = full_score(w->tables, segments[cand_segments[j]], cand_rows[j], kernel,
-                                 &scratch);
-        });
-      }
-    }
-    errors.rethrow();
+    score_listed(w->tables, segments, candidates, qi, parallel);
   });
 }
 

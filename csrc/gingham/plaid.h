@@ -82,15 +82,28 @@ struct PlaidStats {
 // Searchable documents with at least one token: results per query = min(k, this).
 int64_t count_searchable_docs(const SegmentView* segments, int64_t n_segments);
 
+// Documents listed per query: query q's are (segments[j], rows[j]) for j in
+// [offsets[q], offsets[q + 1]); scores[j] receives the exact MaxSim of document j from its codes
+// (-inf for an empty document). Every entry must have been checked against the segments.
+struct ListedDocs {
+  const int64_t* offsets = nullptr;
+  const int64_t* segments = nullptr;
+  const int64_t* rows = nullptr;
+  float* scores = nullptr;
+};
+
 // Top-k per query for n_queries queries stored back to back (query_offsets: n_queries + 1).
 // k_out = min(params.k, count_searchable_docs(segments)), computed once by the caller.
 // out_scores / out_segments / out_rows: n_queries x k_out; stats: n_queries entries or null.
+// also (nullable): documents scored exactly beside the search, searchable or not, with the query
+// tables the search built (a hybrid search's lexical hits: no second table build per query).
 // codec needs centroids and weights. Every array must have been checked (the binding's
 // Codec / ResidualSegment objects): codes < n_centroids, offsets monotone, ivf ids < n_docs.
 void plaid_search(const CodecView& codec, const SegmentView* segments, int64_t n_segments,
                   const float* queries, const int64_t* query_offsets, int64_t n_queries,
                   const PlaidParams& params, int64_t k_out, float* out_scores,
-                  int64_t* out_segments, int64_t* out_rows, PlaidStats* stats);
+                  int64_t* out_segments, int64_t* out_rows, PlaidStats* stats,
+                  const ListedDocs* also = nullptr);
 
 // The phases of a search cut over several indexes at once (gingham.distributed: the cuts of
 // stage 3 are then taken over every index together, so the result equals one index's).
@@ -109,14 +122,11 @@ void plaid_candidates(const CodecView& codec, const SegmentView* segments, int64
                       int64_t* n_kept, float* approx, float* rescored, int64_t* out_segments,
                       int64_t* out_rows);
 
-// Stage 4 for chosen documents: query q's documents are (cand_segments[j], cand_rows[j]) for j
-// in [cand_offsets[q], cand_offsets[q + 1]); scores[j] = their exact MaxSim from the codes
-// (-inf for an empty document), one table build per query.
+// Stage 4 for chosen documents (ListedDocs), one table build per query.
 void plaid_score_candidates(const CodecView& codec, const SegmentView* segments,
                             int64_t n_segments, const float* queries,
                             const int64_t* query_offsets, int64_t n_queries,
-                            const int64_t* cand_offsets, const int64_t* cand_segments,
-                            const int64_t* cand_rows, float* scores);
+                            const ListedDocs& candidates);
 
 // MaxSim of one query (n_rows x dim) against the decoded tokens of the listed documents of one
 // segment (local ids), without decoding them; an empty document scores -inf. Parallel.

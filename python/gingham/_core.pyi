@@ -33,6 +33,11 @@ class Codec:
     def __init__(self, centroids: F32, bucket_cutoffs: F32 | None, bucket_weights: F32,
                  nbits: int) -> None: ...
 
+class IdLookup:
+    n_rows: int
+    def __init__(self, id_bytes: U8, id_offsets: I64) -> None: ...
+    def find(self, ids: list[str], live: U8 | None = None) -> I64: ...
+
 class ResidualSegment:
     codec: Codec
     codes: Codes
@@ -83,8 +88,9 @@ def ivf_build(codes: Codes, doc_offsets: I64, n_centroids: int) -> tuple[I64, I3
 # ---- PLAID -----------------------------------------------------------------------------------
 def plaid_search(queries: F32, query_offsets: I64, segments: list[ResidualSegment],
                  masks: list[U8 | None], k: int, ncells: int, centroid_score_threshold: float,
-                 ndocs: int, exact: bool = False
-                 ) -> tuple[F32, I64, I64, np.ndarray]: ...
+                 ndocs: int, exact: bool = False,
+                 also: tuple[I64, I64, I64] | None = None
+                 ) -> tuple[F32, I64, I64, np.ndarray] | tuple[F32, I64, I64, np.ndarray, F32]: ...
 def plaid_score_docs(query: F32, segment: ResidualSegment, doc_ids: I64) -> F32: ...
 def plaid_candidates(queries: F32, query_offsets: I64, segments: list[ResidualSegment],
                      masks: list[U8 | None], k: int, ncells: int,

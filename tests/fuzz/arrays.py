@@ -29,7 +29,7 @@ import numpy as np
 
 import gingham
 from gingham.engine import validate
-from gingham.engine.view import View
+from gingham.engine.view import SegmentIds, View
 from gingham.storage import CorruptionError
 from gingham.storage.snapshot import (
     EXTERNAL_ID_BYTES,
@@ -132,14 +132,14 @@ class FolderArraysReader:
             view = SegmentView(seg_id, version, n_docs, files, live)
             handles.append(kind.open_segment(folder, view.arrays, n_docs, opened.get(version)))
             views.append(view)
-        view = View(_Snap(views), handles, opened)
+        view = View(_Snap(views), handles, opened, [SegmentIds(v) for v in views])
         q = np.ascontiguousarray(self.query)
         q_offsets = np.array([0, len(q)], dtype=np.int64)
         out = []
         for exact in ((True, False) if self.staged else (True,)) if self.searched else ():
             params = validate.search_params(K, "exact" if exact else "plaid",
                                             ("exact", "plaid"), None, None, None)
-            merged, _ = view.search(kind, view.masks(None), q, q_offsets, K, params, exact)
+            merged, _, _ = view.search(kind, view.masks(None), q, q_offsets, K, params, exact)
             scores, internal, seg, rows = merged[0]
             hits = []
             for sc, i, s, r in zip(scores.tolist(), internal.tolist(), seg.tolist(),
@@ -150,7 +150,18 @@ class FolderArraysReader:
             if exact:
                 self._check_exact(view, scores, seg, rows)
         out.append([v.external_ids() for v in views])
+        self._check_located(view, views)
         return out
+
+    @staticmethod
+    def _check_located(view: View, views: list) -> None:
+        """Every live row's external id is found (by the segments' id lookup) at a live row
+        holding that id: the one asked for, or another copy of it that damage created."""
+        asked = list(dict.fromkeys(v.external_id(r) for v in views
+                                   for r in np.flatnonzero(v.live).tolist()))
+        _, pos, rows = view.located(asked)
+        for i, p, r in zip(asked, pos.tolist(), rows.tolist()):
+            assert views[p].live[r] and views[p].external_id(r) == i, (i, p, r)
 
     def _check_exact(self, view: View, scores, seg, rows) -> None:
         """Exact scores equal numpy's MaxSim over the decoded tokens of each hit."""

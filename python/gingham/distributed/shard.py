@@ -204,9 +204,15 @@ class Shard:
             lists = [[(h.id, h.score) for h in q] for q in hits]
         return {"lists": lists, "wall_ms": 1000.0 * (time.perf_counter() - clock)}
 
-    def rerank(self, query: np.ndarray, ids: Sequence[str]) -> list:
-        """Exact MaxSim of ``query`` against ``ids`` -> [(id, score)] best first."""
-        return [(h.id, h.score) for h in self.index.rerank(query, list(ids))]
+    def rerank(self, query: np.ndarray, ids: Sequence[str], missing: str = "raise") -> list:
+        """Exact MaxSim of ``query`` against ``ids`` -> [(id, score)] best first (missing as
+        ``Index.rerank``)."""
+        return [(h.id, h.score) for h in self.index.rerank(query, list(ids), missing=missing)]
+
+    def score_lists(self, queries: list, ids_per_query: list) -> list[dict]:
+        """{id: exact MaxSim} of each query against its live ids (unknown ones left out)."""
+        return [{h.id: h.score for h in self.index.rerank(q, ids, missing="ignore")} if ids
+                else {} for q, ids in zip(queries, ids_per_query)]
 
     def documents(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         return self.index.documents(list(ids))

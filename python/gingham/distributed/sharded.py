@@ -266,19 +266,22 @@ class ShardedIndex:
                where: str | None = None, params: Any = None, ncells: int | None = None,
                centroid_score_threshold: float | None = None, ndocs: int | None = None,
                return_stats: bool = False, with_documents: bool = False,
-               allow_partial: bool = False) -> Any:
+               allow_partial: bool = False, also_score: Any = None) -> Any:
         """``Index.search`` over every shard at once, per-shard top-k merged exactly (score
         desc, insertion order asc); PLAID (residual storage) takes its candidate cuts over
         every shard together (distributed/plaid.py: two rounds of calls), so every mode returns
         one Index's list. subset ids go only to their shards. allow_partial=True
         returns what the reachable shards found as ShardedHits lists whose ``partial`` says
-        if a shard was left out (else ShardUnavailableError)."""
+        if a shard was left out (else ShardUnavailableError). also_score as ``Index.search``
+        (each id scored in its shard, in one more round of calls)."""
         k = _validate.positive_int(k, "k")
         ndocs = _validate.search_params(k, mode, MODES, ncells, centroid_score_threshold,
                                         ndocs)["ndocs"]
         stacked, q_offsets, single = _validate.query_batch(queries, self.dim)
         if params is not None and where is None:
             raise ValueError("params is given without where")
+        also_ids = (None if also_score is None else _validate.ids_per_query(
+            also_score, len(q_offsets) - 1, single, "also_score"))
         t0 = time.perf_counter()
         qs = [stacked[q_offsets[i]:q_offsets[i + 1]] for i in range(len(q_offsets) - 1)]
         options = {"mode": mode, "where": where, "params": params, "ncells": ncells,
@@ -310,15 +313,38 @@ class ShardedIndex:
                 hits = ShardedHits(hits)
                 hits.partial, hits.missing_shards = bool(missing), missing
             out.append(hits)
-        result: Any = out[0] if single else out
-        if not return_stats:
-            return result
-        effective = mode if self.storage == "residual" else "exact"
-        extra = stats if staged else {"shards": {s: stats[s] for s in sorted(stats)}}
-        return result, {"mode": effective, "storage": self.storage, "k": k,
-                        "n_queries": len(qs), "n_shards": self.n_shards,
-                        "missing_shards": list(missing),
-                        "wall_ms": 1000.0 * (time.perf_counter() - t0), **extra}
+        result: list = [out[0] if single else out]
+        if also_ids is not None:
+            scored = self._score_lists(qs, also_ids)
+            result.append(scored[0] if single else scored)
+        if return_stats:
+            effective = mode if self.storage == "residual" else "exact"
+            extra = stats if staged else {"shards": {s: stats[s] for s in sorted(stats)}}
+            result.append({"mode": effective, "storage": self.storage, "k": k,
+                           "n_queries": len(qs), "n_shards": self.n_shards,
+                           "missing_shards": list(missing),
+                           "wall_ms": 1000.0 * (time.perf_counter() - t0), **extra})
+        return result[0] if len(result) == 1 else tuple(result)
+
+    def _score_lists(self, queries: list, ids_per_query: list[list[str]]) -> list[dict]:
+        """{id: exact MaxSim} per query of its live ids, in its ids' order, each id scored by
+        its shard (one call per shard holding any)."""
+        flat = [i for ids in ids_per_query for i in ids]
+        query_of = np.repeat(np.arange(len(queries)), [len(ids) for ids in ids_per_query])
+        args = {}
+        for s, rows in (self._by_shard(flat) if flat else {}).items():
+            per_query: list[list[str]] = [[] for _ in queries]
+            for r in rows.tolist():
+                per_query[query_of[r]].append(flat[r])
+            args[s] = (queries, per_query)
+        got = self._call("score_lists", args) if args else {}
+        out = []
+        for q, ids in enumerate(ids_per_query):
+            found: dict = {}
+            for answer in got.values():
+                found.update(answer[q])
+            out.append({i: found[i] for i in ids if i in found})
+        return out
 
     def _plaid(self, args: dict[int, tuple], k: int, ndocs: int, with_documents: bool,
                allow_partial: bool) -> tuple[dict, dict, tuple]:
@@ -393,9 +419,11 @@ class ShardedIndex:
                 seqs = {i: q for s in asked for i, q in zip(asked[s], got[s])}
         return [merge(lq, k, seqs.__getitem__) for lq in per_query]
 
-    def rerank(self, query: Any, ids: Sequence[str], k: int | None = None) -> list[Hit]:
+    def rerank(self, query: Any, ids: Sequence[str], k: int | None = None, *,
+               missing: str = "raise") -> list[Hit]:
         """Exact MaxSim of one query against ``ids`` (each scored in its shard) -> list[Hit],
-        best first (ties: earlier added); KeyError if an id is not in the index."""
+        best first (ties: earlier added); missing as ``Index.rerank`` ("raise": KeyError if an
+        id is not in the index; "ignore": such ids left out)."""
         q = _validate.float_matrix(query, "query", self.dim)
         ids = _validate.ids_list(ids)
         if k is not None:
@@ -403,7 +431,8 @@ class ShardedIndex:
         if not ids:
             return []
         parts = self._by_shard(ids)
-        got = self._call("rerank", {s: (q, [ids[i] for i in r]) for s, r in parts.items()})
+        got = self._call("rerank", {s: (q, [ids[i] for i in r], missing)
+                                    for s, r in parts.items()})
         merged = self._merge_queries({s: [v] for s, v in got.items()}, 1, k, False)[0]
         return [Hit(e[0], float(e[1]), r) for r, e in enumerate(merged)]
 

@@ -66,7 +66,8 @@ class FlatKind(SegmentKind):
                                   "quantize_int8 writes)")
         return segment
 
-    def search(self, codec, segments, masks, queries, query_offsets, k, params, exact):
+    def search(self, codec, segments, masks, queries, query_offsets, k, params, exact,
+               also=None):
         scores, seg, rows = [], [], []
         for i, (segment, mask) in enumerate(zip(segments, masks)):
             subset = None if mask is None else np.flatnonzero(mask).astype(np.int64)
@@ -77,7 +78,8 @@ class FlatKind(SegmentKind):
         stats = empty_stats(len(query_offsets) - 1)
         stats["n_full"] = sum(s.shape[1] for s in scores)
         return (np.concatenate(scores, axis=1), np.concatenate(seg, axis=1),
-                np.concatenate(rows, axis=1), stats)
+                np.concatenate(rows, axis=1), stats,
+                self.score_listed(codec, segments, queries, query_offsets, also))
 
     def score_rows(self, codec, segment, query, rows):
         return _core.flat_score_docs(segment, query, rows)

@@ -335,7 +335,8 @@ class Index:
     def search(self, queries: Any, k: int = 10, *, mode: str = "plaid", subset: Any = None,
                where: str | None = None, params: Any = None, ncells: int | None = None,
                centroid_score_threshold: float | None = None, ndocs: int | None = None,
-               return_stats: bool = False, with_documents: bool = False) -> Any:
+               return_stats: bool = False, with_documents: bool = False,
+               also_score: Any = None) -> Any:
         """Top-k documents for one query ((Lq, dim) float array) -> list[Hit], or for a list of
         queries -> list[list[Hit]]. Each list holds exactly min(k, matching live documents)
         hits, best first (ties: lower internal id, i.e. earlier added).
@@ -348,29 +349,56 @@ class Index:
         PLAID's per-k defaults. return_stats=True returns (hits, stats dict).
         with_documents=True returns each hit as {"id", "score", "rank", "metadata", "text"},
         read for all queries in one batched catalog query.
+        also_score: ids to score exactly beside the search (a list for one query, one list per
+        query for a batch), as :meth:`rerank` would, whatever the filters: the search's query
+        tables are reused, so this costs far less than a separate rerank. The result is then
+        (hits, {id: score} for each live id of also_score; one dict per query for a batch),
+        with the stats dict last when return_stats=True; unknown and deleted ids are left out.
         """
         k = _validate.positive_int(k, "k")
         search_params = _validate.search_params(k, mode, MODES, ncells, centroid_score_threshold,
                                                 ndocs)
         stacked, query_offsets, single = _validate.query_batch(queries, self.dim)
+        n_queries = len(query_offsets) - 1
+        also_ids = (None if also_score is None else
+                    _validate.ids_per_query(also_score, n_queries, single, "also_score"))
         view = self._view  # one commit for the whole call, whatever writers do meanwhile
         t0 = time.perf_counter()
         masks = view.masks(view.selection(subset, where, params))
-        n_queries = len(query_offsets) - 1
-        merged, raw_stats = view.search(self._kind, masks, stacked, query_offsets, k,
-                                        search_params, mode == "exact")
+        listed, live_ids = (None, None) if also_ids is None else self._listed(view, also_ids)
+        merged, raw_stats, listed_scores = view.search(self._kind, masks, stacked,
+                                                       query_offsets, k, search_params,
+                                                       mode == "exact", listed)
         hits = (view.document_hits(merged) if with_documents else
                 [[Hit(view.segments[s].external_id(r), float(sc), rank) for rank, (sc, s, r)
                   in enumerate(zip(scores.tolist(), seg.tolist(), rows.tolist()))]
                  for scores, _, seg, rows in merged])
         wall_ms = 1000.0 * (time.perf_counter() - t0)
-        result: Any = hits[0] if single else hits
-        if not return_stats:
-            return result
-        effective = mode if self._kind.staged else "exact"
-        return result, {"mode": effective, "storage": self.storage, "k": k, **search_params,
+        out: list = [hits[0] if single else hits]
+        if listed is not None:
+            values = iter(listed_scores.tolist())
+            scored = [{i: next(values) for i in ids} for ids in live_ids]
+            out.append(scored[0] if single else scored)
+        if return_stats:
+            effective = mode if self._kind.staged else "exact"
+            out.append({"mode": effective, "storage": self.storage, "k": k, **search_params,
                         "n_queries": n_queries, "wall_ms": wall_ms,
-                        **kinds.stats_dict(raw_stats)}
+                        **kinds.stats_dict(raw_stats)})
+        return out[0] if len(out) == 1 else tuple(out)
+
+    @staticmethod
+    def _listed(view, ids_per_query: list[list[str]]
+                ) -> tuple[kinds.Listed, list[list[str]]]:
+        """The live documents of each query's ids, located in ``view``, and their ids in the
+        same order."""
+        asked = [i for ids in ids_per_query for i in ids]
+        _, pos, rows = view.located(asked, missing="ignore")
+        live = pos >= 0
+        marks = iter(live.tolist())
+        live_ids = [[i for i in ids if next(marks)] for ids in ids_per_query]
+        offsets = np.zeros(len(ids_per_query) + 1, dtype=np.int64)
+        np.cumsum([len(ids) for ids in live_ids], out=offsets[1:])
+        return kinds.Listed(offsets, pos[live], rows[live]), live_ids
 
     def plaid_candidates(self, queries: Any, k: int = 10, *, subset: Any = None,
                          where: str | None = None, params: Any = None, ncells: int | None = None,
@@ -391,10 +419,12 @@ class Index:
         masks = view.masks(view.selection(subset, where, params))
         return PlaidCandidates(view, masks, stacked, query_offsets, k, search_params)
 
-    def rerank(self, query: Any, ids: Sequence[str], k: int | None = None) -> list[Hit]:
+    def rerank(self, query: Any, ids: Sequence[str], k: int | None = None, *,
+               missing: str = "raise") -> list[Hit]:
         """Exact MaxSim (from the stored data) of one query (Lq, dim) against the documents
         ``ids`` -> list[Hit], best first (ties: lower internal id); the best k if k is given.
-        KeyError if an id is not in the index."""
+        missing: "raise" (KeyError if an id is not a live document) or "ignore" (leave such
+        ids out)."""
         q = _validate.float_matrix(query, "query", self.dim)
         ids = _validate.ids_list(ids)
         if k is not None:
@@ -402,11 +432,12 @@ class Index:
         view = self._view
         if not ids:
             return []
-        internal, pos, rows = view.located(ids)
-        scores = np.empty(len(ids), dtype=np.float32)
-        for p in np.unique(pos).tolist():
-            sel = np.flatnonzero(pos == p)
-            scores[sel] = self._kind.score_rows(view.codec_of(p), view.handles[p], q, rows[sel])
+        internal, pos, rows = view.located(ids, missing=missing)
+        if missing == "ignore":
+            live = pos >= 0
+            ids = [i for i, keep in zip(ids, live.tolist()) if keep]
+            internal, pos, rows = internal[live], pos[live], rows[live]
+        scores = view.score_located(self._kind, q, pos, rows)
         order = np.lexsort((internal, -scores.astype(np.float64)))[:k]
         return [Hit(ids[i], float(scores[i]), r) for r, i in enumerate(order.tolist())]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,6 +25,33 @@ from ..storage import CorruptionError, Merged, MergeInput
 
 Arrays = Mapping[str, np.ndarray]
 STATS_DTYPE = np.dtype(_core.plaid_stats_dtype())
+
+
+@dataclass(frozen=True)
+class Listed:
+    """Documents listed per query (``ListedDocs`` in csrc/gingham/plaid.h): query q's are
+    (positions[j], rows[j]) for j in [offsets[q], offsets[q + 1]), int64 arrays."""
+
+    offsets: np.ndarray
+    positions: np.ndarray
+    rows: np.ndarray
+
+    def within(self, members: list[int]) -> tuple["Listed", np.ndarray]:
+        """The documents in the segment positions ``members``, renumbered to positions in
+        ``members``, and the indices into this list they come from."""
+        if members == list(range(len(members))) and self.positions.max(initial=-1) < len(
+                members):
+            return self, np.arange(len(self.rows))  # every segment is in the group
+        lookup = np.full(max(members[-1], int(self.positions.max(initial=-1))) + 1, -1,
+                         dtype=np.int64)
+        lookup[members] = np.arange(len(members))
+        local = lookup[self.positions]
+        picked = np.flatnonzero(local >= 0)
+        n_queries = len(self.offsets) - 1
+        query_of = np.repeat(np.arange(n_queries), np.diff(self.offsets))[picked]
+        offsets = np.zeros(n_queries + 1, dtype=np.int64)
+        np.cumsum(np.bincount(query_of, minlength=n_queries), out=offsets[1:])
+        return Listed(offsets, local[picked], self.rows[picked]), picked
 
 
 class SegmentKind(ABC):
@@ -70,11 +98,29 @@ class SegmentKind(ABC):
 
     @abstractmethod
     def search(self, codec: Any, segments: list, masks: list, queries: np.ndarray,
-               query_offsets: np.ndarray, k: int, params: Mapping[str, Any], exact: bool
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+               query_offsets: np.ndarray, k: int, params: Mapping[str, Any], exact: bool,
+               also: "Listed | None" = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Top-k over segments (handles) sharing one codec; masks: uint8 (n_docs,) or None per
         segment. -> (scores float32 (nq, m), segment position int64 (nq, m), row int64
-        (nq, m), stats STATS_DTYPE (nq,)); each row best first within a segment."""
+        (nq, m), stats STATS_DTYPE (nq,), exact scores float32 of the ``also`` documents
+        (positions into ``segments``), searchable or not (empty without ``also``)); each row
+        best first within a segment."""
+
+    def score_listed(self, codec: Any, segments: list, queries: np.ndarray,
+                     query_offsets: np.ndarray, also: "Listed | None") -> np.ndarray:
+        """Exact scores float32 of the ``also`` documents, one :meth:`score_rows` call per
+        query and segment (empty without ``also``)."""
+        if also is None:
+            return np.zeros(0, dtype=np.float32)
+        scores = np.empty(len(also.rows), dtype=np.float32)
+        for q in range(len(also.offsets) - 1):
+            query = queries[query_offsets[q]:query_offsets[q + 1]]
+            span = np.arange(also.offsets[q], also.offsets[q + 1])
+            for p in np.unique(also.positions[span]).tolist():
+                j = span[also.positions[span] == p]
+                scores[j] = self.score_rows(codec, segments[p], query, also.rows[j])
+        return scores
 
     @abstractmethod
     def score_rows(self, codec: Any, segment: Any, query: np.ndarray, rows: np.ndarray

@@ -142,9 +142,13 @@ class ResidualKind(SegmentKind):
         check_documents(folder, segment.doc_offsets, n_docs)
         return segment
 
-    def search(self, codec, segments, masks, queries, query_offsets, k, params, exact):
-        return _core.plaid_search(queries, query_offsets, segments, masks, k, params["ncells"],
-                                  params["centroid_score_threshold"], params["ndocs"], exact)
+    def search(self, codec, segments, masks, queries, query_offsets, k, params, exact,
+               also=None):
+        listed = None if also is None else (also.offsets, also.positions, also.rows)
+        out = _core.plaid_search(queries, query_offsets, segments, masks, k, params["ncells"],
+                                 params["centroid_score_threshold"], params["ndocs"], exact,
+                                 listed)
+        return out if also is not None else (*out, np.zeros(0, dtype=np.float32))
 
     def score_rows(self, codec, segment, query, rows):
         return _core.plaid_score_docs(query, segment, rows)

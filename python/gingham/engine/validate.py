@@ -147,6 +147,10 @@ def ids_list(ids: Any, name: str = "ids") -> list[str]:
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
         raise TypeError(f"{name} must be a list of strings; got {type(ids).__name__}")
     out = list(ids)
+    if all(type(x) is str for x in out):  # the common case in one pass of C loops
+        distinct = set(out)
+        if len(distinct) == len(out) and "" not in distinct:
+            return out
     seen: set[str] = set()
     for i, x in enumerate(out):
         if not isinstance(x, str):
@@ -157,6 +161,18 @@ def ids_list(ids: Any, name: str = "ids") -> list[str]:
             raise ValueError(f"{name} holds {x!r} more than once")
         seen.add(x)
     return out
+
+
+def ids_per_query(x: Any, n_queries: int, single: bool, name: str) -> list[list[str]]:
+    """One :func:`ids_list` per query: ``x`` itself for a single query, else a list holding
+    one list of ids per query."""
+    if single:
+        return [ids_list(x, name)]
+    lists = sequence(x, name, "id lists (one per query)")
+    if len(lists) != n_queries:
+        raise ValueError(f"{name} must hold one list of ids per query ({n_queries}); got "
+                         f"{len(lists)}")
+    return [ids_list(ids, f"{name}[{q}]") for q, ids in enumerate(lists)]
 
 
 def sequence(x: Any, name: str, what: str = "ids") -> list:

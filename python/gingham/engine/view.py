@@ -7,12 +7,14 @@ top-k and merges the groups' lists by (score desc, internal id asc).
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..storage import Snapshot
+from .. import _core
+from ..storage import Snapshot, UnknownIdError
 from . import kinds
 from . import validate as _validate
 from .csr import merge_topk
@@ -48,20 +50,42 @@ def open_view(snap: Snapshot, kind: kinds.SegmentKind, opened: dict, codec_root:
                           lambda: kind.open_segment(seg.folder, seg.arrays, seg.n_docs,
                                                     codecs.get(seg.codec_version)))
                    for seg in snap.segments]
+        lookups = [cached((str(seg.folder), seg.files.manifest_sha256, "ids"),
+                          lambda: SegmentIds(seg)) for seg in snap.segments]
     except BaseException:
         snap.close()
         raise
-    return View(snap, handles, codecs), used
+    return View(snap, handles, codecs, lookups), used
+
+
+class SegmentIds:
+    """A segment's rows by external id (``_core.IdLookup``), built at the first lookup: an
+    open that never looks ids up pays nothing."""
+
+    def __init__(self, segment) -> None:
+        self._segment = segment
+        self._lookup: _core.IdLookup | None = None
+        self._lock = threading.Lock()
+
+    def find(self, ids: list[str], live: np.ndarray | None) -> np.ndarray:
+        """Row int64 of each id whose row is live (live: uint8 per row, None: every row), -1
+        where there is none."""
+        if self._lookup is None:
+            with self._lock:
+                if self._lookup is None:
+                    self._lookup = _core.IdLookup(*self._segment.external_id_arrays)
+        return self._lookup.find(ids, live)
 
 
 class View:
     """The snapshot, its segments and their opened handles, and the opened codecs by version."""
 
-    def __init__(self, snap: Snapshot, handles: list, codecs: dict):
+    def __init__(self, snap: Snapshot, handles: list, codecs: dict, lookups: list):
         self.snap = snap
         self.segments = list(snap.segments)  # storage.SegmentView, segment-id order
         self.handles = handles               # the kind's opened segment, per segment
         self.codecs = codecs                 # codec version -> the kind's opened codec
+        self.lookups = lookups               # SegmentIds per segment
         self.position = {s.id: i for i, s in enumerate(self.segments)}
         self.all_live = [not s.n_docs or bool(s.live.all()) for s in self.segments]
 
@@ -87,35 +111,75 @@ class View:
                     for s, full in zip(self.segments, self.all_live)]
         return self.snap.masks(selected)
 
-    def located(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(internal ids, segment position, row) int64 of external ids; KeyError if unknown."""
-        internal, seg_ids, rows = self.snap.rows(ids)
-        pos = np.array([self.position[s] for s in seg_ids.tolist()], dtype=np.int64)
+    def located(self, ids: Sequence[str], missing: str = "raise"
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(internal ids, segment position, row) int64 of external ids, found in the segments'
+        own id arrays (``SegmentIds``) and live masks; UnknownIdError if an id is not live, or
+        with missing="ignore" -1 in all three for it."""
+        if missing not in ("raise", "ignore"):
+            raise ValueError("missing must be 'raise' or 'ignore'")
+        ids = _validate.sequence(ids, "ids")
+        pos = np.full(len(ids), -1, dtype=np.int64)
+        rows = np.full(len(ids), -1, dtype=np.int64)
+        internal = np.full(len(ids), -1, dtype=np.int64)
+        for p, seg in enumerate(self.segments):
+            if not ids or not seg.n_docs:
+                continue
+            found = self.lookups[p].find(ids, None if self.all_live[p] else seg.live)
+            new = np.flatnonzero((found >= 0) & (pos < 0))  # a live document has one live row
+            pos[new], rows[new] = p, found[new]
+            internal[new] = np.asarray(seg.internal_ids)[found[new]]
+        if missing == "raise" and (pos < 0).any():
+            raise UnknownIdError.of([i for i, p in zip(ids, pos.tolist()) if p < 0])
         return internal, pos, rows
+
+    def score_located(self, kind: kinds.SegmentKind, query: np.ndarray, pos: np.ndarray,
+                      rows: np.ndarray) -> np.ndarray:
+        """Exact MaxSim float32 (len(rows),) of one (Lq, dim) query against the documents at
+        (segment position, row)."""
+        scores = np.empty(len(rows), dtype=np.float32)
+        for p in np.unique(pos).tolist():
+            sel = np.flatnonzero(pos == p)
+            scores[sel] = kind.score_rows(self.codec_of(p), self.handles[p], query, rows[sel])
+        return scores
 
     def codec_of(self, position: int) -> Any:
         """The opened codec of the segment at ``position`` (None for kinds without one)."""
         return self.codecs.get(self.segments[position].codec_version)
 
     def search(self, kind: kinds.SegmentKind, masks: list, queries: np.ndarray,
-               query_offsets: np.ndarray, k: int, params: dict, exact: bool
-               ) -> tuple[list, np.ndarray]:
+               query_offsets: np.ndarray, k: int, params: dict, exact: bool,
+               also: kinds.Listed | None = None) -> tuple[list, np.ndarray, np.ndarray]:
         """Top-k of every query over the segments with a searchable row. -> (per query
-        (scores, internal ids, segment position, row), per-query stats records)."""
+        (scores, internal ids, segment position, row), per-query stats records, float32
+        exact scores of the ``also`` documents (segment positions of this view), searchable
+        or not; empty without ``also``)."""
         n_queries = len(query_offsets) - 1
         parts: list[list] = [[] for _ in range(n_queries)]
         stats = kinds.empty_stats(n_queries)
+        also_scores = np.zeros(0 if also is None else len(also.rows), dtype=np.float32)
+        done = np.zeros(len(also_scores), dtype=bool)
         groups: dict[Any, list[int]] = {}
         for i, m in enumerate(masks):
             if m is None or m.any():
                 groups.setdefault(self.segments[i].codec_version, []).append(i)
         for version, members in groups.items():
-            scores, seg, rows, st = kind.search(
+            listed, picked = (None, None) if also is None else also.within(members)
+            scores, seg, rows, st, listed_scores = kind.search(
                 self.codecs.get(version), [self.handles[i] for i in members],
-                [masks[i] for i in members], queries, query_offsets, k, params, exact)
+                [masks[i] for i in members], queries, query_offsets, k, params, exact, listed)
             kinds.add_stats(stats, st)
             self._collect(parts, scores, np.asarray(members, dtype=np.int64)[seg], rows)
-        return [merge_topk(parts[q], k) for q in range(n_queries)], stats
+            if picked is not None:
+                also_scores[picked], done[picked] = listed_scores, True
+        if not done.all():  # documents of segments with nothing searchable: scored alone
+            for q in range(n_queries):
+                j = np.flatnonzero(~done[also.offsets[q]:also.offsets[q + 1]]) + also.offsets[q]
+                if len(j):
+                    query = queries[query_offsets[q]:query_offsets[q + 1]]
+                    also_scores[j] = self.score_located(kind, query, also.positions[j],
+                                                        also.rows[j])
+        return [merge_topk(parts[q], k) for q in range(n_queries)], stats, also_scores
 
     def _collect(self, parts: list, scores, seg, rows) -> None:
         if not scores.shape[1]:

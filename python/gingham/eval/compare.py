@@ -19,10 +19,10 @@ from ..engine.csr import to_csr
 from .cache import EmbeddingCache, default_cache_dir, encode_cached, fit_cached
 from .metrics import METRICS, evaluate_run, p50_ms, per_query_ndcg, win_tie_loss
 
-__all__ = ["METHODS", "METHOD_LABELS", "METRICS", "SINGLE_METHODS", "compare_methods",
-           "default_cache_dir", "detect_language", "evaluate_run", "folder_bytes", "fuse_runs",
-           "method_runs", "p50_ms", "run_auto_hybrid", "run_bm25", "run_late_interaction",
-           "run_plaid", "run_single_vector", "with_win_tie_loss"]
+__all__ = ["METHODS", "METHOD_LABELS", "METRICS", "SINGLE_METHODS", "auto_hybrid_query",
+           "compare_methods", "default_cache_dir", "detect_language", "evaluate_run",
+           "folder_bytes", "fuse_runs", "method_runs", "p50_ms", "run_bm25",
+           "run_late_interaction", "run_plaid", "run_single_vector", "with_win_tie_loss"]
 
 
 # ---------------------------------------------------------------------- method runners
@@ -247,28 +247,18 @@ def _fused_run(dense: tuple, sparse: tuple, fusion: str, alpha: float) -> tuple:
     return fused, None, secs
 
 
-def run_auto_hybrid(index: Any, bm25: Any, query_texts: Sequence[str],
-                    queries: Sequence[np.ndarray], dense: tuple, k: int = EVAL_DEPTH
-                    ) -> tuple[list[list[str]], list[np.ndarray], list[float]]:
-    """The default hybrid (``fusion.auto_fuse``, as ``Retriever.search(hybrid=True)``) of each
-    query over an open Index and its BM25, from the PLAID run ``dense`` ((ids, scores,
-    seconds) per query). Seconds per query = the PLAID search plus
-    what ``Retriever.search(hybrid=True)`` adds to it: the BM25 search (timed again here, as
-    the fusion reuses its scores) and the fusion (MaxSim of the BM25-only hits and of the null
-    sample, BM25 scores of the PLAID hits, the combination)."""
-    from ..text.fusion import NullSample, auto_fuse
+def auto_hybrid_query(index: Any, bm25: Any, text: str, query: np.ndarray,
+                      k: int = EVAL_DEPTH) -> tuple[list[str], np.ndarray]:
+    """The default hybrid (``fusion.auto_fuse``) of one query, as
+    ``Retriever.search(hybrid=True)`` runs it after encoding: the BM25 search, the PLAID search
+    that also scores the BM25 hits and the null sample, and the fusion -> (top-k ids, fused
+    scores)."""
+    from ..text.fusion import auto_fuse, hybrid_scored_ids
 
-    null = NullSample(index, bm25.ids)  # read once per index, as the Retriever keeps it
-    ids, scores, secs = [], [], []
-    for i, (text, q) in enumerate(zip(query_texts, queries)):
-        t0 = time.perf_counter()
-        sparse_ids = bm25.search(text, k)[0][0]
-        top, fused = auto_fuse(index, bm25, text, q, (dense[0][i], dense[1][i]), sparse_ids,
-                               k, null=null)
-        secs.append(dense[2][i] + time.perf_counter() - t0)
-        ids.append(top)
-        scores.append(fused)
-    return ids, scores, secs
+    sparse_ids = bm25.search(text, k)[0][0]
+    hits, scored = index.search(query, k=k, also_score=hybrid_scored_ids(sparse_ids, bm25.ids))
+    return auto_fuse(index, bm25, text, query, ([h.id for h in hits], [h.score for h in hits]),
+                     sparse_ids, scored, k)
 
 
 def run_plaid(doc_ids: Sequence[str], queries: Sequence[np.ndarray], docs: Sequence[np.ndarray],
@@ -284,8 +274,10 @@ def run_plaid(doc_ids: Sequence[str], queries: Sequence[np.ndarray], docs: Seque
 def _plaid_runs(doc_ids: Sequence[str], queries: Sequence[np.ndarray],
                 docs: Sequence[np.ndarray], nbits: int, k: int, hybrid: tuple | None
                 ) -> tuple[tuple, float, tuple | None]:
-    """:func:`run_plaid`, and with hybrid = (BM25Index over doc_ids, query texts)
-    also :func:`run_auto_hybrid` over the same Index (else None as the third item)."""
+    """:func:`run_plaid`, and with hybrid = (BM25Index over doc_ids, query texts) also the
+    default hybrid over the same Index (else None as the third item). The two are timed query
+    by query in turn, so a change of the machine's speed during the run (other jobs, clock
+    scaling) weighs on both alike and their latency ratio stays comparable."""
     import tempfile
 
     from ..engine.index import Index
@@ -295,17 +287,20 @@ def _plaid_runs(doc_ids: Sequence[str], queries: Sequence[np.ndarray],
                            seed=0)
         idx.add(list(doc_ids), list(docs))
         ids, scores, secs = [], [], []
-        for q in queries:
+        fused: tuple | None = None if hybrid is None else ([], [], [])
+        for i, q in enumerate(queries):
             t0 = time.perf_counter()
             hits = idx.search(q, k=k)
             secs.append(time.perf_counter() - t0)
             ids.append([h.id for h in hits])
             scores.append(np.asarray([h.score for h in hits], dtype=np.float32))
+            if fused is not None:
+                t0 = time.perf_counter()
+                top, values = auto_hybrid_query(idx, hybrid[0], hybrid[1][i], q, k)
+                fused[2].append(time.perf_counter() - t0)
+                fused[0].append(top)
+                fused[1].append(values)
         run = (ids, scores, secs)
-        fused = None
-        if hybrid is not None:
-            bm25, texts = hybrid
-            fused = run_auto_hybrid(idx, bm25, texts, queries, run, k)
         size = folder_bytes(os.path.join(tmp, "index")) / max(1, len(idx))
         idx.close()
     return run, size, fused

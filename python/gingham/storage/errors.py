@@ -37,5 +37,10 @@ class DuplicateIdError(StorageError, ValueError):
 class UnknownIdError(StorageError, KeyError):
     """An id does not name a live document."""
 
+    @classmethod
+    def of(cls, unknown: list) -> "UnknownIdError":
+        """The error naming (the first few of) the ids ``unknown``."""
+        return cls(f"{len(unknown)} id(s) not in the index, e.g. {unknown[:5]!r}")
+
     def __str__(self) -> str:  # KeyError would print the repr of the message
         return str(self.args[0]) if self.args else ""

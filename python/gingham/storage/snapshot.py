@@ -83,6 +83,12 @@ class SegmentView:
     def n_live(self) -> int:
         return int(np.count_nonzero(self.live))
 
+    @property
+    def external_id_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(bytes uint8 (B,), offsets int64 (n_docs + 1,)) of the rows' UTF-8 external ids,
+        offsets checked at open."""
+        return self.files.arrays[EXTERNAL_ID_BYTES], self.files.arrays[EXTERNAL_ID_OFFSETS]
+
     def external_id(self, row: int) -> str:
         """External id of one row (read from the segment's own files, whose offsets were
         checked at open); CorruptionError naming the bytes file if they are not UTF-8."""
@@ -353,8 +359,7 @@ class Snapshot:
         found = dict(rows)
         unknown = [i for i in ids if i not in found]
         if unknown and missing == "raise":
-            raise UnknownIdError(f"{len(unknown)} id(s) not in the index, e.g. "
-                                 f"{unknown[:5]!r}")
+            raise UnknownIdError.of(unknown)
         return np.array([found[i] for i in ids if i in found], dtype=np.int64)
 
     def rows(self, external_ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -366,8 +371,7 @@ class Snapshot:
             "WHERE external_id IN ({}) AND " + cat.LIVE, ids)}
         unknown = [i for i in ids if i not in found]
         if unknown:
-            raise UnknownIdError(f"{len(unknown)} id(s) not in the index, e.g. "
-                                 f"{unknown[:5]!r}")
+            raise UnknownIdError.of(unknown)
         out = np.array([found[i] for i in ids], dtype=np.int64).reshape(-1, 3)
         return out[:, 0], out[:, 1], out[:, 2]
 

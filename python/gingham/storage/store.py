@@ -415,8 +415,7 @@ class Store:
             if missing == "raise" and len(docs) != len(ids):
                 found = {d[1] for d in docs}
                 unknown = [i for i in ids if i not in found]
-                raise UnknownIdError(f"{len(unknown)} id(s) not in the index, e.g. "
-                                     f"{unknown[:5]!r}")
+                raise UnknownIdError.of(unknown)
             commit = int(meta["commit"]) + 1
             with self._transaction() as c:
                 self._tombstone(c, docs, commit)

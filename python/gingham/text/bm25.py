@@ -195,13 +195,14 @@ class BM25Index:
         if not isinstance(query, str):
             raise TypeError(f"query must be a string; got {type(query).__name__}")
         ids = [str(i) for i in ids]
-        unknown = [i for i in ids if i not in self._row]
-        if unknown:
-            raise KeyError(f"unknown ids: {unknown[:5]}")
-        scores = self._all_scores(query) if ids else None
+        try:
+            rows = np.fromiter(map(self._row.__getitem__, ids), np.int64, len(ids))
+        except KeyError:
+            raise KeyError(f"unknown ids: {[i for i in ids if i not in self._row][:5]}") from None
+        scores = self._all_scores(query) if len(rows) else None
         if scores is None:
-            return np.zeros(len(ids), np.float32)
-        return scores[np.fromiter((self._row[i] for i in ids), np.int64, len(ids))]
+            return np.zeros(len(rows), np.float32)
+        return scores[rows]
 
     def score_stats(self, query: str) -> tuple[float, float]:
         """(mean, population std) of the query's BM25 scores over every indexed document: the

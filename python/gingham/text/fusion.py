@@ -60,8 +60,9 @@ def zscore(scores: Sequence[float]) -> np.ndarray:
     s = np.asarray(scores, dtype=np.float64)
     if s.size == 0:
         return s
-    sd = s.std()
-    return np.zeros_like(s) if sd == 0 else (s - s.mean()) / sd
+    centred = s - s.mean()
+    sd = float(np.sqrt(np.dot(centred, centred) / s.size))  # np.std, without its overhead
+    return np.zeros_like(s) if sd == 0 else centred / sd
 
 
 def standardize(scores: Sequence[float], null: tuple[float, float] | None) -> np.ndarray:
@@ -149,93 +150,72 @@ def complete_fusion(ids: Sequence[str], dense: Sequence[float], sparse: Sequence
     return [ids[i] for i in order], fused[order]
 
 
-class NullSample:
-    """The stored token vectors of :func:`null_sample` of a corpus, read once: the mean and
-    std of a query's MaxSim over them estimate the scores a document unrelated to the query
-    gets.
-
-    index: the ``gingham.Index``; ids: the corpus's live ids (the BM25 index's, in its order).
-    ``key`` is the sampled ids, so a caller can tell when the corpus changed under it.
-    """
-
-    def __init__(self, index, ids: Sequence[str], size: int = NULL_SAMPLE) -> None:
-        from ..engine.csr import to_csr
-
-        self.ids = null_sample(ids, size)
-        self.key = tuple(self.ids)
-        rows = [np.asarray(index.tokens(i), dtype=np.float32) for i in self.ids]
-        rows = [r for r in rows if r.shape[0]]
-        self._csr = to_csr(rows) if rows else None
-
-    def stats(self, query: np.ndarray) -> tuple[float, float] | None:
-        """(mean, population std) of the (Lq, dim) query's MaxSim over the sample; None for an
-        empty sample."""
-        if self._csr is None:
-            return None
-        tokens, offsets = self._csr
-        # A few thousand rows: one numpy product, no parallel region to start per query.
-        sims = tokens @ np.asarray(query, dtype=np.float32).T
-        best = np.maximum.reduceat(sims, offsets[:-1], axis=0).sum(axis=1, dtype=np.float64)
-        return float(best.mean()), float(best.std())
-
-
 def null_sample(ids: Sequence[str], size: int = NULL_SAMPLE) -> list[str]:
     """``size`` ids taken evenly over ``ids`` (all of them when there are fewer): the documents
     whose MaxSim estimates the corpus average for a query."""
     n = len(ids)
     if n <= size:
         return list(ids)
-    return [ids[i] for i in np.linspace(0, n - 1, size).astype(np.int64).tolist()]
+    if size == 1:
+        return [ids[0]]
+    # the positions of np.linspace(0, n - 1, size) truncated, without its per-call overhead
+    step = (n - 1) / (size - 1)
+    return [ids[int(i * step)] for i in range(size - 1)] + [ids[n - 1]]
+
+
+def hybrid_scored_ids(sparse_ids: Sequence[str], corpus_ids: Sequence[str]) -> list[str]:
+    """The ids whose exact MaxSim :func:`auto_fuse` needs beside the late-interaction search
+    (``Index.search(also_score=)``): the BM25 candidates, then :func:`null_sample` of the
+    corpus's live ids (each id once)."""
+    return list(dict.fromkeys([*sparse_ids, *null_sample(corpus_ids)]))
 
 
 def auto_fuse(index, bm25, text: str, query: np.ndarray,
               dense: tuple[Sequence[str], Sequence[float]], sparse_ids: Sequence[str],
-              k: int = 10, *, subset: Sequence[str] | None = None, where: str | None = None,
-              params: Sequence | None = None, null: NullSample | None = None
+              scored: dict[str, float], k: int = 10, *, subset: Sequence[str] | None = None,
+              where: str | None = None, params: Sequence | None = None
               ) -> tuple[list[str], np.ndarray]:
     """The default hybrid: complete-score fusion of one query's two candidate lists.
 
     index: the ``gingham.Index`` holding the documents; bm25: the ``BM25Index`` over the same
     ids; text / query: the query string and its (Lq, dim) unit token vectors; dense: the
     late-interaction candidates (ids, MaxSim scores from the stored vectors, as
-    ``Index.search`` returns them, already filtered); sparse_ids: the BM25 candidates. The BM25
-    hits missing from ``dense`` get their MaxSim from the stored vectors (``Index.rerank``;
-    with ``where``, an exact ``Index.search`` restricted to them, which applies the filter);
-    ``subset`` / ``where`` / ``params`` and deletions are honoured, so a filtered-out or
-    deleted BM25 hit never appears. Every candidate gets its BM25 score from
-    ``BM25Index.score``. The late-interaction weight is :func:`factor_weight` of the
-    :func:`headroom` of the best MaxSim over the mean MaxSim of ``null`` (a
-    :class:`NullSample` of the corpus, built here when None). Returns (top-k ids, float64
-    fused scores): min(k, candidates passing the filters) distinct ids.
+    ``Index.search`` returns them, already filtered); sparse_ids: the BM25 candidates; scored:
+    {id: exact MaxSim} of the live ids of :func:`hybrid_scored_ids` (``Index.search`` returns
+    it beside the dense list when given them as ``also_score``). The BM25 hits missing from
+    ``dense`` take their MaxSim from ``scored`` (with ``where``, from an exact
+    ``Index.search`` restricted to them, which applies the filter); ``subset`` / ``where`` /
+    ``params`` and deletions are honoured, so a filtered-out or deleted BM25 hit never
+    appears. Every candidate gets its BM25 score from ``BM25Index.score``. The
+    late-interaction weight is :func:`factor_weight` of the :func:`headroom` of the best
+    MaxSim over the mean MaxSim of the null sample. Returns (top-k ids, float64 fused
+    scores): min(k, candidates passing the filters) distinct ids.
     """
-    exact = dict(zip(dense[0], (float(x) for x in dense[1])))
-    union = list(dict.fromkeys([*exact, *sparse_ids]))
-    need = [d for d in union if d not in exact]
+    exact = dict(zip(dense[0], map(float, dense[1])))
+    extra = [d for d in dict.fromkeys(sparse_ids) if d not in exact]  # BM25-only hits
     if subset is not None:
         allowed = set(subset)
-        need = [d for d in need if d in allowed]
-    exact.update(_exact_scores(index, query, need, where, params))
-    live = [d for d in union if d in exact]
+        extra = [d for d in extra if d in allowed]
+    found = ({d: float(scored[d]) for d in extra if d in scored} if where is None else
+             _passing_where(index, query, extra, where, params))
+    live = [*exact, *(d for d in extra if d in found)]
     if not live:
         return [], np.zeros(0, np.float64)
-    scores = np.fromiter((exact[d] for d in live), np.float64, len(live))
-    stats = (NullSample(index, bm25.ids) if null is None else null).stats(query)
-    confidence = headroom(scores.max(), scores.mean() if stats is None else stats[0],
+    scores = np.array([*exact.values(), *(found[d] for d in live[len(exact):])], np.float64)
+    # an empty document scores -inf: it is no sample of what unrelated documents score
+    null = [v for v in (scored.get(d) for d in null_sample(bm25.ids))
+            if v is not None and np.isfinite(v)]
+    confidence = headroom(scores.max(), np.mean(null) if null else scores.mean(),
                           ceiling=np.asarray(query).shape[0])
     return complete_fusion(live, scores, bm25.score(text, live), k,
                            alpha=factor_weight(confidence))
 
 
-def _exact_scores(index, query: np.ndarray, ids: list[str], where: str | None,
-                  params: Sequence | None) -> dict[str, float]:
+def _passing_where(index, query: np.ndarray, ids: list[str], where: str,
+                   params: Sequence | None) -> dict[str, float]:
     """{id: MaxSim from the stored vectors} of the ids that are live and pass ``where``."""
     if not ids:
         return {}
-    if where is None:
-        try:
-            return {h.id: h.score for h in index.rerank(query, ids)}
-        except KeyError:
-            pass  # an id is deleted: the restricted search below skips it
     hits = index.search(query, k=len(ids), mode="exact", subset=ids, where=where,
                         params=params)
     return {h.id: h.score for h in hits}

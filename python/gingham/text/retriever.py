@@ -37,7 +37,7 @@ from .bm25 import BM25Index
 from .checks import check_target, ids_digest, ids_for, texts_list
 from .encoder import RECOMMENDED_SETTINGS, Encoder
 from .explain import explain_hits
-from .fusion import DEFAULT_ALPHA, NullSample, auto_fuse, null_sample, rrf, weighted
+from .fusion import DEFAULT_ALPHA, auto_fuse, hybrid_scored_ids, rrf, weighted
 
 ENCODER_DIR = "encoder"
 BM25_DIR = "bm25"
@@ -375,9 +375,17 @@ class Retriever:
             out = [[self._hit(d, d["score"], d["rank"]) for d in hits] for hits in out]
         else:
             depth = max(int(k), FUSION_DEPTH)
-            dense = self.index.search(qvecs, k=depth, mode=mode, **filters)
-            ranked = [self._fuse(queries[qi], qvecs[qi], hits, int(k), depth, fusion,
-                                 float(alpha), filters) for qi, hits in enumerate(dense)]
+            sparse = [self.bm25.search(text, depth)[0] for text in queries]
+            if fusion == "auto":  # exact MaxSim of the BM25 hits within the same search
+                also = [hybrid_scored_ids(ids, self.bm25.ids) for ids, _ in sparse]
+                dense, scored = self.index.search(qvecs, k=depth, mode=mode, also_score=also,
+                                                  **filters)
+            else:
+                dense = self.index.search(qvecs, k=depth, mode=mode, **filters)
+                scored = [{} for _ in queries]
+            ranked = [self._fuse(queries[qi], qvecs[qi], hits, sparse[qi], scored[qi], int(k),
+                                 fusion, float(alpha), filters)
+                      for qi, hits in enumerate(dense)]
             docs = iter(self.index.documents([d for r in ranked for d, _ in r]))
             out = [[self._hit(next(docs), s, rank) for rank, (_, s) in enumerate(r)]
                    for r in ranked]
@@ -388,14 +396,14 @@ class Retriever:
                     h["explain"] = e
         return out[0] if single else out
 
-    def _fuse(self, text: str, qvec: np.ndarray, hits: list, k: int, depth: int, fusion: str,
-              alpha: float, filters: dict) -> list[tuple[str, float]]:
+    def _fuse(self, text: str, qvec: np.ndarray, hits: list, sparse: tuple, scored: dict,
+              k: int, fusion: str, alpha: float, filters: dict) -> list[tuple[str, float]]:
         assert self.bm25 is not None
-        sparse_ids, sparse_scores = self.bm25.search(text, depth)[0]
+        sparse_ids, sparse_scores = sparse
         if fusion == "auto":
             ids, scores = auto_fuse(self.index, self.bm25, text, qvec,
                                     ([h.id for h in hits], [h.score for h in hits]),
-                                    sparse_ids, k, null=self._null_sample(), **filters)
+                                    sparse_ids, scored, k, **filters)
             return list(zip(ids, scores.tolist()))
         if filters["subset"] is not None or filters["where"] is not None:
             allowed = set(sparse_ids)
@@ -418,14 +426,6 @@ class Retriever:
             ids, scores = weighted((dense_ids, dense_scores), (sparse_ids, sparse_scores), k,
                                    alpha=alpha)
         return list(zip(ids, scores.tolist()))
-
-    def _null_sample(self) -> NullSample:
-        """The corpus sample of the default hybrid, read again when the documents changed."""
-        assert self.bm25 is not None
-        null = getattr(self, "_null", None)
-        if null is None or null.key != tuple(null_sample(self.bm25.ids)):
-            null = self._null = NullSample(self.index, self.bm25.ids)
-        return null
 
     def rerank(self, query: str, texts_or_ids: Sequence[str], k: int | None = None
                ) -> list[dict[str, Any]]:
