@@ -78,8 +78,7 @@ class FlatKind(SegmentKind):
         stats = empty_stats(len(query_offsets) - 1)
         stats["n_full"] = sum(s.shape[1] for s in scores)
         return (np.concatenate(scores, axis=1), np.concatenate(seg, axis=1),
-                np.concatenate(rows, axis=1), stats,
-                self.score_listed(codec, segments, queries, query_offsets, also))
+                np.concatenate(rows, axis=1), stats, None)  # nothing to share with score_rows
 
     def score_rows(self, codec, segment, query, rows):
         return _core.flat_score_docs(segment, query, rows)

@@ -104,23 +104,9 @@ class SegmentKind(ABC):
         """Top-k over segments (handles) sharing one codec; masks: uint8 (n_docs,) or None per
         segment. -> (scores float32 (nq, m), segment position int64 (nq, m), row int64
         (nq, m), stats STATS_DTYPE (nq,), exact scores float32 of the ``also`` documents
-        (positions into ``segments``), searchable or not (empty without ``also``)); each row
-        best first within a segment."""
-
-    def score_listed(self, codec: Any, segments: list, queries: np.ndarray,
-                     query_offsets: np.ndarray, also: "Listed | None") -> np.ndarray:
-        """Exact scores float32 of the ``also`` documents, one :meth:`score_rows` call per
-        query and segment (empty without ``also``)."""
-        if also is None:
-            return np.zeros(0, dtype=np.float32)
-        scores = np.empty(len(also.rows), dtype=np.float32)
-        for q in range(len(also.offsets) - 1):
-            query = queries[query_offsets[q]:query_offsets[q + 1]]
-            span = np.arange(also.offsets[q], also.offsets[q + 1])
-            for p in np.unique(also.positions[span]).tolist():
-                j = span[also.positions[span] == p]
-                scores[j] = self.score_rows(codec, segments[p], query, also.rows[j])
-        return scores
+        (positions into ``segments``), searchable or not, or None when the kind does not score
+        them in its search (the caller then uses :meth:`score_rows`)); each row best first
+        within a segment."""
 
     @abstractmethod
     def score_rows(self, codec: Any, segment: Any, query: np.ndarray, rows: np.ndarray

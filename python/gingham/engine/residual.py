@@ -148,7 +148,7 @@ class ResidualKind(SegmentKind):
         out = _core.plaid_search(queries, query_offsets, segments, masks, k, params["ncells"],
                                  params["centroid_score_threshold"], params["ndocs"], exact,
                                  listed)
-        return out if also is not None else (*out, np.zeros(0, dtype=np.float32))
+        return out if also is not None else (*out, None)
 
     def score_rows(self, codec, segment, query, rows):
         return _core.plaid_score_docs(query, segment, rows)

@@ -170,9 +170,9 @@ class View:
                 [masks[i] for i in members], queries, query_offsets, k, params, exact, listed)
             kinds.add_stats(stats, st)
             self._collect(parts, scores, np.asarray(members, dtype=np.int64)[seg], rows)
-            if picked is not None:
+            if listed_scores is not None:
                 also_scores[picked], done[picked] = listed_scores, True
-        if not done.all():  # documents of segments with nothing searchable: scored alone
+        if not done.all():  # the kind scored them not, or their segment was not searched
             for q in range(n_queries):
                 j = np.flatnonzero(~done[also.offsets[q]:also.offsets[q + 1]]) + also.offsets[q]
                 if len(j):
