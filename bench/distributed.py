@@ -150,7 +150,6 @@ def main() -> None:
             qps = len(queries) / (time.perf_counter() - t)
             exact = [h for lo in range(0, len(queries), 20)
                      for h in sh.search(queries[lo:lo + 20], 10, mode="exact")]
-            noop = bare_round_trip(n, queries[0])
             same_exact = all([(h.id, round(h.score, 5)) for h in a] ==
                              [(h.id, round(h.score, 5)) for h in b]
                              for a, b in zip(exact, oracle_exact))
@@ -165,6 +164,8 @@ def main() -> None:
             recall = np.mean([len({h.id for h in a} & {h.id for h in b}) / 10
                               for a, b in zip(plaid, oracle_exact)])
             st = sh.stats()
+            sh.close()  # before the no-op actors: the shard actors hold the CPUs they asked for
+            noop = bare_round_trip(n, queries[0])
             per_shard[n] = {"build_s": build_s, "write_s": out["write_s"],
                             "codec_s": out["codec_s"], "p50": pct(slowest, 50),
                             "bytes": st["bytes_on_disk"] / n, "docs": args.docs / n,
@@ -179,7 +180,6 @@ def main() -> None:
                          f"{pct(slowest, 50):.2f} ms; bare Ray round trip to {n} no-op "
                          f"actor(s) p50 {pct(noop, 50):.2f} ms; "
                          f"{st['bytes_on_disk'] / 2**20:.1f} MiB")
-            sh.close()
             shutil.rmtree(path)
         plaid_recall_single = np.mean([len({h.id for h in a} & {h.id for h in b}) / 10
                                        for a, b in zip(oracle_plaid, oracle_exact)])
