@@ -66,13 +66,16 @@ class _Analyzer:
 
 
 def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Rows of the k highest scores, best first, ties by lower row (as a stable sort of all)."""
-    n = scores.shape[0]
-    if k >= n:
-        return np.argsort(-scores, kind="stable")
-    kth = np.partition(scores, n - k)[n - k]
-    above = np.flatnonzero(scores > kth)
-    rows = np.concatenate([above, np.flatnonzero(scores == kth)[:k - above.size]])
+    """Rows of the k highest positive scores, best first, ties by lower row (as a stable sort
+    of the positive ones). Only the documents sharing a term with the query (score > 0) are
+    ranked: usually a fraction of the corpus."""
+    rows = np.flatnonzero(scores > 0)
+    if rows.size > k:
+        values = scores[rows]
+        kth = np.partition(values, rows.size - k)[rows.size - k]
+        above = values > kth
+        tied = np.flatnonzero(values == kth)[:k - int(np.count_nonzero(above))]
+        rows = np.concatenate([rows[above], rows[tied]])
     return rows[np.lexsort((rows, -scores[rows]))]
 
 
@@ -168,7 +171,6 @@ class BM25Index:
                 out.append(([], np.zeros(0, np.float32)))
                 continue
             top = _top_rows(scores, kk)
-            top = top[scores[top] > 0]
             out.append(([self.ids[r] for r in top], scores[top]))
         return out
 
@@ -194,11 +196,14 @@ class BM25Index:
         ``KeyError``."""
         if not isinstance(query, str):
             raise TypeError(f"query must be a string; got {type(query).__name__}")
-        ids = [str(i) for i in ids]
         try:
             rows = np.fromiter(map(self._row.__getitem__, ids), np.int64, len(ids))
-        except KeyError:
-            raise KeyError(f"unknown ids: {[i for i in ids if i not in self._row][:5]}") from None
+        except KeyError:  # ids given as other types than str, or unknown ids
+            ids = [str(i) for i in ids]
+            unknown = [i for i in ids if i not in self._row]
+            if unknown:
+                raise KeyError(f"unknown ids: {unknown[:5]}") from None
+            rows = np.fromiter(map(self._row.__getitem__, ids), np.int64, len(ids))
         scores = self._all_scores(query) if len(rows) else None
         if scores is None:
             return np.zeros(len(rows), np.float32)

@@ -17,6 +17,7 @@ Three ways to fuse, chosen in docs/hybrid.md from measurements on three labelled
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -203,9 +204,9 @@ def auto_fuse(index, bm25, text: str, query: np.ndarray,
         return [], np.zeros(0, np.float64)
     scores = np.array([*exact.values(), *(found[d] for d in live[len(exact):])], np.float64)
     # an empty document scores -inf: it is no sample of what unrelated documents score
-    null = [v for v in (scored.get(d) for d in null_sample(bm25.ids))
-            if v is not None and np.isfinite(v)]
-    confidence = headroom(scores.max(), np.mean(null) if null else scores.mean(),
+    null = [v for v in map(scored.get, null_sample(bm25.ids))
+            if v is not None and math.isfinite(v)]
+    confidence = headroom(scores.max(), math.fsum(null) / len(null) if null else scores.mean(),
                           ceiling=np.asarray(query).shape[0])
     return complete_fusion(live, scores, bm25.score(text, live), k,
                            alpha=factor_weight(confidence))
