@@ -30,6 +30,18 @@ def store(tmp_path):
     s.close()
 
 
+def test_segment_external_ids_of_rows_equal_the_ids_one_by_one(store):
+    ids = ["a", "\u00e9t\u00e9", "b", "\u6587\u6863-7", "zz" * 40]
+    store.add(ids, _arrays("abcde"))
+    with store.snapshot() as snap:
+        seg = snap.segments[0]
+        assert seg.external_ids() == ids
+        rows = np.array([4, 0, 3, 3, 1, 2], dtype=np.int64)
+        assert seg.external_ids(rows) == [seg.external_id(int(r)) for r in rows]
+        assert seg.external_ids([2, 1]) == ["b", "\u00e9t\u00e9"]
+        assert seg.external_ids(np.zeros(0, np.int64)) == []
+
+
 def test_create_refuses_non_empty_folder_and_open_missing(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "f").write_text("")

@@ -370,9 +370,8 @@ class Index:
                                                        query_offsets, k, search_params,
                                                        mode == "exact", listed)
         hits = (view.document_hits(merged) if with_documents else
-                [[Hit(view.segments[s].external_id(r), float(sc), rank) for rank, (sc, s, r)
-                  in enumerate(zip(scores.tolist(), seg.tolist(), rows.tolist()))]
-                 for scores, _, seg, rows in merged])
+                [[Hit(d, sc, rank) for rank, (d, sc) in enumerate(zip(ids, m[0].tolist()))]
+                 for ids, m in zip(view.hit_ids(merged), merged)])
         wall_ms = 1000.0 * (time.perf_counter() - t0)
         out: list = [hits[0] if single else hits]
         if listed is not None:

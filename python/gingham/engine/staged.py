@@ -126,6 +126,5 @@ class PlaidCandidates:
             merged.append(merge_topk([part], k))
         if with_documents:
             return self._view.document_hits(merged)
-        return [[Hit(self._view.segments[s].external_id(r), float(sc), rank) for rank, (sc, s, r)
-                 in enumerate(zip(sc_.tolist(), seg_.tolist(), rows_.tolist()))]
-                for sc_, _, seg_, rows_ in merged]
+        return [[Hit(d, sc, rank) for rank, (d, sc) in enumerate(zip(ids, m[0].tolist()))]
+                for ids, m in zip(self._view.hit_ids(merged), merged)]

@@ -191,6 +191,21 @@ class View:
         for q in range(scores.shape[0]):
             parts[q].append((scores[q], internal[q], seg[q], rows[q]))
 
+    def hit_ids(self, merged: list) -> list[list[str]]:
+        """External ids of merged results (per query, in rank order), read segment by
+        segment in one pass over all queries."""
+        if not merged:
+            return []
+        seg = np.concatenate([m[2] for m in merged]).astype(np.int64, copy=False)
+        rows = np.concatenate([m[3] for m in merged]).astype(np.int64, copy=False)
+        flat: list = [None] * len(rows)
+        for s in np.unique(seg).tolist():
+            sel = np.flatnonzero(seg == s)
+            for i, doc_id in zip(sel.tolist(), self.segments[s].external_ids(rows[sel])):
+                flat[i] = doc_id
+        bounds = np.cumsum([0] + [len(m[3]) for m in merged]).tolist()
+        return [flat[a:b] for a, b in zip(bounds, bounds[1:])]
+
     def document_hits(self, merged: list) -> list[list[dict[str, Any]]]:
         """Merged results as {"id", "metadata", "text", "score", "rank"} dicts, read in one
         batched catalog query."""

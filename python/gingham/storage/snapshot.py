@@ -101,8 +101,21 @@ class SegmentView:
                                   f"row {row} is not UTF-8: {exc.reason}") from None
 
     def external_ids(self, rows: Iterable[int] | None = None) -> list[str]:
-        rows = range(self.n_docs) if rows is None else rows
-        return [self.external_id(int(r)) for r in rows]
+        """External ids of ``rows`` (int64 row numbers; None: every row), in order, read
+        through one buffer view (a memory-map slice per id costs microseconds);
+        CorruptionError as :meth:`external_id`."""
+        data, offsets = self.external_id_arrays
+        rows = (np.arange(self.n_docs, dtype=np.int64) if rows is None else
+                np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows,
+                           dtype=np.int64))
+        starts, ends = offsets[rows].tolist(), offsets[rows + 1].tolist()
+        buffer = memoryview(np.asarray(data))
+        try:
+            return [str(buffer[a:b], "utf-8") for a, b in zip(starts, ends)]
+        except UnicodeDecodeError:
+            for r in rows.tolist():
+                self.external_id(r)  # raises naming the first row that is not UTF-8
+            raise
 
 
 def check_segment_files(seg_id: int, n_docs: int, files: FolderFiles) -> None:
