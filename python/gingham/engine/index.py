@@ -61,6 +61,13 @@ class Hit(NamedTuple):
     rank: int
 
 
+def hits_of(view, merged: list) -> list[list[Hit]]:
+    """Hit lists of merged results (per query: scores, internal ids, segment positions, rows),
+    their ids read segment by segment (``View.hit_ids``)."""
+    return [[Hit(d, sc, rank) for rank, (d, sc) in enumerate(zip(ids, m[0].tolist()))]
+            for ids, m in zip(view.hit_ids(merged), merged)]
+
+
 class Index:
     """A multi-vector index in a folder; create with ``Index.create``, open with ``Index.open``."""
 
@@ -369,9 +376,7 @@ class Index:
         merged, raw_stats, listed_scores = view.search(self._kind, masks, stacked,
                                                        query_offsets, k, search_params,
                                                        mode == "exact", listed)
-        hits = (view.document_hits(merged) if with_documents else
-                [[Hit(d, sc, rank) for rank, (d, sc) in enumerate(zip(ids, m[0].tolist()))]
-                 for ids, m in zip(view.hit_ids(merged), merged)])
+        hits = view.document_hits(merged) if with_documents else hits_of(view, merged)
         wall_ms = 1000.0 * (time.perf_counter() - t0)
         out: list = [hits[0] if single else hits]
         if listed is not None:

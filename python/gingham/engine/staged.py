@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import _core
 from .csr import merge_topk
-from .index import Hit
+from .index import hits_of
 
 
 class PlaidCandidates:
@@ -126,5 +126,4 @@ class PlaidCandidates:
             merged.append(merge_topk([part], k))
         if with_documents:
             return self._view.document_hits(merged)
-        return [[Hit(d, sc, rank) for rank, (d, sc) in enumerate(zip(ids, m[0].tolist()))]
-                for ids, m in zip(self._view.hit_ids(merged), merged)]
+        return hits_of(self._view, merged)

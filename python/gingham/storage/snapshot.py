@@ -106,8 +106,7 @@ class SegmentView:
         CorruptionError as :meth:`external_id`."""
         data, offsets = self.external_id_arrays
         rows = (np.arange(self.n_docs, dtype=np.int64) if rows is None else
-                np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows,
-                           dtype=np.int64))
+                np.asarray(rows if isinstance(rows, np.ndarray) else list(rows), np.int64))
         starts, ends = offsets[rows].tolist(), offsets[rows + 1].tolist()
         buffer = memoryview(np.asarray(data))
         try:

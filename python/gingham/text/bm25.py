@@ -164,13 +164,12 @@ class BM25Index:
         if not isinstance(k, (int, np.integer)) or k <= 0:
             raise ValueError(f"k must be a positive int; got {k!r}")
         out: list[tuple[list[str], np.ndarray]] = []
-        kk = min(int(k), len(self.ids))
         for query in queries:
             scores = self._all_scores(query)
             if scores is None:
                 out.append(([], np.zeros(0, np.float32)))
                 continue
-            top = _top_rows(scores, kk)
+            top = _top_rows(scores, int(k))
             out.append(([self.ids[r] for r in top], scores[top]))
         return out
 
