@@ -21,6 +21,7 @@ import os
 import shutil
 import threading
 import time
+from itertools import compress
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
 
@@ -380,8 +381,10 @@ class Index:
         wall_ms = 1000.0 * (time.perf_counter() - t0)
         out: list = [hits[0] if single else hits]
         if listed is not None:
-            values = iter(listed_scores.tolist())
-            scored = [{i: next(values) for i in ids} for ids in live_ids]
+            values = listed_scores.tolist()
+            ends = listed.offsets.tolist()
+            scored = [dict(zip(ids, values[ends[q]:ends[q + 1]]))
+                      for q, ids in enumerate(live_ids)]
             out.append(scored[0] if single else scored)
         if return_stats:
             effective = mode if self._kind.staged else "exact"
@@ -395,14 +398,21 @@ class Index:
                 ) -> tuple[kinds.Listed, list[list[str]]]:
         """The live documents of each query's ids, located in ``view``, and their ids in the
         same order."""
-        asked = [i for ids in ids_per_query for i in ids]
+        asked = (ids_per_query[0] if len(ids_per_query) == 1 else
+                 [i for ids in ids_per_query for i in ids])
         _, pos, rows = view.located(asked, missing="ignore")
         live = pos >= 0
-        marks = iter(live.tolist())
-        live_ids = [[i for i in ids if next(marks)] for ids in ids_per_query]
+        if live.all():
+            live_ids = ids_per_query
+        else:
+            marks = live.tolist()
+            ends = np.cumsum([len(ids) for ids in ids_per_query]).tolist()
+            live_ids = [list(compress(ids, marks[end - len(ids):end]))
+                        for ids, end in zip(ids_per_query, ends)]
+            pos, rows = pos[live], rows[live]
         offsets = np.zeros(len(ids_per_query) + 1, dtype=np.int64)
         np.cumsum([len(ids) for ids in live_ids], out=offsets[1:])
-        return kinds.Listed(offsets, pos[live], rows[live]), live_ids
+        return kinds.Listed(offsets, pos, rows), live_ids
 
     def plaid_candidates(self, queries: Any, k: int = 10, *, subset: Any = None,
                          where: str | None = None, params: Any = None, ncells: int | None = None,

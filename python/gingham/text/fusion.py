@@ -18,6 +18,7 @@ Three ways to fuse, chosen in docs/hybrid.md from measurements on three labelled
 from __future__ import annotations
 
 import math
+from itertools import chain
 from typing import Sequence
 
 import numpy as np
@@ -148,7 +149,7 @@ def complete_fusion(ids: Sequence[str], dense: Sequence[float], sparse: Sequence
         raise ValueError("ids must be unique (the union of both lists)")
     fused = alpha * standardize(d, dense_null) + (1.0 - alpha) * standardize(s, sparse_null)
     order = np.argsort(-fused, kind="stable")[:k]
-    return [ids[i] for i in order], fused[order]
+    return [ids[i] for i in order.tolist()], fused[order]
 
 
 def null_sample(ids: Sequence[str], size: int = NULL_SAMPLE) -> list[str]:
@@ -192,17 +193,18 @@ def auto_fuse(index, bm25, text: str, query: np.ndarray,
     MaxSim over the mean MaxSim of the null sample. Returns (top-k ids, float64 fused
     scores): min(k, candidates passing the filters) distinct ids.
     """
-    exact = dict(zip(dense[0], map(float, dense[1])))
+    exact = dict(zip(dense[0], dense[1]))
     extra = [d for d in dict.fromkeys(sparse_ids) if d not in exact]  # BM25-only hits
     if subset is not None:
         allowed = set(subset)
         extra = [d for d in extra if d in allowed]
-    found = ({d: float(scored[d]) for d in extra if d in scored} if where is None else
-             _passing_where(index, query, extra, where, params))
-    live = [*exact, *(d for d in extra if d in found)]
+    found = scored if where is None else _passing_where(index, query, extra, where, params)
+    extra = [d for d in extra if d in found]
+    live = [*exact, *extra]
     if not live:
         return [], np.zeros(0, np.float64)
-    scores = np.array([*exact.values(), *(found[d] for d in live[len(exact):])], np.float64)
+    scores = np.fromiter(chain(exact.values(), map(found.__getitem__, extra)), np.float64,
+                         len(live))
     # an empty document scores -inf: it is no sample of what unrelated documents score
     null = [v for v in map(scored.get, null_sample(bm25.ids))
             if v is not None and math.isfinite(v)]
@@ -231,4 +233,4 @@ def _top(scores: dict[str, float], k: int) -> tuple[list[str], np.ndarray]:
     ids = list(scores)
     vals = np.fromiter((scores[d] for d in ids), dtype=np.float64, count=len(ids))
     order = np.argsort(-vals, kind="stable")[:k]
-    return [ids[i] for i in order], vals[order]
+    return [ids[i] for i in order.tolist()], vals[order]
