@@ -189,13 +189,24 @@ def test_bm25_score_matches_oracle_and_search():
                                rtol=1e-5)
 
 
-def test_bm25_top_rows_equal_a_stable_sort_of_the_positive_scores():
-    from gingham.text.bm25 import _top_rows
-
+def test_bm25_search_equals_a_stable_sort_of_bm25s_scores():
+    """The compiled posting sum and top-k against bm25s's own scores: equal scores, the same
+    order (stable sort of the positive scores, ties by lower row)."""
     rng = np.random.default_rng(3)
-    for _ in range(50):
-        scores = rng.integers(0, 4, size=int(rng.integers(1, 30))).astype(np.float32)
-        order = np.argsort(-scores, kind="stable")
-        for k in (1, 3, len(scores), len(scores) + 2):
-            want = order[scores[order] > 0][:k]
-            np.testing.assert_array_equal(_top_rows(scores, k), want)
+    words = ["cat", "dog", "fish", "bird", "cow", "owl", "yak", "emu"]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 6)))) for _ in range(60)]
+    idx = BM25Index("none")
+    idx.add([f"d{i}" for i in range(len(texts))], texts)
+    bm = idx._index()
+    for query in ("cat", "dog owl", "cat cat yak", "emu fish bird cow", "zebra", "zebra cat"):
+        known = [t for t in idx.analyze([query])[0] if t in bm.vocab_dict]
+        want_scores = (np.asarray(bm.get_scores(known), np.float32) if known
+                       else np.zeros(len(texts), np.float32))
+        order = np.argsort(-want_scores, kind="stable")
+        for k in (1, 5, len(texts) + 3):
+            want = order[want_scores[order] > 0][:k]
+            ids, scores = idx.search(query, k)[0]
+            assert ids == [f"d{r}" for r in want]
+            np.testing.assert_array_equal(scores, want_scores[want])
+        np.testing.assert_array_equal(idx.score(query, [f"d{i}" for i in range(len(texts))]),
+                                      want_scores)

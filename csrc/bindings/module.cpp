@@ -16,6 +16,7 @@ void register_codec_kmeans(py::module_& m);
 void register_segments(py::module_& m);
 void register_plaid(py::module_& m);
 void register_idmap(py::module_& m);
+void register_sparse(py::module_& m);
 }  // namespace gingham::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -27,4 +28,5 @@ PYBIND11_MODULE(_core, m) {
   gingham::bind::register_codec_kmeans(m);
   gingham::bind::register_plaid(m);
   gingham::bind::register_idmap(m);
+  gingham::bind::register_sparse(m);
 }

@@ -6,7 +6,9 @@ Snowball-stemmed with PyStemmer when installed) so that ``add`` tokenizes only t
 terms on the next search or save. The rebuild is O(total terms): 0.66 s for msmarco's 5,000
 passages on this 2-core machine (about 0.13 ms per passage), against about 140 ms per passage
 to encode them, so one rebuild per add/delete batch is cheap; a per-document add loop is not.
-On disk (no pickle): ``bm25.json`` (settings, ids) + ``bm25_terms.jsonl`` (terms per document)
+A query is scored in one compiled call over bm25s's score matrix (``engine.sparse.posting_top``:
+the posting sum and the top-k of the positive scores), which costs what the query's postings
+touch. On disk (no pickle): ``bm25.json`` (settings, ids) + ``bm25_terms.jsonl`` (terms per document)
 + bm25s's own ``.npy``/``.json`` score matrix under ``bm25s/``.
 """
 from __future__ import annotations
@@ -18,6 +20,8 @@ import shutil
 from typing import Sequence
 
 import numpy as np
+
+from ..engine.sparse import posting_top
 
 STATE_FILE = "bm25.json"
 TERMS_FILE = "bm25_terms.jsonl"
@@ -63,20 +67,6 @@ class _Analyzer:
     def __call__(self, text: str) -> list[str]:
         words = [w for w in _TOKEN_PATTERN.findall(text.lower()) if w not in self.stopwords]
         return self.stemmer.stemWords(words) if self.stemmer is not None and words else words
-
-
-def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Rows of the k highest positive scores, best first, ties by lower row (as a stable sort
-    of the positive ones). Only the documents sharing a term with the query (score > 0) are
-    ranked: usually a fraction of the corpus."""
-    rows = np.flatnonzero(scores > 0)
-    if rows.size > k:
-        values = scores[rows]
-        kth = np.partition(values, rows.size - k)[rows.size - k]
-        above = values > kth
-        tied = np.flatnonzero(values == kth)[:k - int(np.count_nonzero(above))]
-        rows = np.concatenate([rows[above], rows[tied]])
-    return rows[np.lexsort((rows, -scores[rows]))]
 
 
 class BM25Index:
@@ -165,29 +155,39 @@ class BM25Index:
             raise ValueError(f"k must be a positive int; got {k!r}")
         out: list[tuple[list[str], np.ndarray]] = []
         for query in queries:
-            scores = self._all_scores(query)
-            if scores is None:
-                out.append(([], np.zeros(0, np.float32)))
-                continue
-            top = _top_rows(scores, int(k))
-            out.append(([self.ids[r] for r in top], scores[top]))
+            _, top, top_scores = self._scored(query, int(k))
+            out.append(([self.ids[r] for r in top.tolist()], top_scores))
         return out
 
     def _all_scores(self, query: str) -> np.ndarray | None:
         """float32 (len(self),) BM25 scores of every document for one query; None when no
         query term is in the vocabulary (every score is 0)."""
-        bm = self._index()
-        if bm is None:
-            return None
         last = self._last  # one read: another thread may replace it meanwhile
-        if last is not None and last[0] is bm and last[1] == query:
+        if last is not None and last[0] is self._index() and last[1] == query:
             return last[2]
-        known = [t for t in self.analyze([query])[0] if t in bm.vocab_dict]
-        scores = np.asarray(bm.get_scores(known), dtype=np.float32) if known else None
-        if scores is not None:
-            scores.setflags(write=False)
+        return self._scored(query, 1)[0]
+
+    def _scored(self, query: str, k: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """(every document's score as ``_all_scores``, rows int64 of the k best documents with
+        a positive score, best first, ties by lower row, their float32 scores) of one query;
+        the scores are kept for the ``score`` calls that follow with the same query."""
+        bm = self._index()
+        known = [] if bm is None else [bm.vocab_dict[t] for t in self.analyze([query])[0]
+                                       if t in bm.vocab_dict]
+        if not known:
+            self._last = (bm, query, None)
+            return None, np.zeros(0, np.int64), np.zeros(0, np.float32)
+        terms = np.asarray(known, dtype=np.int64)
+        matrix = bm.scores
+        scores, top, top_scores = posting_top(matrix["data"], matrix["indices"],
+                                              matrix["indptr"], terms, len(self.ids), k)
+        if bm.nonoccurrence_array is not None:  # bm25l / bm25+: a per-query constant
+            shift = np.float32(bm.nonoccurrence_array[terms].sum())
+            scores += shift
+            top_scores += shift
+        scores.setflags(write=False)
         self._last = (bm, query, scores)
-        return scores
+        return scores, top, top_scores
 
     def score(self, query: str, ids: Sequence[str]) -> np.ndarray:
         """True BM25 scores of the documents ``ids`` for one query -> float32 (len(ids),), in
