@@ -7,8 +7,8 @@ terms on the next search or save. The rebuild is O(total terms): 0.66 s for msma
 passages on this 2-core machine (about 0.13 ms per passage), against about 140 ms per passage
 to encode them, so one rebuild per add/delete batch is cheap; a per-document add loop is not.
 A query is scored in one compiled call over bm25s's score matrix (``engine.sparse.posting_top``:
-the posting sum and the top-k of the positive scores), which costs what the query's postings
-touch. On disk (no pickle): ``bm25.json`` (settings, ids) + ``bm25_terms.jsonl`` (terms per document)
+the posting sum and the top-k of the positive scores; only the query's postings are checked).
+On disk (no pickle): ``bm25.json`` (settings, ids) + ``bm25_terms.jsonl`` (terms per document)
 + bm25s's own ``.npy``/``.json`` score matrix under ``bm25s/``.
 """
 from __future__ import annotations
