@@ -147,7 +147,7 @@ def ids_list(ids: Any, name: str = "ids") -> list[str]:
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
         raise TypeError(f"{name} must be a list of strings; got {type(ids).__name__}")
     out = list(ids)
-    if all(type(x) is str for x in out):  # the common case in one pass of C loops
+    if set(map(type, out)) <= {str}:  # the common case in C loops
         distinct = set(out)
         if len(distinct) == len(out) and "" not in distinct:
             return out

@@ -62,8 +62,8 @@ def zscore(scores: Sequence[float]) -> np.ndarray:
     s = np.asarray(scores, dtype=np.float64)
     if s.size == 0:
         return s
-    centred = s - s.mean()
-    sd = float(np.sqrt(np.dot(centred, centred) / s.size))  # np.std, without its overhead
+    centred = s - float(s.sum()) / s.size  # np.mean and np.std, without their overhead
+    sd = math.sqrt(float(centred @ centred) / s.size)
     return np.zeros_like(s) if sd == 0 else centred / sd
 
 
