@@ -400,7 +400,7 @@ class Index:
         same order."""
         asked = (ids_per_query[0] if len(ids_per_query) == 1 else
                  [i for ids in ids_per_query for i in ids])
-        _, pos, rows = view.located(asked, missing="ignore")
+        pos, rows = view.live_rows(asked)
         live = pos >= 0
         if live.all():
             live_ids = ids_per_query

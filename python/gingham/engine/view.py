@@ -119,19 +119,32 @@ class View:
         if missing not in ("raise", "ignore"):
             raise ValueError("missing must be 'raise' or 'ignore'")
         ids = _validate.sequence(ids, "ids")
-        pos = np.full(len(ids), -1, dtype=np.int64)
-        rows = np.full(len(ids), -1, dtype=np.int64)
-        internal = np.full(len(ids), -1, dtype=np.int64)
-        for p, seg in enumerate(self.segments):
-            if not ids or not seg.n_docs:
-                continue
-            found = self.lookups[p].find(ids, None if self.all_live[p] else seg.live)
-            new = np.flatnonzero((found >= 0) & (pos < 0))  # a live document has one live row
-            pos[new], rows[new] = p, found[new]
-            internal[new] = np.asarray(seg.internal_ids)[found[new]]
+        pos, rows = self.live_rows(ids)
         if missing == "raise" and (pos < 0).any():
             raise UnknownIdError.of([i for i, p in zip(ids, pos.tolist()) if p < 0])
+        internal = np.full(len(ids), -1, dtype=np.int64)
+        for p in np.unique(pos[pos >= 0]).tolist():
+            sel = np.flatnonzero(pos == p)
+            internal[sel] = np.asarray(self.segments[p].internal_ids)[rows[sel]]
         return internal, pos, rows
+
+    def live_rows(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(segment position, row) int64 of each external id's live row, -1 in both for an id
+        that has none."""
+        filled = [p for p, seg in enumerate(self.segments) if seg.n_docs]
+        if len(filled) == 1:  # one segment: its look-up is the answer
+            p = filled[0]
+            rows = self.lookups[p].find(ids, None if self.all_live[p] else
+                                        self.segments[p].live)
+            return np.where(rows >= 0, p, -1), rows
+        pos = np.full(len(ids), -1, dtype=np.int64)
+        rows = np.full(len(ids), -1, dtype=np.int64)
+        for p in filled:
+            found = self.lookups[p].find(ids, None if self.all_live[p] else
+                                         self.segments[p].live)
+            new = np.flatnonzero((found >= 0) & (pos < 0))  # a live document has one live row
+            pos[new], rows[new] = p, found[new]
+        return pos, rows
 
     def score_located(self, kind: kinds.SegmentKind, query: np.ndarray, pos: np.ndarray,
                       rows: np.ndarray) -> np.ndarray:
