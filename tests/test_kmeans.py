@@ -126,3 +126,72 @@ def test_sample_indices():
     assert sorted(_core.sample_indices(10, 10, 1).tolist()) == list(range(10))
     with pytest.raises(ValueError):
         _core.sample_indices(5, 6, 0)
+
+
+def restricted_lloyd_np(x, init, n_iters, m):
+    """Lloyd whose passes after the first compare each row only with the m centroids nearest
+    (L2) to the one it is assigned to, that centroid included (float64)."""
+    c = init.astype(np.float64).copy()
+    x64 = x.astype(np.float64)
+    ids = None
+    for it in range(n_iters):
+        d = (x64 ** 2).sum(1)[:, None] - 2 * x64 @ c.T + (c ** 2).sum(1)[None, :]
+        if it > 0:
+            between = ((c[:, None, :] - c[None]) ** 2).sum(-1)
+            np.fill_diagonal(between, -1.0)
+            near = np.argsort(between, axis=1, kind="stable")[:, :m]
+            allowed = np.zeros(d.shape, dtype=bool)
+            allowed[np.arange(len(x))[:, None], near[ids]] = True
+            d = np.where(allowed, d, np.inf)
+        ids = d.argmin(1)
+        for j in range(len(c)):
+            if (ids == j).any():
+                c[j] = x64[ids == j].mean(0)
+    return c
+
+
+def clustered(rng, n, dim, n_centers, spread=3.0):
+    centers = rng.standard_normal((n_centers, dim)) * spread
+    return (centers[rng.integers(0, n_centers, n)] + rng.standard_normal((n, dim))
+            ).astype(np.float32)
+
+
+def test_neighbour_restricted_lloyd_matches_numpy_reference():
+    rng = np.random.default_rng(5)
+    x = clustered(rng, 1500, 8, 30, spread=1.5)
+    init = x[rng.choice(len(x), 40, replace=False)].copy()
+    got = _core.kmeans_fit(x, 40, n_iters=5, seed=0, init=init, neighbors=6)
+    want = restricted_lloyd_np(x, init, 5, 6)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    # the restriction changed the result: the test exercises it
+    assert np.abs(want - lloyd_np(x, init, 5)).max() > 1e-3
+
+
+def test_neighbours_at_least_all_centroids_is_exact_lloyd():
+    rng = np.random.default_rng(6)
+    x = clustered(rng, 800, 16, 12)
+    for m in (0, 20, 50):
+        np.testing.assert_array_equal(_core.kmeans_fit(x, 20, 4, seed=3, neighbors=m),
+                                      _core.kmeans_fit(x, 20, 4, seed=3))
+
+
+def test_neighbour_restricted_lloyd_is_close_and_thread_independent():
+    rng = np.random.default_rng(7)
+    x = clustered(rng, 6000, 32, 200)
+
+    def mse(c):
+        return float(((x - c[_core.kmeans_assign(x, c)]) ** 2).sum(1).mean())
+
+    exact = mse(_core.kmeans_fit(x, 256, 8, seed=1))
+    before = _core.get_num_threads()
+    try:
+        _core.set_num_threads(1)
+        one = _core.kmeans_fit(x, 256, 8, seed=1, neighbors=32)
+        _core.set_num_threads(2)
+        two = _core.kmeans_fit(x, 256, 8, seed=1, neighbors=32)
+    finally:
+        _core.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+    assert mse(one) <= 1.03 * exact
+    with pytest.raises(ValueError, match="neighbors must be >= 0"):
+        _core.kmeans_fit(x, 8, 2, neighbors=-1)

@@ -13,7 +13,7 @@ namespace gingham::bind {
 namespace {
 
 py::array_t<float> py_kmeans_fit(const py::handle& x, int64_t n_centroids, int64_t n_iters,
-                                 uint64_t seed, const py::object& init) {
+                                 uint64_t seed, const py::object& init, int64_t neighbors) {
   auto data = float32_matrix(x, "x", -1);
   const int64_t n = data.shape(0), dim = data.shape(1);
   require(dim > 0, "x must have at least one column");
@@ -21,6 +21,7 @@ py::array_t<float> py_kmeans_fit(const py::handle& x, int64_t n_centroids, int64
           "n_centroids must be in [1, n_points = " + std::to_string(n) + "]; got " +
               std::to_string(n_centroids));
   require(n_iters >= 0, "n_iters must be >= 0; got " + std::to_string(n_iters));
+  require(neighbors >= 0, "neighbors must be >= 0; got " + std::to_string(neighbors));
   py::array_t<float> init_arr;
   if (!init.is_none()) {
     init_arr = float32_matrix(init, "init", dim);
@@ -33,6 +34,7 @@ py::array_t<float> py_kmeans_fit(const py::handle& x, int64_t n_centroids, int64
   params.n_centroids = n_centroids;
   params.n_iters = n_iters;
   params.seed = seed;
+  params.n_neighbors = neighbors;
   {
     py::gil_scoped_release release;
     kmeans_train(data.data(), n, dim, params, init.is_none() ? nullptr : init_arr.data(),
@@ -179,8 +181,11 @@ py::tuple py_ivf_build(const py::handle& codes_h, const py::handle& doc_offsets,
 void register_codec_kmeans(py::module_& m) {
   m.def("kmeans_fit", &py_kmeans_fit, py::arg("x"), py::arg("n_centroids"),
         py::arg("n_iters") = 10, py::arg("seed") = 0, py::arg("init") = py::none(),
+        py::arg("neighbors") = 0,
         "Lloyd k-means on x (n, d) float32 -> centroids (n_centroids, d) float32. Seeded, "
-        "deterministic for any thread count; init (n_centroids, d) replaces the random start.");
+        "deterministic for any thread count; init (n_centroids, d) replaces the random start. "
+        "neighbors m > 0 (below n_centroids): after the first pass each point is compared only "
+        "with the m centroids nearest to its current one (0: with every centroid).");
   m.def("kmeans_assign", &py_kmeans_assign, py::arg("x"), py::arg("centroids"),
         "Nearest centroid (L2) of every row of x (n, d) float32 -> int32 (n,); ties -> lower id.");
   m.def("sample_indices", &py_sample_indices, py::arg("n"), py::arg("count"), py::arg("seed"),

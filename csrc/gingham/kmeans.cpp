@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "gingham/kernels/kernels.h"
@@ -26,15 +27,23 @@ int64_t block_panels(int64_t dim) {
   return std::max<int64_t>(1, kBlockBytes / panel_bytes);
 }
 
+// The points of each cluster in index order: cluster c's are order[start[c]:start[c + 1]]
+// (a counting sort by cluster id).
+void group_by_cluster(const int32_t* ids, int64_t n, int64_t k, std::vector<int64_t>* start,
+                      std::vector<int64_t>* order) {
+  start->assign(static_cast<size_t>(k + 1), 0);
+  for (int64_t i = 0; i < n; ++i) ++(*start)[ids[i] + 1];
+  for (int64_t c = 0; c < k; ++c) (*start)[c + 1] += (*start)[c];
+  order->resize(static_cast<size_t>(n));
+  std::vector<int64_t> fill(start->begin(), start->end() - 1);
+  for (int64_t i = 0; i < n; ++i) (*order)[fill[ids[i]]++] = i;
+}
+
 void update_centroids(const float* x, int64_t n, int64_t dim, int64_t k, const int32_t* ids,
                       float* centroids) {
-  // Counting sort of the points by cluster, so each centroid sums its points in index order.
-  std::vector<int64_t> start(static_cast<size_t>(k + 1), 0);
-  for (int64_t i = 0; i < n; ++i) ++start[ids[i] + 1];
-  for (int64_t c = 0; c < k; ++c) start[c + 1] += start[c];
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::vector<int64_t> fill(start.begin(), start.end() - 1);
-  for (int64_t i = 0; i < n; ++i) order[fill[ids[i]]++] = i;
+  // Each centroid sums its points in index order.
+  std::vector<int64_t> start, order;
+  group_by_cluster(ids, n, k, &start, &order);
   ParallelErrors errors;
 #pragma omp parallel num_threads(get_num_threads())
   {
@@ -130,10 +139,112 @@ void kmeans_train(const float* x, int64_t n, int64_t dim, const KMeansParams& pa
                                               centroids + c * dim);
   }
   std::vector<int32_t> ids(static_cast<size_t>(n));
+  const int64_t m = params.n_neighbors;
+  std::vector<int32_t> neighbors(m > 0 && m < k ? static_cast<size_t>(k * m) : 0);
   for (int64_t it = 0; it < params.n_iters; ++it) {
-    assign_nearest(x, n, dim, centroids, k, ids.data());
+    if (it == 0 || neighbors.empty()) {
+      assign_nearest(x, n, dim, centroids, k, ids.data());
+    } else {
+      centroid_neighbors(centroids, k, dim, m, neighbors.data());
+      assign_among_neighbors(x, n, dim, centroids, k, neighbors.data(), m, ids.data());
+    }
     update_centroids(x, n, dim, k, ids.data(), centroids);
   }
+}
+
+void centroid_neighbors(const float* centroids, int64_t k, int64_t dim, int64_t m,
+                        int32_t* out) {
+  const int64_t n_panels = panel_count(k), lp = n_panels * kPanelCols;
+  std::vector<float> packed(static_cast<size_t>(n_panels * dim * kPanelCols));
+  pack_panels(centroids, k, dim, packed.data());
+  std::vector<float> half_norm(static_cast<size_t>(k));
+  for (int64_t c = 0; c < k; ++c) {
+    float norm = 0.0f;
+    for (int64_t d = 0; d < dim; ++d) norm += centroids[c * dim + d] * centroids[c * dim + d];
+    half_norm[c] = 0.5f * norm;
+  }
+  const DenseKernels& kernels = gingham::kernels().dense;
+  constexpr int64_t kRows = 32;
+  const int64_t n_chunks = (k + kRows - 1) / kRows;
+  ParallelErrors errors;
+#pragma omp parallel num_threads(get_num_threads()) if (n_chunks > 1)
+  {
+    std::vector<float> dots;
+    std::vector<std::pair<float, int32_t>> cand;  // (-score, id): ascending = nearest first
+    errors.run([&] {
+      dots.resize(static_cast<size_t>(kRows * lp));
+      cand.resize(static_cast<size_t>(k));
+    });
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t chunk = 0; chunk < n_chunks; ++chunk) {
+      if (cand.empty()) continue;  // its allocation failed: rethrown below
+      const int64_t r0 = chunk * kRows, rows = std::min(kRows, k - r0);
+      kernels.dots(centroids + r0 * dim, rows, dim, packed.data(), 0, n_panels, dots.data(), lp);
+      for (int64_t r = 0; r < rows; ++r) {
+        // score -||a - b||^2 / 2 up to the row's own constant; the centroid itself first
+        const float* row = dots.data() + r * lp;
+        for (int64_t c = 0; c < k; ++c) cand[c] = {half_norm[c] - row[c], static_cast<int32_t>(c)};
+        cand[r0 + r].first = -std::numeric_limits<float>::infinity();
+        std::nth_element(cand.begin(), cand.begin() + (m - 1), cand.end());
+        int32_t* dst = out + (r0 + r) * m;
+        for (int64_t j = 0; j < m; ++j) dst[j] = cand[j].second;
+        std::sort(dst, dst + m);  // by id: ties in the assignment then go to the lower id
+      }
+    }
+  }
+  errors.rethrow();
+}
+
+void assign_among_neighbors(const float* x, int64_t n, int64_t dim, const float* centroids,
+                            int64_t k, const int32_t* neighbors, int64_t m, int32_t* ids) {
+  std::vector<int64_t> start, order;
+  group_by_cluster(ids, n, k, &start, &order);
+  const int64_t n_panels = panel_count(m);
+  const DenseKernels& kernels = gingham::kernels().dense;
+  ParallelErrors errors;
+#pragma omp parallel num_threads(get_num_threads())
+  {
+    std::vector<float> cand, packed, bias, rows_buf, best;
+    std::vector<int32_t> arg;
+    errors.run([&] {
+      cand.resize(static_cast<size_t>(m * dim));
+      packed.resize(static_cast<size_t>(n_panels * dim * kPanelCols));
+      bias.resize(static_cast<size_t>(n_panels * kPanelCols));
+      rows_buf.resize(static_cast<size_t>(kChunkRows * dim));
+      best.resize(static_cast<size_t>(kChunkRows));
+      arg.resize(static_cast<size_t>(kChunkRows));
+    });
+#pragma omp for schedule(dynamic, 16)
+    for (int64_t c = 0; c < k; ++c) {
+      if (arg.empty() || start[c] == start[c + 1]) continue;  // allocation failed / empty
+      const int32_t* near = neighbors + c * m;
+      std::fill(bias.begin(), bias.end(), -std::numeric_limits<float>::infinity());
+      for (int64_t j = 0; j < m; ++j) {
+        const float* src = centroids + static_cast<int64_t>(near[j]) * dim;
+        std::copy(src, src + dim, cand.begin() + j * dim);
+        float norm = 0.0f;
+        for (int64_t d = 0; d < dim; ++d) norm += src[d] * src[d];
+        bias[j] = -0.5f * norm;
+      }
+      pack_panels(cand.data(), m, dim, packed.data());
+      // the cluster's points, gathered in chunks, against its centroid's neighbours
+      const int64_t* members = order.data() + start[c];
+      const int64_t n_members = start[c + 1] - start[c];
+      for (int64_t i0 = 0; i0 < n_members; i0 += kChunkRows) {
+        const int64_t rows = std::min(kChunkRows, n_members - i0);
+        for (int64_t i = 0; i < rows; ++i) {
+          const float* src = x + members[i0 + i] * dim;
+          std::copy(src, src + dim, rows_buf.begin() + i * dim);
+        }
+        std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
+        std::fill(arg.begin(), arg.end(), 0);
+        kernels.argmax(rows_buf.data(), rows, dim, packed.data(), bias.data(), 0, n_panels,
+                       best.data(), arg.data());
+        for (int64_t i = 0; i < rows; ++i) ids[members[i0 + i]] = near[arg[i]];
+      }
+    }
+  }
+  errors.rethrow();
 }
 
 }  // namespace gingham

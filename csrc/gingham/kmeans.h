@@ -24,6 +24,10 @@ struct KMeansParams {
   int64_t n_centroids = 0;  // 1 <= n_centroids <= n
   int64_t n_iters = 10;     // Lloyd iterations (0: initial centroids only)
   uint64_t seed = 0;
+  // 0: every pass compares each point with every centroid. m > 0 (and < n_centroids): after
+  // the first pass, a point is compared only with the m centroids nearest to the one it was
+  // assigned to (centroid_neighbors, recomputed every pass), ~n_centroids / m times less work.
+  int64_t n_neighbors = 0;
 };
 
 // Trains centroids (n_centroids x dim) on x (n x dim). `init` (n_centroids x dim) replaces the
@@ -34,6 +38,17 @@ void kmeans_train(const float* x, int64_t n, int64_t dim, const KMeansParams& pa
 // Nearest centroid of every row of x: out_ids (n) in [0, n_centroids). Parallel over rows.
 void assign_nearest(const float* x, int64_t n, int64_t dim, const float* centroids,
                     int64_t n_centroids, int32_t* out_ids);
+
+// The m nearest centroids (L2) of every centroid, the centroid itself among them: out
+// (n_centroids x m) int32, each row in ascending id order. Ties go to the lower id.
+void centroid_neighbors(const float* centroids, int64_t n_centroids, int64_t dim, int64_t m,
+                        int32_t* out);
+
+// Lloyd assignment restricted to neighbours: each point i is moved to the nearest of
+// neighbors[ids[i] * m .. + m) (ties: the lower id). ids (n) in / out.
+void assign_among_neighbors(const float* x, int64_t n, int64_t dim, const float* centroids,
+                            int64_t n_centroids, const int32_t* neighbors, int64_t m,
+                            int32_t* ids);
 
 // The seeded generator used for sampling (exposed so Python-side sampling could match C++).
 uint64_t splitmix64(uint64_t* state);

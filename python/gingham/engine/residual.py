@@ -34,6 +34,14 @@ def default_n_centroids(n_tokens: int) -> int:
     return 1 << max(0, int(math.floor(math.log2(16.0 * math.sqrt(max(n_tokens, 1))))))
 
 
+# After the first k-means pass, each sample row is compared only with the 256 centroids nearest
+# to the one it was assigned to (``_core.kmeans_fit(neighbors=)``), from 2,048 centroids up:
+# on the skewed synthetic corpus (8,192 centroids, 262,144 rows, 10 passes, 1 thread) k-means
+# takes 23.7 s instead of 65.2 s for a mean squared error 0.3% above exact Lloyd's (128: 19.5 s,
+# +0.8%; 64: 20.1 s, +1.9%), docs/compressed-index.md.
+KMEANS_NEIGHBORS = 256
+
+
 def train_codec(tokens: np.ndarray, settings: Mapping[str, Any], profile: dict
                 ) -> dict[str, np.ndarray]:
     """Fit centroids (k-means on a seeded sample) and bucket cutoffs/weights on tokens (T, dim)
@@ -47,9 +55,11 @@ def train_codec(tokens: np.ndarray, settings: Mapping[str, Any], profile: dict
     picks = np.sort(_core.sample_indices(n_tokens, n_sample, int(settings["seed"])))
     sample = np.ascontiguousarray(tokens[picks])
     clock = time.perf_counter()
+    neighbors = KMEANS_NEIGHBORS if n_centroids >= 8 * KMEANS_NEIGHBORS else 0
     centroids = _stored_centroids(_core.kmeans_fit(sample, n_centroids,
                                                    int(settings["kmeans_iters"]),
-                                                   int(settings["seed"])))
+                                                   int(settings["seed"]),
+                                                   neighbors=neighbors))
     profile["kmeans_s"] = time.perf_counter() - clock
     profile["kmeans_sample"] = float(n_sample)
     profile["n_centroids"] = float(n_centroids)
