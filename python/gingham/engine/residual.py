@@ -37,8 +37,8 @@ def default_n_centroids(n_tokens: int) -> int:
 # After the first k-means pass, each sample row is compared only with the 256 centroids nearest
 # to the one it was assigned to (``_core.kmeans_fit(neighbors=)``), from 2,048 centroids up:
 # on the skewed synthetic corpus (8,192 centroids, 262,144 rows, 10 passes, 1 thread) k-means
-# takes 23.7 s instead of 65.2 s for a mean squared error 0.3% above exact Lloyd's (128: 19.5 s,
-# +0.8%; 64: 20.1 s, +1.9%), docs/compressed-index.md.
+# takes 22.1 s instead of 66.9 s for a mean squared error 0.3% above exact Lloyd's (128: 19.4 s,
+# +0.8%): bench/kmeans.py, docs/compressed-index.md.
 KMEANS_NEIGHBORS = 256
 
 
