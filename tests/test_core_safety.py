@@ -137,6 +137,12 @@ CASES = {  # name: (call, exception, message pattern naming the argument)
     # k-means and codec
     "kmeans too many centroids": (lambda: _core.kmeans_fit(T, N_TOKENS + 1), ValueError,
                                   "n_centroids"),
+    "kmeans NaN x": (lambda: _core.kmeans_fit(changed("tokens", (0, 0), np.nan), 4, 2,
+                                              neighbors=2), ValueError, "x"),
+    "kmeans NaN init": (lambda: _core.kmeans_fit(T, N_CENTROIDS, 2, init=NAN_CENTROIDS),
+                        ValueError, "init"),
+    "kmeans negative neighbors": (lambda: _core.kmeans_fit(T, 4, 2, neighbors=-1), ValueError,
+                                  "neighbors"),
     "kmeans_assign dim": (lambda: _core.kmeans_assign(T[:, :8].copy(), C), ValueError, "x"),
     "sample count": (lambda: _core.sample_indices(5, 6, 0), ValueError, "count"),
     "fit_buckets codes out": (lambda: _core.codec_fit_buckets(

@@ -22,12 +22,14 @@ py::array_t<float> py_kmeans_fit(const py::handle& x, int64_t n_centroids, int64
               std::to_string(n_centroids));
   require(n_iters >= 0, "n_iters must be >= 0; got " + std::to_string(n_iters));
   require(neighbors >= 0, "neighbors must be >= 0; got " + std::to_string(neighbors));
+  check_finite_f32(data.data(), n * dim, dim, "x");
   py::array_t<float> init_arr;
   if (!init.is_none()) {
     init_arr = float32_matrix(init, "init", dim);
     require(init_arr.shape(0) == n_centroids, "init must have n_centroids = " +
                                                   std::to_string(n_centroids) + " rows; got " +
                                                   shape_of(init_arr));
+    check_finite_f32(init_arr.data(), n_centroids * dim, dim, "init");
   }
   py::array_t<float> out({n_centroids, dim});
   KMeansParams params;

@@ -183,7 +183,11 @@ void centroid_neighbors(const float* centroids, int64_t k, int64_t dim, int64_t 
       for (int64_t r = 0; r < rows; ++r) {
         // score -||a - b||^2 / 2 up to the row's own constant; the centroid itself first
         const float* row = dots.data() + r * lp;
-        for (int64_t c = 0; c < k; ++c) cand[c] = {half_norm[c] - row[c], static_cast<int32_t>(c)};
+        for (int64_t c = 0; c < k; ++c) {
+          const float distance = half_norm[c] - row[c];  // NaN ranks last: a strict order
+          cand[c] = {distance == distance ? distance : std::numeric_limits<float>::infinity(),
+                     static_cast<int32_t>(c)};
+        }
         cand[r0 + r].first = -std::numeric_limits<float>::infinity();
         std::nth_element(cand.begin(), cand.begin() + (m - 1), cand.end());
         int32_t* dst = out + (r0 + r) * m;
