@@ -27,6 +27,17 @@ int64_t block_panels(int64_t dim) {
   return std::max<int64_t>(1, kBlockBytes / panel_bytes);
 }
 
+// ||c||^2 / 2 of every centroid: the L2 arg-max <x, c> - ||c||^2 / 2 subtracts it.
+std::vector<float> half_norms(const float* centroids, int64_t k, int64_t dim) {
+  std::vector<float> half(static_cast<size_t>(k));
+  for (int64_t c = 0; c < k; ++c) {
+    float norm = 0.0f;
+    for (int64_t d = 0; d < dim; ++d) norm += centroids[c * dim + d] * centroids[c * dim + d];
+    half[c] = 0.5f * norm;
+  }
+  return half;
+}
+
 // The points of each cluster in index order: cluster c's are order[start[c]:start[c + 1]]
 // (a counting sort by cluster id).
 void group_by_cluster(const int32_t* ids, int64_t n, int64_t k, std::vector<int64_t>* start,
@@ -99,11 +110,8 @@ void assign_nearest(const float* x, int64_t n, int64_t dim, const float* centroi
   pack_panels(centroids, n_centroids, dim, packed.data());
   std::vector<float> bias(static_cast<size_t>(n_panels * kPanelCols),
                           -std::numeric_limits<float>::infinity());
-  for (int64_t c = 0; c < n_centroids; ++c) {
-    float norm = 0.0f;
-    for (int64_t d = 0; d < dim; ++d) norm += centroids[c * dim + d] * centroids[c * dim + d];
-    bias[c] = -0.5f * norm;
-  }
+  const std::vector<float> half = half_norms(centroids, n_centroids, dim);
+  for (int64_t c = 0; c < n_centroids; ++c) bias[c] = -half[c];
   const DenseKernels& kernels = gingham::kernels().dense;
   const int64_t n_chunks = (n + kChunkRows - 1) / kChunkRows;
   const int64_t per_block = block_panels(dim);
@@ -157,12 +165,7 @@ void centroid_neighbors(const float* centroids, int64_t k, int64_t dim, int64_t 
   const int64_t n_panels = panel_count(k), lp = n_panels * kPanelCols;
   std::vector<float> packed(static_cast<size_t>(n_panels * dim * kPanelCols));
   pack_panels(centroids, k, dim, packed.data());
-  std::vector<float> half_norm(static_cast<size_t>(k));
-  for (int64_t c = 0; c < k; ++c) {
-    float norm = 0.0f;
-    for (int64_t d = 0; d < dim; ++d) norm += centroids[c * dim + d] * centroids[c * dim + d];
-    half_norm[c] = 0.5f * norm;
-  }
+  const std::vector<float> half_norm = half_norms(centroids, k, dim);
   const DenseKernels& kernels = gingham::kernels().dense;
   constexpr int64_t kRows = 32;
   const int64_t n_chunks = (k + kRows - 1) / kRows;
@@ -204,6 +207,7 @@ void assign_among_neighbors(const float* x, int64_t n, int64_t dim, const float*
   std::vector<int64_t> start, order;
   group_by_cluster(ids, n, k, &start, &order);
   const int64_t n_panels = panel_count(m);
+  const std::vector<float> half = half_norms(centroids, k, dim);
   const DenseKernels& kernels = gingham::kernels().dense;
   ParallelErrors errors;
 #pragma omp parallel num_threads(get_num_threads())
@@ -226,9 +230,7 @@ void assign_among_neighbors(const float* x, int64_t n, int64_t dim, const float*
       for (int64_t j = 0; j < m; ++j) {
         const float* src = centroids + static_cast<int64_t>(near[j]) * dim;
         std::copy(src, src + dim, cand.begin() + j * dim);
-        float norm = 0.0f;
-        for (int64_t d = 0; d < dim; ++d) norm += src[d] * src[d];
-        bias[j] = -0.5f * norm;
+        bias[j] = -half[near[j]];
       }
       pack_panels(cand.data(), m, dim, packed.data());
       // the cluster's points, gathered in chunks, against its centroid's neighbours
