@@ -283,6 +283,16 @@ def test_array_corpus_replays(root):
         readers[key](target, [tuple(e) for e in edits], length)
 
 
+def test_catalog_row_corpus_replays(catalog_row):
+    """Saved cases of the catalog-row reader (reader "catalog_row": storage, args)."""
+    cases = [json.loads(c.read_text()) for c in sorted(CORPUS.glob("*.json"))]
+    cases = [c for c in cases if c["reader"] == "catalog_row"]
+    assert cases
+    for spec in cases:
+        if spec["storage"] == catalog_row.storage:
+            catalog_row(*spec["args"])
+
+
 @pytest.mark.slow
 @settings(SLOW, max_examples=400)
 @given(target=st.integers(0, 255), edits=array_edits,

@@ -132,3 +132,16 @@ def test_listed_ids_that_cannot_be_ids_are_corruption(tmp_path, value):
     with gingham.Index.open(path) as idx, pytest.raises(CorruptionError) as info:
         idx.ids()
     assert info.value.path == str(path / "catalog.sqlite")
+
+
+def test_row_crc_tells_null_from_every_text():
+    """None, "", a lone NUL and a text starting with NUL give distinct crcs (hand-computed:
+    None is one NUL, a NUL-led text gets one more), and other texts keep the crc they had."""
+    import zlib
+
+    from gingham.storage.catalog import row_crc
+    values = [None, "", "\x00", "\x00\x00", "\x00a", "a"]
+    assert len({row_crc(("id", v)) for v in values}) == len(values)
+    assert row_crc(("id", None)) == zlib.crc32(b"id\x1f\x00")
+    assert row_crc(("id", "\x00")) == zlib.crc32(b"id\x1f\x00\x00")
+    assert row_crc(("id", "text", 3)) == zlib.crc32(b"id\x1ftext\x1f3")

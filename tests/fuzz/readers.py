@@ -226,6 +226,7 @@ class CatalogRowReader:
     catalog, or (the value equal to the old one) give the pristine results."""
 
     def __init__(self, root: Path, storage: str):
+        self.storage = storage
         self.pristine = root / f"catrow-{storage}"
         self.query = build_index(self.pristine, storage)
         self.expected = results(self.pristine, self.query)

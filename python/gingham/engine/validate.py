@@ -60,9 +60,9 @@ def offsets(x: Any, n_rows: int, name: str = "doc_offsets") -> np.ndarray:
     arr = np.ascontiguousarray(arr, dtype=np.int64)
     if arr[0] != 0:
         raise ValueError(f"{name}[0] must be 0; got {arr[0]}")
-    steps = np.diff(arr)
-    if steps.size and steps.min() < 0:
-        i = int(np.argmax(steps < 0)) + 1
+    falling = arr[1:] < arr[:-1]  # compared, not subtracted: a difference can wrap around
+    if falling.any():
+        i = int(np.argmax(falling)) + 1
         raise ValueError(f"{name} must be non-decreasing; {name}[{i}] = {arr[i]} < {arr[i - 1]}")
     if arr[-1] != n_rows:
         raise ValueError(f"{name} must end at {n_rows} (the number of token rows); got {arr[-1]}")

@@ -48,9 +48,18 @@ SEGMENT_COLUMNS = "id, folder, codec_version, n_docs, manifest_sha256, created_c
 CODEC_COLUMNS = "version, folder, manifest_sha256, created_commit"
 
 
+def _crc_part(value) -> str:
+    """None as a lone NUL and a text starting with NUL escaped by one more, so that no value
+    reads as another: a text rewritten to a lone NUL over a NULL must not keep its crc."""
+    if value is None:
+        return "\x00"
+    text = str(value)
+    return "\x00" + text if text.startswith("\x00") else text
+
+
 def row_crc(values) -> int:
-    """CRC-32 of a row's values (None kept distinct from the empty string)."""
-    parts = ["\x00" if v is None else str(v) for v in values]
+    """CRC-32 of a row's values (None kept distinct from every text, the empty one included)."""
+    parts = [_crc_part(v) for v in values]
     return zlib.crc32("\x1f".join(parts).encode("utf-8", "surrogatepass"))
 
 

@@ -134,8 +134,9 @@ def check_segment_files(seg_id: int, n_docs: int, files: FolderFiles) -> None:
     if blob.ndim != 1 or blob.dtype != np.uint8:
         raise CorruptionError(files.folder / f"{EXTERNAL_ID_BYTES}.npy",
                               f"expected uint8 1-D for segment {seg_id}")
-    # O(n_docs) over arrays a plain open has already read to checksum them
-    if offs[0] != 0 or offs[-1] != blob.shape[0] or bool(np.any(np.diff(offs) < 0)):
+    # O(n_docs) over arrays a plain open has already read to checksum them; neighbours are
+    # compared, not subtracted, since a difference of damaged int64 values can wrap around
+    if offs[0] != 0 or offs[-1] != blob.shape[0] or bool(np.any(offs[1:] < offs[:-1])):
         raise CorruptionError(files.folder / f"{EXTERNAL_ID_OFFSETS}.npy",
                               f"not non-decreasing offsets from 0 to {blob.shape[0]} "
                               f"(segment {seg_id})")
