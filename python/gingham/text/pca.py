@@ -11,6 +11,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..storage.errors import CorruptionError
+from .saved import load_matrix
+
 MEAN_FILE = "pca_mean.npy"
 COMPONENTS_FILE = "pca_components.npy"
 
@@ -88,6 +91,12 @@ class PCAReducer:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "PCAReducer":
-        """Read a reducer written by :meth:`save`."""
-        return cls(np.load(os.path.join(folder, MEAN_FILE), allow_pickle=False),
-                   np.load(os.path.join(folder, COMPONENTS_FILE), allow_pickle=False))
+        """Read a reducer written by :meth:`save`: a finite float32 mean (d,) and components
+        (k, d), else CorruptionError naming the file."""
+        mean = load_matrix(os.path.join(folder, MEAN_FILE), 1)
+        components_path = os.path.join(folder, COMPONENTS_FILE)
+        components = load_matrix(components_path, 2)
+        if components.shape[1] != mean.shape[0] or components.shape[0] == 0:
+            raise CorruptionError(components_path, f"expected (k, {mean.shape[0]}) components "
+                                  f"for a mean of {mean.shape[0]}; got {components.shape}")
+        return cls(mean, components)

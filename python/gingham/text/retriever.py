@@ -22,17 +22,18 @@ fused score (``fusion.auto_fuse``, ``fusion.weighted`` or ``fusion.rrf``).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
 import time
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..engine.index import Index
-from ..storage import DuplicateIdError
+from ..storage import CorruptionError, DuplicateIdError
+from . import saved
 from .bm25 import BM25Index
 from .checks import check_target, ids_digest, ids_for, texts_list
 from .encoder import RECOMMENDED_SETTINGS, Encoder
@@ -50,6 +51,23 @@ FUSION_DEPTH = 100
 
 def _commit(index: Index) -> int:
     return int(index.stats()["commit"])
+
+
+_SOURCE_FIELDS: dict[str, saved.Field] = {
+    "n_docs": saved.COUNT, "ids_sha256": saved.TEXT, "commit": saved.optional(saved.INT)}
+
+
+def _read_source(path: str) -> dict | None:
+    """BM25's ``source.json`` (what it was built from), or None when missing or damaged: the
+    BM25 beside it then counts as stale and is rebuilt from the stored texts."""
+    if not os.path.exists(path):
+        return None
+    try:
+        return saved.read_json(path, _SOURCE_FIELDS, may_lack=("commit",),
+                               lists_files=False)
+    except CorruptionError as exc:
+        warnings.warn(f"{exc}; BM25 will be rebuilt from the stored texts", stacklevel=3)
+        return None
 
 
 def _hybrid_mode(hybrid: Any) -> str | None:
@@ -77,6 +95,7 @@ class Retriever:
         # from the shell then never pays for importing bm25s / scipy.
         self._bm25_lock = threading.Lock()
         self._bm25_pending = False
+        self._bm25_language: str | None = None
         self.bm25 = bm25
         self.timings: dict[str, float] = {}
 
@@ -86,7 +105,8 @@ class Retriever:
         if self._bm25_pending:
             with self._bm25_lock:
                 if self._bm25_pending:
-                    self._bm25 = BM25Index.load(self._bm25_dir)
+                    self._bm25 = self._load_or_rebuild_bm25(self._bm25_language,
+                                                             known_current=True)
                     self._bm25_pending = False
         return self._bm25
 
@@ -167,7 +187,7 @@ class Retriever:
         if bm25_language is not None:
             r.bm25 = BM25Index(bm25_language)
             r.bm25.add(ids, texts)
-            r._save_bm25()
+            r._save_bm25(r.bm25)
         r.timings = {"encode_s": encode_s, "engine_s": engine_s,
                      "bm25_s": time.perf_counter() - t0, "n_docs": len(texts)}
         return r
@@ -204,6 +224,7 @@ class Retriever:
         index, else rebuilt now from the stored texts."""
         if language is None:
             return
+        self._bm25_language = language
         if self._bm25_is_current():
             self._bm25_pending = True
         else:
@@ -218,10 +239,9 @@ class Retriever:
         if not settings.get("encoder"):
             return {}
         out: dict[str, Any] = {"encoder": settings["encoder"]}
-        source = os.path.join(index.path, BM25_DIR, BM25_SOURCE)
-        if settings.get("bm25_language") is not None and os.path.exists(source):
-            with open(source, encoding="utf-8") as f:
-                out["bm25"] = {"language": settings["bm25_language"], **json.load(f)}
+        source = _read_source(os.path.join(index.path, BM25_DIR, BM25_SOURCE))
+        if settings.get("bm25_language") is not None and source is not None:
+            out["bm25"] = {"language": settings["bm25_language"], **source}
         return out
 
     # ------------------------------------------------------------------ BM25 upkeep
@@ -229,21 +249,20 @@ class Retriever:
     def _bm25_dir(self) -> str:
         return os.path.join(self.index.path, BM25_DIR)
 
-    def _save_bm25(self) -> None:
-        """Write BM25 to a temporary folder, then swap it in (source.json written last)."""
-        assert self.bm25 is not None
+    def _save_bm25(self, bm25: BM25Index) -> None:
+        """Write ``bm25`` to a temporary folder, then swap it in (source.json written last)."""
         final = self._bm25_dir
         tmp = final + ".tmp"
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
-        self.bm25.save(tmp)
-        digest = ids_digest(self.bm25.ids)
+        bm25.save(tmp)
+        digest = ids_digest(bm25.ids)
         # The commit is recorded only when BM25 holds exactly the ids of that commit.
         commit = _commit(self.index)
         matches = ids_digest(self.index.ids()) == digest and _commit(self.index) == commit
-        with open(os.path.join(tmp, BM25_SOURCE), "w", encoding="utf-8") as f:
-            json.dump({"n_docs": len(self.bm25.ids), "ids_sha256": digest,
-                       "commit": commit if matches else None}, f)
+        saved.write_json(os.path.join(tmp, BM25_SOURCE), {
+            "n_docs": len(bm25.ids), "ids_sha256": digest,
+            "commit": commit if matches else None})
         old = final + ".old"
         if os.path.exists(old):
             shutil.rmtree(old)
@@ -254,27 +273,31 @@ class Retriever:
             shutil.rmtree(old)
 
     def _bm25_is_current(self) -> bool:
-        src = os.path.join(self._bm25_dir, BM25_SOURCE)
-        if not os.path.exists(src):
+        source = _read_source(os.path.join(self._bm25_dir, BM25_SOURCE))
+        if source is None:
             return False
-        with open(src, encoding="utf-8") as f:
-            source = json.load(f)
-        if source.get("n_docs") != len(self.index):
+        if source["n_docs"] != len(self.index):
             return False
         if "commit" in source:
             return source["commit"] is not None and source["commit"] == _commit(self.index)
         return source.get("ids_sha256") == ids_digest(self.index.ids())
 
-    def _load_or_rebuild_bm25(self, language: str) -> BM25Index:
-        if self._bm25_is_current():
-            return BM25Index.load(self._bm25_dir)
+    def _load_or_rebuild_bm25(self, language: str, known_current: bool = False) -> BM25Index:
+        """The saved BM25 when it matches the index (``known_current``: checked at open) and
+        is intact, else one rebuilt from the stored texts (BM25 is derived data: a damaged
+        file costs a rebuild, not an error)."""
+        if known_current or self._bm25_is_current():
+            try:
+                return BM25Index.load(self._bm25_dir)
+            except CorruptionError as exc:
+                warnings.warn(f"{exc}; rebuilding BM25 from the stored texts", stacklevel=3)
         ids = self.index.ids()
         texts = [d["text"] or "" for d in self.index.documents(ids)] if ids else []
-        self.bm25 = BM25Index(language)
+        bm25 = BM25Index(language)
         if ids:
-            self.bm25.add(ids, texts)
-        self._save_bm25()
-        return self.bm25
+            bm25.add(ids, texts)
+        self._save_bm25(bm25)
+        return bm25
 
     # ------------------------------------------------------------------ updates
     def add(self, texts: Sequence[str], ids: Sequence[str] | None = None,
@@ -306,15 +329,16 @@ class Retriever:
         t0 = time.perf_counter()
         embeddings = self.encoder.encode_documents(texts)
         encode_s = time.perf_counter() - t0
+        bm25 = self.bm25  # loaded (or rebuilt) before the index changes under it
         t0 = time.perf_counter()
         self.index.add(ids, embeddings, metadata=metadata, texts=texts, upsert=upsert)
         engine_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        if self.bm25 is not None:
+        if bm25 is not None:
             if taken:
-                self.bm25.delete(taken)
-            self.bm25.add(ids, texts)
-            self._save_bm25()
+                bm25.delete(taken)
+            bm25.add(ids, texts)
+            self._save_bm25(bm25)
         self.timings = {"encode_s": encode_s, "engine_s": engine_s,
                         "bm25_s": time.perf_counter() - t0, "n_docs": len(texts)}
         return ids
@@ -323,10 +347,11 @@ class Retriever:
         """Delete documents by id -> number deleted. missing: "raise" (KeyError naming unknown
         ids, before any change) or "ignore" (skip them)."""
         ids = list(ids)
+        bm25 = self.bm25  # loaded (or rebuilt) before the index changes under it
         n = self.index.delete(ids, missing=missing)
-        if self.bm25 is not None:
-            self.bm25.delete([i for i in ids if i in self.bm25])
-            self._save_bm25()
+        if bm25 is not None:
+            bm25.delete([i for i in ids if i in bm25])
+            self._save_bm25(bm25)
         return n
 
     def __len__(self) -> int:
