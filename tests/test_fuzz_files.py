@@ -1,7 +1,7 @@
 """Hypothesis fuzzing of every reader of on-disk data (.npy headers, manifests, catalog rows and
 bytes, codec and segment arrays through Index.open + search + verify; one array of a segment or
 codec in memory through the checks at open and a search; the manifest of a real segment or
-codec folder; the sharded manifest) with crafted files.
+codec folder; the sharded manifest; the saved encoder and BM25 files) with crafted files.
 
 The contract of each reader is in tests/fuzz/readers.py. The default run uses a small profile;
 ``-m slow`` runs a larger one. Cases found by fuzzing are kept in tests/fuzz/corpus/ and
@@ -28,6 +28,7 @@ from fuzz.readers import (
     ShardedManifestReader,
     npy_bytes,
 )
+from fuzz.text_readers import BM25FilesReader, BM25SourceReader, EncoderFilesReader
 
 CORPUS = Path(__file__).parent / "fuzz" / "corpus"
 FAST = settings(max_examples=40, deadline=None, derandomize=True,
@@ -85,6 +86,16 @@ def folder_manifest(root, request):
 @pytest.fixture(scope="module")
 def sharded_manifest(root):
     return ShardedManifestReader(root)
+
+
+@pytest.fixture(scope="module", params=["encoder", "bm25"])
+def text_folder(root, request):
+    return (EncoderFilesReader if request.param == "encoder" else BM25FilesReader)(root)
+
+
+@pytest.fixture(scope="module")
+def bm25_source(root):
+    return BM25SourceReader(root)
 
 
 # ---- .npy headers ------------------------------------------------------------------------------
@@ -245,6 +256,23 @@ def test_sharded_manifest_edits(sharded_manifest, edits, cut):
     sharded_manifest(data)
 
 
+# ---- the text layer's saved files (encoder, BM25, BM25's source.json) ----------------------------
+
+text_edits = st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=6)
+
+
+@FAST
+@given(target=st.integers(0, 255), edits=text_edits, cut=st.none() | st.integers(0, 64))
+def test_text_folder_damage(text_folder, target, edits, cut):
+    text_folder(target, edits, cut)
+
+
+@FAST
+@given(edits=text_edits, cut=st.none() | st.integers(0, 64))
+def test_bm25_source_damage(bm25_source, edits, cut):
+    bm25_source(edits, cut)
+
+
 # ---- the corpus of found cases, and the larger profile ----------------------------------------
 
 def _corpus_args(spec: dict) -> list:
@@ -329,3 +357,10 @@ def test_index_file_damage_slow(index_file, target, pos, data, large):
 @given(column=st.integers(0, 200), row=st.integers(0, 100), value=sql_values)
 def test_catalog_row_values_slow(catalog_row, column, row, value):
     catalog_row(column, row, value)
+
+
+@pytest.mark.slow
+@settings(SLOW, max_examples=400)
+@given(target=st.integers(0, 255), edits=text_edits, cut=st.none() | st.integers(0, 64))
+def test_text_folder_damage_slow(text_folder, target, edits, cut):
+    text_folder(target, edits, cut)

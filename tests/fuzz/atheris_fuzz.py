@@ -19,6 +19,10 @@ READER (``READERS``), each the real reader function with every other file pristi
 - ``sharded-manifest``: ``distributed.manifest.read_manifest`` on a ``sharded.json`` of
   fuzzer bytes (contract: a dict or a ValueError naming the file).
 - ``core-offsets``: ``_core.maxsim_scores`` with fuzzer-made document offsets.
+- ``encoder-files`` / ``bm25-files``: one file of a saved encoder (``encoder.json``, the
+  projection and PCA arrays) or BM25 index (``bm25.json``, the terms, bm25s's matrix files)
+  rewritten at fuzzer-chosen bytes, through ``Encoder.load`` / ``BM25Index.load``
+  (tests/fuzz/text_readers.py); ``bm25-source``: the Retriever's reader of ``source.json``.
 
 The contracts are those of tests/fuzz/readers.py and tests/fuzz/arrays.py: any other exception,
 or a crash, stops the run with the input saved by libFuzzer (crash-*); keep such inputs in
@@ -44,7 +48,7 @@ import numpy as np
 # coverage feedback from gingham's own Python code only: instrumenting numpy as well made every
 # execution about 6x slower for no gain in what the fuzzer learns about the readers
 with atheris.instrument_imports(include=["gingham", "fuzz"]):
-    from fuzz import arrays, readers
+    from fuzz import arrays, readers, text_readers
     from gingham import _core
 
 ROOT = readers.scratch_root()
@@ -139,6 +143,40 @@ def _arrays(storage: str, group: str):
     return run
 
 
+def _text_edits(fdp: atheris.FuzzedDataProvider) -> tuple[list, int | None]:
+    """Byte edits (pos, value) and an optional cut, as ``text_readers.edited`` takes them."""
+    edits = []
+    for _ in range(fdp.ConsumeIntInRange(0, 4)):
+        pos = fdp.ConsumeIntInRange(0, 1 << 16)
+        data = (fdp.PickValueInList(JSON_PATTERNS) if fdp.ConsumeBool()
+                else fdp.ConsumeBytes(fdp.ConsumeIntInRange(1, 8)))
+        edits += [(pos + i, b) for i, b in enumerate(data)]
+    cut = fdp.ConsumeIntInRange(0, 64) if fdp.ConsumeIntInRange(0, 3) == 0 else None
+    return edits, cut
+
+
+#: Bytes that change what a JSON file says rather than just break it.
+JSON_PATTERNS = [b'"', b"0", b"9", b"-", b"null", b"true", b"[]", b"{}", b",", b"NaN",
+                 b"\\u0000", b"e9", b"\xff"] + PATTERNS
+
+
+def _text_folder(make):
+    reader: list = []
+
+    def run(fdp: atheris.FuzzedDataProvider) -> None:
+        if not reader:
+            reader.append(make(ROOT))
+        target = fdp.ConsumeIntInRange(0, 255)
+        reader[0](target, *_text_edits(fdp))
+    return run
+
+
+def _bm25_source(fdp: atheris.FuzzedDataProvider, reader=[]) -> None:  # noqa: B006
+    if not reader:
+        reader.append(text_readers.BM25SourceReader(ROOT))
+    reader[0](*_text_edits(fdp))
+
+
 def _catalog_row(fdp: atheris.FuzzedDataProvider, reader=[]) -> None:  # noqa: B006
     if not reader:
         reader.append(readers.CatalogRowReader(ROOT, "residual"))
@@ -192,7 +230,10 @@ READERS = {"npy": _npy, "manifest": _manifest,
            "codec-residual": _arrays("residual", "codec"),
            "catalog-row": _catalog_row,
            "index-residual": _index("residual"), "index-fp16": _index("fp16"),
-           "sharded-manifest": _sharded_manifest, "core-offsets": _core_offsets}
+           "sharded-manifest": _sharded_manifest, "core-offsets": _core_offsets,
+           "encoder-files": _text_folder(text_readers.EncoderFilesReader),
+           "bm25-files": _text_folder(text_readers.BM25FilesReader),
+           "bm25-source": _bm25_source}
 
 
 def main() -> None:
