@@ -133,24 +133,25 @@ def _arrays(storage: str, group: str):
             reader.append(arrays.FolderArraysReader(ROOT, storage, group))
         target = fdp.ConsumeIntInRange(0, 255)
         length = fdp.ConsumeIntInRange(0, 64) if fdp.ConsumeIntInRange(0, 3) == 0 else None
-        edits = []
-        for _ in range(fdp.ConsumeIntInRange(0, 4)):
-            pos = fdp.ConsumeIntInRange(0, 1 << 16)
-            data = (fdp.PickValueInList(PATTERNS) if fdp.ConsumeBool()
-                    else fdp.ConsumeBytes(fdp.ConsumeIntInRange(1, 8)))
-            edits += [(pos + i, b) for i, b in enumerate(data)]
-        reader[0](target, edits, length)
+        reader[0](target, _byte_edits(fdp, PATTERNS), length)
     return run
+
+
+def _byte_edits(fdp: atheris.FuzzedDataProvider, patterns: list[bytes]) -> list:
+    """Up to 4 runs of bytes (one of ``patterns`` or fuzzer bytes) at fuzzer-chosen
+    positions -> [(position, byte value)]."""
+    edits = []
+    for _ in range(fdp.ConsumeIntInRange(0, 4)):
+        pos = fdp.ConsumeIntInRange(0, 1 << 16)
+        data = (fdp.PickValueInList(patterns) if fdp.ConsumeBool()
+                else fdp.ConsumeBytes(fdp.ConsumeIntInRange(1, 8)))
+        edits += [(pos + i, b) for i, b in enumerate(data)]
+    return edits
 
 
 def _text_edits(fdp: atheris.FuzzedDataProvider) -> tuple[list, int | None]:
     """Byte edits (pos, value) and an optional cut, as ``text_readers.edited`` takes them."""
-    edits = []
-    for _ in range(fdp.ConsumeIntInRange(0, 4)):
-        pos = fdp.ConsumeIntInRange(0, 1 << 16)
-        data = (fdp.PickValueInList(JSON_PATTERNS) if fdp.ConsumeBool()
-                else fdp.ConsumeBytes(fdp.ConsumeIntInRange(1, 8)))
-        edits += [(pos + i, b) for i, b in enumerate(data)]
+    edits = _byte_edits(fdp, JSON_PATTERNS)
     cut = fdp.ConsumeIntInRange(0, 64) if fdp.ConsumeIntInRange(0, 3) == 0 else None
     return edits, cut
 
