@@ -72,6 +72,9 @@ def check_row(path: Path, table: str, row) -> tuple:
 
 
 _CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+# What SQLite says, with the generic SQLITE_ERROR code, about a header it cannot read (e.g. a
+# schema format number beyond 4 at byte 44-47).
+_CORRUPT_MESSAGES = ("Could not decode to UTF-8", "unsupported file format")
 
 
 @contextlib.contextmanager
@@ -83,7 +86,7 @@ def translate_errors(path: Path):
         raise CorruptionError(path, f"undecodable text in the catalog: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         if (getattr(exc, "sqlite_errorcode", 0) & 0xFF in _CORRUPT_CODES
-                or str(exc).startswith("Could not decode to UTF-8")):
+                or str(exc).startswith(_CORRUPT_MESSAGES)):
             raise CorruptionError(path, f"SQLite: {exc}") from exc
         raise
 
