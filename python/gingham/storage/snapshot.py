@@ -210,6 +210,7 @@ class Snapshot:
     def _read_state(self) -> dict:
         c, p = self._conn, self._catalog
         meta = cat.read_meta(c, p)
+        cat.check_key_index(c, p, "settings")
         settings = {}
         for row in c.execute("SELECT key, value, crc FROM settings"):
             key, value = cat.check_row(p, "settings", row)
