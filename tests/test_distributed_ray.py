@@ -111,6 +111,7 @@ def test_actor_fanout_equals_single_index(session, tmp_path, corpus):
         # a shard actor killed while a search is in flight: Ray restarts it, the call retries
         victim = sharded._backend.actors[1]
         pid = ray.get(victim.pid.remote())
+        os.kill(pid, signal.SIGSTOP)  # the call below cannot finish before the kill
         ref = sharded._backend.actors[1].size.remote()
         os.kill(pid, signal.SIGKILL)
         assert hits(sharded.search(queries, 10, mode="exact")) == expected

@@ -214,6 +214,8 @@ class Snapshot:
         settings = {}
         for row in c.execute("SELECT key, value, crc FROM settings"):
             key, value = cat.check_row(p, "settings", row)
+            if key in settings:  # a damaged cell pointer can show one row twice
+                raise CorruptionError(p, f"setting {key!r} listed twice")
             try:
                 settings[key] = json.loads(value)
             except ValueError as exc:
