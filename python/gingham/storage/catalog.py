@@ -173,7 +173,7 @@ def read_meta(conn: sqlite3.Connection, path: Path) -> dict:
 
 
 def check_key_index(conn: sqlite3.Connection, path: Path, table: str) -> None:
-    """A damaged page can hide rows of a small key/value table (``meta``, ``settings``) from a
+    """A damaged page can hide rows of a small key/value table (``settings``) from a
     scan, which no row CRC can tell; its key index still lists them, so the counts differ."""
     n_rows, n_keys = conn.execute(
         f"SELECT (SELECT count(*) FROM {table} NOT INDEXED), "

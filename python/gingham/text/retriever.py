@@ -105,8 +105,7 @@ class Retriever:
         if self._bm25_pending:
             with self._bm25_lock:
                 if self._bm25_pending:
-                    self._bm25 = self._load_or_rebuild_bm25(self._bm25_language,
-                                                             known_current=True)
+                    self._bm25 = self._load_or_rebuild_bm25(self._bm25_language)
                     self._bm25_pending = False
         return self._bm25
 
@@ -228,7 +227,7 @@ class Retriever:
         if self._bm25_is_current():
             self._bm25_pending = True
         else:
-            self.bm25 = self._load_or_rebuild_bm25(language)
+            self.bm25 = self._rebuild_bm25(language)
 
     @staticmethod
     def describe(index: Index) -> dict[str, Any]:
@@ -282,15 +281,18 @@ class Retriever:
             return source["commit"] is not None and source["commit"] == _commit(self.index)
         return source.get("ids_sha256") == ids_digest(self.index.ids())
 
-    def _load_or_rebuild_bm25(self, language: str, known_current: bool = False) -> BM25Index:
-        """The saved BM25 when it matches the index (``known_current``: checked at open) and
-        is intact, else one rebuilt from the stored texts (BM25 is derived data: a damaged
-        file costs a rebuild, not an error)."""
-        if known_current or self._bm25_is_current():
-            try:
-                return BM25Index.load(self._bm25_dir)
-            except CorruptionError as exc:
-                warnings.warn(f"{exc}; rebuilding BM25 from the stored texts", stacklevel=3)
+    def _load_or_rebuild_bm25(self, language: str) -> BM25Index:
+        """The saved BM25 (found current at open), or, when a file of it is damaged, one
+        rebuilt from the stored texts (BM25 is derived data: damage costs a rebuild, not an
+        error)."""
+        try:
+            return BM25Index.load(self._bm25_dir)
+        except CorruptionError as exc:
+            warnings.warn(f"{exc}; rebuilding BM25 from the stored texts", stacklevel=3)
+        return self._rebuild_bm25(language)
+
+    def _rebuild_bm25(self, language: str) -> BM25Index:
+        """BM25 of the stored texts, written to the index folder."""
         ids = self.index.ids()
         texts = [d["text"] or "" for d in self.index.documents(ids)] if ids else []
         bm25 = BM25Index(language)

@@ -149,7 +149,6 @@ BOOL: Field = (lambda x: isinstance(x, bool), "true or false")
 TEXT: Field = (lambda x: isinstance(x, str), "a string")
 TEXTS: Field = (lambda x: isinstance(x, list) and all(isinstance(s, str) for s in x),
                 "a list of strings")
-OBJECT: Field = (lambda x: isinstance(x, dict), "a JSON object")
 
 
 def optional(field: Field) -> Field:
@@ -163,8 +162,3 @@ def one_of(*values: Any) -> Field:
     return (lambda x: any(type(x) is type(v) and x == v for v in values),
             f"one of {list(values)}")
 
-
-def either(*fields: Field) -> Field:
-    """Any one of ``fields``."""
-    return (lambda x: any(check(x) for check, _ in fields),
-            " or ".join(expected for _, expected in fields))
