@@ -28,7 +28,7 @@ from fuzz.readers import (
     ShardedManifestReader,
     npy_bytes,
 )
-from fuzz.text_readers import BM25FilesReader, BM25SourceReader, EncoderFilesReader
+from fuzz.text_readers import BM25FilesReader, BM25SourceReader, EncoderFilesReader, edited
 
 CORPUS = Path(__file__).parent / "fuzz" / "corpus"
 FAST = settings(max_examples=40, deadline=None, derandomize=True,
@@ -101,11 +101,7 @@ def bm25_source(root):
 # ---- .npy headers ------------------------------------------------------------------------------
 
 def _mutated(seed: bytes, edits) -> bytes:
-    data = bytearray(seed)
-    for pos, value in edits:
-        if data:
-            data[pos % len(data)] = value
-    return bytes(data)
+    return edited(seed, edits, None)
 
 
 npy_edits = st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=6)
