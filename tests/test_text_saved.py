@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from _tiny_checkpoints import pylate
-from gingham.storage import CorruptionError
+from gingham.storage import CorruptionError, FormatVersionError
 from gingham.text import saved
 from gingham.text.bm25 import BM25Index
 from gingham.text.encoder import Encoder
@@ -95,6 +95,28 @@ def test_read_json_without_digest_reads_as_written(tmp_path):
     assert saved.read_json(path, FIELDS, may_lack=("flag",)) == {"n": 7, "name": "b"}
 
 
+def test_read_json_of_a_newer_format_says_upgrade(tmp_path):
+    path = tmp_path / "x.json"
+    fields = {"format_version": saved.one_of(1), **FIELDS}
+    saved.write_json(path, {"format_version": 2, "n": 1, "name": "a", "new_key": 0,
+                            "files": {}})
+    with pytest.raises(FormatVersionError, match="x.json has format version 2.*up to 1.*Upgrade"):
+        saved.read_json(path, fields, may_lack=("flag",), newest_version=1)
+    # without newest_version a newer file is only a wrong value
+    with pytest.raises(CorruptionError, match="unexpected keys"):
+        saved.read_json(path, fields, may_lack=("flag",))
+    saved.write_json(path, {"format_version": 1, "n": 1, "name": "a", "files": {}})
+    assert saved.read_json(path, fields, may_lack=("flag",), newest_version=1)["n"] == 1
+
+
+def _as_newer(path) -> None:
+    """Rewrite a saved JSON file as a newer gingham might: format version 2, one more key."""
+    obj = json.loads(path.read_text(encoding="utf-8"))
+    obj.pop("sha256")
+    obj.update(format_version=obj["format_version"] + 1, added_later=True)
+    saved.write_json(path, obj)
+
+
 def test_check_files_names_the_damaged_file(tmp_path):
     (tmp_path / "a.bin").write_bytes(b"abc")
     listed = {"files": saved.file_digests(tmp_path, ["a.bin"])}
@@ -130,6 +152,14 @@ def test_damaged_encoder_file_is_named(saved_encoder, tmp_path, name, how):
     shutil.copytree(saved_encoder[0], folder)
     _damage(folder / name, how)
     with pytest.raises(CorruptionError, match=name):
+        Encoder.load(folder, show_progress=False)
+
+
+def test_newer_encoder_files_say_upgrade(saved_encoder, tmp_path):
+    folder = tmp_path / "enc"
+    shutil.copytree(saved_encoder[0], folder)
+    _as_newer(folder / "encoder.json")
+    with pytest.raises(FormatVersionError, match="encoder.json has format version 2.*Upgrade"):
         Encoder.load(folder, show_progress=False)
 
 
@@ -178,6 +208,14 @@ def test_damaged_bm25_file_is_named(saved_bm25, tmp_path, how):
         _damage(folder / name, how)
         with pytest.raises(CorruptionError, match=name.split("/")[-1]):
             BM25Index.load(folder)
+
+
+def test_newer_bm25_files_say_upgrade(saved_bm25, tmp_path):
+    folder = tmp_path / "bm25"
+    shutil.copytree(saved_bm25[0], folder)
+    _as_newer(folder / "bm25.json")
+    with pytest.raises(FormatVersionError, match="bm25.json has format version 2.*Upgrade"):
+        BM25Index.load(folder)
 
 
 def test_legacy_bm25_files_load_and_score_the_same(saved_bm25, tmp_path):

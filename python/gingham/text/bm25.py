@@ -26,6 +26,7 @@ from ..storage.errors import CorruptionError
 from . import saved
 
 STATE_FILE = "bm25.json"
+FORMAT_VERSION = 1
 TERMS_FILE = "bm25_terms.jsonl"
 BM25S_DIR = "bm25s"
 
@@ -234,8 +235,8 @@ class BM25Index:
         if bm is not None:
             bm.save(sub, allow_pickle=False)
         names = [TERMS_FILE] + _matrix_files(folder)
-        state = {"format_version": 1, "language": self.language, "k1": self.k1, "b": self.b,
-                 "method": self.method, "ids": self.ids,
+        state = {"format_version": FORMAT_VERSION, "language": self.language, "k1": self.k1,
+                 "b": self.b, "method": self.method, "ids": self.ids,
                  saved.FILES_KEY: saved.file_digests(folder, names)}
         saved.write_json(os.path.join(folder, STATE_FILE), state)
 
@@ -243,9 +244,10 @@ class BM25Index:
     def load(cls, folder: str | os.PathLike) -> "BM25Index":
         """Read an index written by :meth:`save` (the score matrix is not recomputed). Every
         file is checked against the sha256 in ``bm25.json`` before it is parsed, and the score
-        matrix's structure after: a damaged file raises CorruptionError naming it."""
+        matrix's structure after: a damaged file raises CorruptionError naming it, one written
+        by a newer gingham FormatVersionError."""
         path = os.path.join(folder, STATE_FILE)
-        state = saved.read_json(path, _STATE_FIELDS)
+        state = saved.read_json(path, _STATE_FIELDS, newest_version=FORMAT_VERSION)
         try:
             idx = cls(state["language"], k1=state["k1"], b=state["b"], method=state["method"])
         except ValueError as exc:
@@ -264,7 +266,7 @@ class BM25Index:
 
 
 _STATE_FIELDS: dict[str, saved.Field] = {
-    "format_version": saved.one_of(1),
+    "format_version": saved.one_of(FORMAT_VERSION),
     "language": saved.TEXT,
     "k1": saved.NUMBER,
     "b": saved.NUMBER,

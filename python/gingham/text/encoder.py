@@ -564,11 +564,13 @@ class Encoder:
         keeps the saved one; "torch" runs an ONNX-saved encoder on torch (the oracle), "onnx"
         exports a torch-saved one on first use. ``encoder.json`` and every file it names are
         checked against their sha256 before use: a damaged or inconsistent file raises
-        CorruptionError naming it. The model itself loads on first use."""
+        CorruptionError naming it; one written by a newer gingham raises FormatVersionError.
+        The model itself loads on first use."""
         if backend is not None and backend not in BACKENDS:
             raise ValueError(f"backend must be None or one of {BACKENDS}; got {backend!r}")
         path = os.path.join(folder, CONFIG_FILE)
-        c = saved.read_json(path, _SAVED_FIELDS, may_lack=("backend", "quantize", "onnx"))
+        c = saved.read_json(path, _SAVED_FIELDS, may_lack=("backend", "quantize", "onnx"),
+                           newest_version=FORMAT_VERSION)
         if len(c["has_bias"]) != c["projection_layers"]:
             raise CorruptionError(path, f"'has_bias' has {len(c['has_bias'])} entries for "
                                   f"{c['projection_layers']} projection layers")

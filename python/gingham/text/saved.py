@@ -15,11 +15,12 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..storage.errors import CorruptionError
+from ..storage.errors import CorruptionError, FormatVersionError
 from ..storage.files import sha256_bytes, sha256_file
 
 DIGEST_KEY = "sha256"
 FILES_KEY = "files"
+VERSION_KEY = "format_version"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
 
@@ -52,12 +53,15 @@ def _reject_constant(name: str) -> Any:
 
 
 def read_json(path: str | os.PathLike, fields: Mapping[str, Field],
-              may_lack: Iterable[str] = (), lists_files: bool = True) -> dict:
+              may_lack: Iterable[str] = (), lists_files: bool = True,
+              newest_version: int | None = None) -> dict:
     """The JSON object in ``path``, every key of ``fields`` present (but those in ``may_lack``)
     and passing its check, no other key but the digests. With a ``"sha256"`` key, the content
     must match it and, when ``lists_files``, ``"files"`` ({relative name: sha256}) must be
-    present; the digest key is dropped from the result. Raises CorruptionError(path, reason)
-    for anything else (missing, unreadable, not UTF-8, not JSON, a damaged value)."""
+    present; the digest key is dropped from the result. A ``"format_version"`` above
+    ``newest_version`` (an intact file written by a newer gingham) raises FormatVersionError
+    saying to upgrade. Raises CorruptionError(path, reason) for anything else (missing,
+    unreadable, not UTF-8, not JSON, a damaged value)."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -78,6 +82,7 @@ def read_json(path: str | os.PathLike, fields: Mapping[str, Field],
             allowed.add(FILES_KEY)
         if lists_files and not is_file_digests(obj.get(FILES_KEY)):
             raise CorruptionError(path, f"{FILES_KEY!r}: expected {{file name: sha256}}")
+    _check_not_newer(path, obj.get(VERSION_KEY), newest_version)
     unknown = sorted(set(obj) - allowed)
     if unknown:
         raise CorruptionError(path, f"unexpected keys {unknown[:5]}")
@@ -89,6 +94,15 @@ def read_json(path: str | os.PathLike, fields: Mapping[str, Field],
         if not check(obj[key]):
             raise CorruptionError(path, f"{key!r}: expected {expected}; got {obj[key]!r:.80}")
     return obj
+
+
+def _check_not_newer(path: str | os.PathLike, version: Any, newest: int | None) -> None:
+    # before the key checks: a newer format may well add keys this code does not know
+    if newest is not None and INT[0](version) and version > newest:
+        raise FormatVersionError(
+            f"{path} has format version {version}; this gingham reads versions up to {newest}. "
+            "Upgrade gingham to read it (or, if no newer gingham wrote it, the file is damaged).",
+            version)
 
 
 def is_file_digests(files: Any) -> bool:
