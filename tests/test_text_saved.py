@@ -265,3 +265,17 @@ def test_retriever_rebuilds_damaged_bm25_with_a_warning(retriever_index, tmp_pat
         again = [[(h["id"], h["score"]) for h in r.search(q, k=4, hybrid=True)]
                  for q in QUERIES]
     assert again == retriever_index[1]
+
+
+def test_retriever_keeps_a_newer_bm25_and_says_upgrade(retriever_index, tmp_path):
+    path = tmp_path / "index"
+    shutil.copytree(retriever_index[0], path)
+    state = path / "bm25" / "bm25.json"
+    _as_newer(state)
+    newer = state.read_bytes()
+    with Retriever.open(path, show_progress=False) as r:
+        with pytest.raises(FormatVersionError, match="bm25.json.*Upgrade"):
+            r.search(QUERIES[0], k=4, hybrid=True)
+        # dense search does not need BM25
+        assert len(r.search(QUERIES[0], k=4)) == 4
+    assert state.read_bytes() == newer
