@@ -195,7 +195,35 @@ class IndexFileReader:
             return
         # verify passed: only catalog bytes SQLite does not read (free pages, slack) may
         # change without being noticed, and then the results must be the pristine ones
-        assert _is_catalog(rel) and got == self.expected, (rel, pos)
+        assert _is_catalog(rel) and got == self.expected, (rel, pos, _state(self.work, rel,
+                                                                             damaged))
+
+
+def _state(folder: Path, rel: Path, damaged: bytes) -> dict:
+    """What the folder looks like now, for a failure message: whether the damaged file still
+    holds the damaged bytes, which SQLite side files exist, what a fresh read-only
+    integrity_check says and which files of the folder this process holds open."""
+    now = (folder / rel).read_bytes()
+    out = {"file_still_damaged": now == damaged, "side_files": sorted(
+        p.name for p in folder.iterdir() if p.name.startswith(cat.CATALOG + "-"))}
+    try:
+        conn = sqlite3.connect(f"{(folder / cat.CATALOG).as_uri()}?mode=ro", uri=True)
+        try:
+            out["integrity_check"] = [r[0] for r in conn.execute("PRAGMA integrity_check")][:3]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        out["integrity_check"] = repr(exc)
+    fds = []
+    for fd in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else []:
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(folder)):
+            fds.append(target[len(str(folder)) + 1:])
+    out["open_files"] = sorted(fds)
+    return out
 
 
 def _is_catalog(rel: Path) -> bool:
