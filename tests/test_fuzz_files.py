@@ -26,6 +26,7 @@ from fuzz.readers import (
     ManifestReader,
     NpyReader,
     ShardedManifestReader,
+    build_index,
     npy_bytes,
 )
 from fuzz.text_readers import BM25FilesReader, BM25SourceReader, EncoderFilesReader, edited
@@ -291,6 +292,19 @@ def test_corpus_replays(npy, manifest, index_file, sharded_manifest):
             sharded_manifest(*args)
         elif spec["reader"] == "index_file" and spec["storage"] == index_file.storage:
             index_file(*args)
+
+
+def test_fuzzed_index_is_the_same_bytes_every_time(tmp_path):
+    """A corpus case names byte offsets, so the index it damages must not change between
+    builds (folder names are random outside the harness)."""
+    def folder_bytes(path):
+        return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*"))
+                if p.is_file() and p.suffix != ".lock"}
+    builds = []
+    for name in ("a", "b"):
+        build_index(tmp_path / name, "fp16")
+        builds.append(folder_bytes(tmp_path / name))
+    assert builds[0] == builds[1]
 
 
 def test_array_corpus_replays(root):

@@ -7,18 +7,21 @@ anything else (another exception, a wrong result without an error) propagates as
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import random
 import shutil
 import sqlite3
 import tempfile
+import types
 from pathlib import Path
 
 import numpy as np
 
 import gingham
-from gingham.storage import CorruptionError, StorageError, UnknownIdError, files
+from gingham.storage import CorruptionError, StorageError, UnknownIdError, files, store
 from gingham.storage import catalog as cat
 from gingham.storage.snapshot import SegmentView, check_segment_files, load_folder
 
@@ -107,16 +110,34 @@ class ManifestReader:
 
 
 def build_index(path: Path, storage: str, seed: int = 5) -> np.ndarray:
-    """A small two-segment index with a deletion; -> its query (4, DIM) float32."""
+    """A small two-segment index with a deletion, the same bytes in every process; -> its
+    query (4, DIM) float32."""
     rng = np.random.default_rng(seed)
     docs = [rng.standard_normal((int(rng.integers(1, 6)), DIM)).astype(np.float32)
             for _ in range(24)]
-    idx = gingham.Index.create(path, dim=DIM, storage=storage, n_centroids=4)
-    idx.add([f"d{i}" for i in range(12)], docs[:12])
-    idx.add([f"d{i}" for i in range(12, 24)], docs[12:])
-    idx.delete(["d3"])
-    idx.close()
+    with _seeded_folder_names(seed):
+        idx = gingham.Index.create(path, dim=DIM, storage=storage, n_centroids=4)
+        idx.add([f"d{i}" for i in range(12)], docs[:12])
+        idx.add([f"d{i}" for i in range(12, 24)], docs[12:])
+        idx.delete(["d3"])
+        idx.close()
     return rng.standard_normal((4, DIM)).astype(np.float32)
+
+
+@contextlib.contextmanager
+def _seeded_folder_names(seed: int):
+    """Seeded instead of random hex in segment and codec folder names. The names and their
+    row CRCs are in the catalog's segments rows, and the CRCs' sizes place those records on
+    their page: with random names, an input damaging that page (a byte offset in the catalog)
+    would hit something else in every process, and its crash file or corpus case would not
+    replay."""
+    rng = random.Random(seed)
+    saved = store.secrets
+    store.secrets = types.SimpleNamespace(token_hex=lambda n: rng.randbytes(n).hex())
+    try:
+        yield
+    finally:
+        store.secrets = saved
 
 
 def results(path: Path, query: np.ndarray, check: str = "header") -> list:
