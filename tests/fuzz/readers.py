@@ -7,7 +7,6 @@ anything else (another exception, a wrong result without an error) propagates as
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -17,6 +16,7 @@ import sqlite3
 import tempfile
 import types
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -124,7 +124,6 @@ def build_index(path: Path, storage: str, seed: int = 5) -> np.ndarray:
     return rng.standard_normal((4, DIM)).astype(np.float32)
 
 
-@contextlib.contextmanager
 def _seeded_folder_names(seed: int):
     """Seeded instead of random hex in segment and codec folder names. The names and their
     row CRCs are in the catalog's segments rows, and the CRCs' sizes place those records on
@@ -132,12 +131,8 @@ def _seeded_folder_names(seed: int):
     would hit something else in every process, and its crash file or corpus case would not
     replay."""
     rng = random.Random(seed)
-    saved = store.secrets
-    store.secrets = types.SimpleNamespace(token_hex=lambda n: rng.randbytes(n).hex())
-    try:
-        yield
-    finally:
-        store.secrets = saved
+    seeded = types.SimpleNamespace(token_hex=lambda n: rng.randbytes(n).hex())
+    return mock.patch.object(store, "secrets", seeded)
 
 
 def results(path: Path, query: np.ndarray, check: str = "header") -> list:
