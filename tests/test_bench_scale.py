@@ -8,8 +8,14 @@ import numpy as np
 from gingham._synthetic import SkewedCorpus
 from plaid_data import maxsim_np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import scale  # noqa: E402
+# bench/ on the path for this import only: its script names would shadow installed packages
+# (and reach every later test and the subprocesses that inherit sys.path)
+_BENCH = str(Path(__file__).resolve().parents[1] / "bench")
+sys.path.insert(0, _BENCH)
+try:
+    import scale  # noqa: E402
+finally:
+    sys.path.remove(_BENCH)
 
 
 def test_truth_merged_over_chunks_is_the_brute_force_top_k():

@@ -1,6 +1,6 @@
 """Dense-panel, k-means and PLAID look-up-table kernel speed at every SIMD level, in one run.
 
-    python bench/kernels.py [--tokens 200000] [--centroids 4096,8192] [--threads 1,2]
+    python bench/kernel_speed.py [--tokens 200000] [--centroids 4096,8192] [--threads 1,2]
 
 - assign: ``_core.kmeans_assign`` (nearest of C centroids for n tokens, d = 128): GFLOP/s
   counts 2 * n * C * d, next to a 2048^3 numpy sgemm measured in the same run.
