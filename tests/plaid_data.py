@@ -67,3 +67,15 @@ def file_states(path) -> dict:
             st = os.stat(p)
             out[p] = (st.st_size, st.st_mtime_ns)
     return out
+
+
+def approx_reference(q, centroids, codes, doc_offsets, doc, threshold):
+    """PLAID's approximate score of one document in numpy (csrc/gingham/plaid.h stage 3):
+    per query row the best centroid cosine over the document's tokens, skipping tokens whose
+    centroid's cosine is below threshold for every row; a row no kept token reaches adds 0."""
+    c = centroids.astype(np.float64)
+    cos = (q.astype(np.float64) @ c.T) / np.linalg.norm(c, axis=1)  # (Lq, n_centroids)
+    mine = codes[doc_offsets[doc]:doc_offsets[doc + 1]].astype(np.int64)
+    if threshold > -np.inf:
+        mine = mine[cos[:, mine].max(axis=0) >= threshold]
+    return float(cos[:, mine].max(axis=1).sum()) if len(mine) else 0.0

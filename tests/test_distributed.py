@@ -18,6 +18,7 @@ from gingham.distributed import ShardedIndex, is_sharded, route
 from gingham.distributed.manifest import MANIFEST, SEQ_KEY
 from gingham.distributed.plaid import cut
 from gingham.storage import DuplicateIdError
+from plaid_data import approx_reference
 
 DIM = 32
 N = 500
@@ -347,18 +348,6 @@ def test_core_and_distributed_import_without_ray():
             "assert 'torch' not in sys.modules, 'torch imported'")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
-
-
-def approx_reference(q, centroids, codes, doc_offsets, doc, threshold):
-    """PLAID's approximate score of one document in numpy (csrc/gingham/plaid.h stage 3):
-    per query row the best centroid cosine over the document's tokens, skipping tokens whose
-    centroid's cosine is below threshold for every row; a row no kept token reaches adds 0."""
-    c = centroids.astype(np.float64)
-    cos = (q.astype(np.float64) @ c.T) / np.linalg.norm(c, axis=1)  # (Lq, n_centroids)
-    mine = codes[doc_offsets[doc]:doc_offsets[doc + 1]].astype(np.int64)
-    if threshold > -np.inf:
-        mine = mine[cos[:, mine].max(axis=0) >= threshold]
-    return float(cos[:, mine].max(axis=1).sum()) if len(mine) else 0.0
 
 
 def test_plaid_phase_kernels_against_references(tmp_path, corpus):

@@ -3,7 +3,15 @@ import numpy as np
 import pytest
 
 from gingham import _core
-from plaid_data import clustered_docs, csr, decode_np, maxsim_np, queries_from, topk_np
+from plaid_data import (
+    approx_reference,
+    clustered_docs,
+    csr,
+    decode_np,
+    maxsim_np,
+    queries_from,
+    topk_np,
+)
 
 NBITS = 2
 INF = float("-inf")
@@ -115,6 +123,49 @@ def test_candidate_stage_counts(corpus, queries):
             assert row["n_cells"] == len(cells)
             assert row["n_candidates"] == len(docs)
             assert row["n_full"] == len(docs) if len(docs) >= 5 else True
+
+
+def test_candidates_and_approximate_scores_on_every_level():
+    """_core.plaid_candidates keeping every candidate: the candidates are the documents of the
+    probed cells (numpy oracle), and their pruned and unpruned approximate scores equal
+    approx_reference, alike on every SIMD level. One cell of a one-row query holds
+    few of the documents (the candidate ids are sorted); every cell holds all of them (the
+    candidate marks are read back in order)."""
+    c = Corpus(n_docs=2000, n_centroids=256, seed=3, splits=(0.3, 0.7))
+    n_docs = int(c.bases[-1])
+    codes = np.concatenate([seg[0] for seg in c.segments]).astype(np.int64)
+    before = _core.simd_level()
+    try:
+        for ncells, n_rows in ((1, 1), (256, 20), (256, 40), (256, 70)):  # lp 16, 32, 48, 80
+            q = queries_from(c.docs, 1, n_rows, seed=ncells)[0]
+            cos = (q.astype(np.float64) @ c.centroids.T.astype(np.float64)
+                   / np.linalg.norm(c.centroids.astype(np.float64), axis=1))
+            cells = np.unique(np.argsort(-cos, axis=1, kind="stable")[:, :ncells])
+            want_docs = {d for d in range(n_docs) if len(c.docs[d])
+                         and np.isin(codes[c.offsets[d]:c.offsets[d + 1]], cells).any()}
+            assert (len(want_docs) * 16 < n_docs) == (ncells == 1)
+            per_level = []
+            for level in [lvl for lvl in _core.supported_simd_levels() if lvl != "neon"]:
+                _core.set_simd_level(level)
+                n_cand, n_kept, approx, rescored, segs, rows = _core.plaid_candidates(
+                    q, np.array([0, len(q)], np.int64), c.native, [None] * len(c.native), 1,
+                    ncells, 0.5, 10 * n_docs)
+                got = c.bases[segs[0, :n_kept[0]]] + rows[0, :n_kept[0]]
+                assert n_cand[0] == n_kept[0] == len(want_docs)
+                assert set(got.tolist()) == want_docs
+                per_level.append((got, approx[0, :n_kept[0]], rescored[0, :n_kept[0]]))
+            got, approx, rescored = per_level[0]
+            for threshold, values in ((0.5, approx), (INF, rescored)):
+                want = [approx_reference(q, c.centroids, codes, c.offsets, d, threshold)
+                        for d in got]
+                np.testing.assert_allclose(values, want, rtol=1e-5, atol=1e-5)
+            for other in per_level[1:]:  # stage 1 differs between levels in FMA rounding only
+                mine, theirs = np.argsort(got), np.argsort(other[0])
+                np.testing.assert_array_equal(got[mine], other[0][theirs])
+                for a, b in zip(per_level[0][1:], other[1:]):
+                    np.testing.assert_allclose(a[mine], b[theirs], rtol=1e-6, atol=1e-6)
+    finally:
+        _core.set_simd_level(before)
 
 
 def test_staged_scores_are_exact_scores(corpus, queries):

@@ -106,10 +106,16 @@ struct DocScratch {
   std::vector<float> scales;
 };
 
+// The last segment whose doc_base is <= global (an empty segment shares its doc_base with the
+// next one, which holds the document).
 int64_t segment_of(const SegmentView* segments, int64_t n_segments, int64_t global) {
-  int64_t s = n_segments - 1;
-  while (s > 0 && segments[s].doc_base > global) --s;
-  return s;
+  int64_t lo = 0, hi = n_segments - 1;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo + 1) / 2;
+    if (segments[mid].doc_base <= global) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 // Sum of the row maxima; a row that met no token (still -inf) adds empty_row instead.
@@ -136,20 +142,26 @@ float full_score(const QueryTables& t, const SegmentView& seg, int64_t local, Lu
   return sum_rows(s->mx.data(), t.lq, kNegInf);
 }
 
-// Stage 3 score from centroid scores only; keep (nullable) marks the unpruned centroids. A query
-// row that none of the document's unpruned tokens reaches adds empty_row (see plaid.h).
+// The centroid cosines stage 3 reads: rows of `table` (lp wide), row_of[code] the row of a code
+// (null: the code itself).
+struct ApproxTable {
+  const float* table = nullptr;
+  const int32_t* row_of = nullptr;
+};
+
+// Stage 3 score from centroid scores only. A query row that none of the document's unpruned
+// tokens reaches adds empty_row (see plaid.h).
 float approx_score(const QueryTables& t, const SegmentView& seg, int64_t local,
-                   const uint8_t* keep, float empty_row, DocScratch* s) {
+                   const ApproxTable& a, float empty_row, CentroidMaxFn kernel, DocScratch* s) {
+  const int64_t begin = seg.doc_offsets[local], n = seg.doc_offsets[local + 1] - begin;
   s->mx.assign(static_cast<size_t>(t.lp), kNegInf);
-  float* mx = s->mx.data();
-  const int64_t lp = t.lp;
-  for (int64_t tok = seg.doc_offsets[local]; tok < seg.doc_offsets[local + 1]; ++tok) {
-    const int64_t c = code_at(seg.codes, seg.code_bytes, tok);
-    if (keep != nullptr && !keep[c]) continue;
-    const float* row = t.cos.data() + c * lp;
-    for (int64_t i = 0; i < lp; ++i) mx[i] = std::max(mx[i], row[i]);
+  s->codes.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = code_at(seg.codes, seg.code_bytes, begin + i);
+    s->codes[i] = a.row_of != nullptr ? a.row_of[c] : static_cast<int32_t>(c);
   }
-  return sum_rows(mx, t.lq, empty_row);
+  kernel(a.table, t.lp, s->codes.data(), n, s->mx.data());
+  return sum_rows(s->mx.data(), t.lq, empty_row);
 }
 
 // scores[i] = fn(ids[i]) over global ids, in parallel when asked.
@@ -219,7 +231,8 @@ void keep_best(std::vector<int64_t>* ids, std::vector<float>* scores, int64_t ke
 struct Worker {
   QueryTables tables;
   std::vector<uint8_t> seen;
-  std::vector<uint8_t> keep;
+  std::vector<int32_t> row_of;  // pruned_table's row of every code
+  std::vector<float> pruned_table;
   std::vector<int64_t> ids;
   std::vector<float> scores;
   std::vector<int64_t> top_ids;  // global ids of one query's results
@@ -278,7 +291,7 @@ void all_searchable(const SegmentView* segments, int64_t n_segments, std::vector
   }
 }
 
-// w->ids = the searchable documents (global ids, unordered) of the inverted lists of `cells`.
+// w->ids = the searchable documents (global ids, ascending) of the inverted lists of `cells`.
 void collect_candidates(const SegmentView* segments, int64_t n_segments,
                         const std::vector<int64_t>& cells, Worker* w) {
   std::vector<int64_t>& ids = w->ids;
@@ -294,22 +307,45 @@ void collect_candidates(const SegmentView* segments, int64_t n_segments,
       }
     }
   }
-  for (int64_t g : ids) w->seen[g] = 0;
+  // Sorting n ids costs ~n log2(n) steps, reading the marks back in order one per document: a
+  // probe that reaches a large part of the index (most of it at a coarse centroid count) reads
+  // the marks.
+  const auto n_docs = static_cast<int64_t>(w->seen.size());
+  if (static_cast<int64_t>(ids.size()) * 16 < n_docs) {
+    std::sort(ids.begin(), ids.end());
+    for (int64_t g : ids) w->seen[g] = 0;
+    return;
+  }
+  ids.clear();
+  for (int64_t g = 0; g < n_docs; ++g) {
+    if (w->seen[g]) ids.push_back(g);
+  }
+  std::fill(w->seen.begin(), w->seen.end(), uint8_t{0});
 }
 
-// Marks (in w->keep) the centroids whose best cosine over the query rows reaches threshold;
-// null when threshold is -inf (no pruning).
-const uint8_t* unpruned_cells(const CodecView& codec, const QueryTables& t, float threshold,
-                              Worker* w) {
-  if (!(threshold > kNegInf)) return nullptr;
-  w->keep.assign(static_cast<size_t>(codec.n_centroids), 0);
+// Stage 3's table under pruning, in w: row 0 is -inf (every pruned centroid, one whose best
+// cosine over the query rows is below threshold, points there), then the cosines of the
+// unpruned centroids. Pruning then costs no branch per token, and the table is the few rows a
+// query keeps rather than all n_centroids (it stays in cache). Threshold -inf: all of t.cos.
+ApproxTable pruned_table(const CodecView& codec, const QueryTables& t, float threshold,
+                         Worker* w) {
+  if (!(threshold > kNegInf)) return {t.cos.data(), nullptr};
+  const int64_t lp = t.lp;
+  w->row_of.resize(static_cast<size_t>(codec.n_centroids));
+  w->pruned_table.assign(static_cast<size_t>(lp), kNegInf);
+  int32_t n_rows = 1;
   for (int64_t c = 0; c < codec.n_centroids; ++c) {
-    const float* row = t.cos.data() + c * t.lp;
+    const float* row = t.cos.data() + c * lp;
     float m = kNegInf;
     for (int64_t i = 0; i < t.lq; ++i) m = std::max(m, row[i]);
-    w->keep[c] = m >= threshold;
+    if (m >= threshold) {
+      w->pruned_table.insert(w->pruned_table.end(), row, row + lp);
+      w->row_of[c] = n_rows++;
+    } else {
+      w->row_of[c] = 0;
+    }
   }
-  return w->keep.data();
+  return {w->pruned_table.data(), w->row_of.data()};
 }
 
 // codec with its centroids' inverse norms (computed into *storage when the view has none).
@@ -329,6 +365,7 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
                 PlaidStats* stats) {
   PlaidStats st;
   const LutMaxFn kernel = kernels().lut_max;
+  const CentroidMaxFn approx_kernel = kernels().centroid_max;
   auto clock = std::chrono::steady_clock::now();
   build_tables(codec, query, lq, parallel, &w->tables);
   if (!p.exact) build_cosines(codec, parallel, &w->tables);
@@ -351,7 +388,6 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
       collect_candidates(segments, n_segments, cells, w);
       if (static_cast<int64_t>(ids.size()) >= p.k || ncells >= codec.n_centroids) break;
     }
-    std::sort(ids.begin(), ids.end());
     st.n_candidates = static_cast<int64_t>(ids.size());
   }
   st.candidate_ms = ms_since(clock);
@@ -359,10 +395,10 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
   clock = std::chrono::steady_clock::now();
   if (!exhaustive) {
     const bool prune = p.centroid_score_threshold > kNegInf;
-    const uint8_t* keep = unpruned_cells(codec, t, p.centroid_score_threshold, w);
+    const ApproxTable pruned = pruned_table(codec, t, p.centroid_score_threshold, w);
     score_all(segments, n_segments, ids, parallel, &w->scores,
               [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-                return approx_score(t, seg, local, keep, kPrunedRowScore, s);
+                return approx_score(t, seg, local, pruned, kPrunedRowScore, approx_kernel, s);
               });
     keep_best(&ids, &w->scores, std::max(p.ndocs, p.k));
     st.n_after_pruning = static_cast<int64_t>(ids.size());
@@ -371,7 +407,8 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
       if (prune) {
         score_all(segments, n_segments, ids, parallel, &w->scores,
                   [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-                    return approx_score(t, seg, local, nullptr, kPrunedRowScore, s);
+                    return approx_score(t, seg, local, {t.cos.data(), nullptr},
+                                        kPrunedRowScore, approx_kernel, s);
                   });
       }
       keep_best(&ids, &w->scores, n_full);
@@ -518,14 +555,14 @@ void candidates_one(const CodecView& codec, const SegmentView* segments, int64_t
   top_cells(t, codec.n_centroids, p.ncells, &cells);
   collect_candidates(segments, n_segments, cells, w);
   std::vector<int64_t>& ids = w->ids;
-  std::sort(ids.begin(), ids.end());
   *n_candidates = static_cast<int64_t>(ids.size());
 
   const bool prune = p.centroid_score_threshold > kNegInf;
-  const uint8_t* keep_cells = unpruned_cells(codec, t, p.centroid_score_threshold, w);
+  const ApproxTable pruned = pruned_table(codec, t, p.centroid_score_threshold, w);
+  const CentroidMaxFn approx_kernel = kernels().centroid_max;
   score_all(segments, n_segments, ids, parallel, &w->scores,
             [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-              return approx_score(t, seg, local, keep_cells, kPrunedRowScore, s);
+              return approx_score(t, seg, local, pruned, kPrunedRowScore, approx_kernel, s);
             });
   *n_kept = select_topk(w->scores.data(), ids.data(), static_cast<int64_t>(ids.size()), keep,
                         approx, out_ids);
@@ -536,7 +573,8 @@ void candidates_one(const CodecView& codec, const SegmentView* segments, int64_t
   std::vector<int64_t> kept(out_ids, out_ids + *n_kept);
   score_all(segments, n_segments, kept, parallel, &w->scores,
             [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-              return approx_score(t, seg, local, nullptr, kPrunedRowScore, s);
+              return approx_score(t, seg, local, {t.cos.data(), nullptr}, kPrunedRowScore,
+                                  approx_kernel, s);
             });
   std::copy(w->scores.begin(), w->scores.end(), rescored);
 }

@@ -14,6 +14,7 @@ struct Kernels {
   MaxSimKernels maxsim;
   DenseKernels dense;
   LutMaxFn lut_max;
+  CentroidMaxFn centroid_max;
 };
 
 const Kernels& kernels();         // for the SIMD level in use

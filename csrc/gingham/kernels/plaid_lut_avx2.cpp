@@ -1,6 +1,7 @@
 // AVX2 look-up-table scoring kernel (see plaid_lut_kernels.h). Compiled with -mavx2 -mfma on
 // this file only. Query rows are processed 32 at a time (4 ymm accumulators + 4 running maxima);
-// per token and residual byte, four loads and adds of one contiguous table row.
+// per token and residual byte, four loads and adds of one contiguous table row. centroid_max
+// keeps up to 64 running maxima in registers: per token, one max per 8 rows of its table row.
 #include <immintrin.h>
 
 #include "gingham/kernels/plaid_lut_kernels.h"
@@ -29,7 +30,33 @@ void rows_avx2(const float* cs, const float* lut, int64_t lp, int64_t i0, int64_
   for (int v = 0; v < NV; ++v) _mm256_storeu_ps(mx + i0 + 8 * v, m[v]);
 }
 
+// centroid_max over query rows [i0, i0 + 8 NV): the running maxima stay in registers.
+// _mm256_max_ps(m, row) returns row where either is NaN, as std::max(m, row) does not; the
+// tables hold no NaN (finite queries and centroids).
+template <int NV>
+void centroid_rows_avx2(const float* table, int64_t lp, int64_t i0, const int32_t* rows,
+                        int64_t n_tokens, float* mx) {
+  __m256 m[NV];
+  for (int v = 0; v < NV; ++v) m[v] = _mm256_loadu_ps(mx + i0 + 8 * v);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float* row = table + static_cast<int64_t>(rows[t]) * lp + i0;
+    for (int v = 0; v < NV; ++v) m[v] = _mm256_max_ps(m[v], _mm256_loadu_ps(row + 8 * v));
+  }
+  for (int v = 0; v < NV; ++v) _mm256_storeu_ps(mx + i0 + 8 * v, m[v]);
+}
+
 }  // namespace
+
+void centroid_max_avx2(const float* table, int64_t lp, const int32_t* rows, int64_t n_tokens,
+                       float* mx) {
+  int64_t i0 = 0;
+  for (; i0 + 64 <= lp; i0 += 64) centroid_rows_avx2<8>(table, lp, i0, rows, n_tokens, mx);
+  if (i0 + 32 <= lp) {
+    centroid_rows_avx2<4>(table, lp, i0, rows, n_tokens, mx);
+    i0 += 32;
+  }
+  if (i0 < lp) centroid_rows_avx2<2>(table, lp, i0, rows, n_tokens, mx);
+}
 
 void lut_max_avx2(const float* cs, const float* lut, int64_t lp, int64_t row_bytes,
                   const int32_t* codes, const uint8_t* residuals, const float* scales,

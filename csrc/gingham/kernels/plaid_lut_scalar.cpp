@@ -19,4 +19,12 @@ void lut_max_scalar(const float* cs, const float* lut, int64_t lp, int64_t row_b
   }
 }
 
+void centroid_max_scalar(const float* table, int64_t lp, const int32_t* rows, int64_t n_tokens,
+                         float* mx) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const float* row = table + static_cast<int64_t>(rows[t]) * lp;
+    for (int64_t i = 0; i < lp; ++i) mx[i] = std::max(mx[i], row[i]);
+  }
+}
+
 }  // namespace gingham
