@@ -122,24 +122,31 @@ int64_t segment_of(const SegmentView* segments, int64_t n_segments, int64_t glob
   return lo;
 }
 
-// out[i] = row_of[code i] (row_of null: the code itself) for the n codes of a segment from
-// token `begin` on; the code width is resolved once per document, not per token.
+// The table rows of the n codes of a segment from token `begin` on, into out; returns how
+// many. row_of null: every code is its own row. Otherwise row_of[code], leaving out the codes
+// mapped to row 0 (pruned_table's -inf row, which cannot raise a maximum), without a branch.
+// The code width is resolved once per document, not per token.
 template <typename Code>
-void rows_of_codes(const Code* codes, int64_t n, const int32_t* row_of, int32_t* out) {
+int64_t rows_of_codes(const Code* codes, int64_t n, const int32_t* row_of, int32_t* out) {
   if (row_of == nullptr) {
     for (int64_t i = 0; i < n; ++i) out[i] = static_cast<int32_t>(codes[i]);
-  } else {
-    for (int64_t i = 0; i < n; ++i) out[i] = row_of[codes[i]];
+    return n;
   }
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t row = row_of[codes[i]];
+    out[kept] = row;
+    kept += row != 0;
+  }
+  return kept;
 }
 
-void rows_of_codes(const SegmentView& seg, int64_t begin, int64_t n, const int32_t* row_of,
-                   int32_t* out) {
+int64_t rows_of_codes(const SegmentView& seg, int64_t begin, int64_t n, const int32_t* row_of,
+                      int32_t* out) {
   if (seg.code_bytes == 2) {
-    rows_of_codes(static_cast<const uint16_t*>(seg.codes) + begin, n, row_of, out);
-  } else {
-    rows_of_codes(static_cast<const uint32_t*>(seg.codes) + begin, n, row_of, out);
+    return rows_of_codes(static_cast<const uint16_t*>(seg.codes) + begin, n, row_of, out);
   }
+  return rows_of_codes(static_cast<const uint32_t*>(seg.codes) + begin, n, row_of, out);
 }
 
 // Sum of the row maxima; a row that met no token (still -inf) adds empty_row instead.
@@ -180,8 +187,8 @@ float approx_score(const QueryTables& t, const SegmentView& seg, int64_t local,
   const int64_t begin = seg.doc_offsets[local], n = seg.doc_offsets[local + 1] - begin;
   s->mx.assign(static_cast<size_t>(t.lp), kNegInf);
   s->codes.resize(static_cast<size_t>(n));
-  rows_of_codes(seg, begin, n, a.row_of, s->codes.data());
-  kernel(a.table, t.lp, s->codes.data(), n, s->mx.data());
+  const int64_t n_rows = rows_of_codes(seg, begin, n, a.row_of, s->codes.data());
+  kernel(a.table, t.lp, s->codes.data(), n_rows, s->mx.data());
   return sum_rows(s->mx.data(), t.lq, empty_row);
 }
 
@@ -372,8 +379,9 @@ void collect_candidates(const SegmentView* segments, int64_t n_segments,
 
 // Stage 3's table under pruning, in w: row 0 is -inf (every pruned centroid, one whose best
 // cosine over the query rows is below threshold, points there), then the cosines of the
-// unpruned centroids. Pruning then costs no branch per token, and the table is the few rows a
-// query keeps rather than all n_centroids (it stays in cache). Threshold -inf: all of t.cos.
+// unpruned centroids. Pruned tokens are then dropped without a branch per token
+// (rows_of_codes), and the table is the few rows a query keeps rather than all n_centroids (it
+// stays in cache). Threshold -inf: all of t.cos.
 ApproxTable pruned_table(const CodecView& codec, const QueryTables& t, float threshold,
                          Worker* w) {
   if (!(threshold > kNegInf)) return {t.cos.data(), nullptr};
