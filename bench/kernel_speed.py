@@ -8,6 +8,8 @@
   tokens per CPU-second of each stage (update = iteration - assign, in CPU time).
 - LUT: ``_core.plaid_score_docs`` over every document of a residual segment (nbits 2, 1024
   centroids, Lq = 32), whose inner loop is the LUT kernel; tokens/s.
+- approximate: ``_core.plaid_candidates`` with every cell probed and no pruning over the same
+  segment, whose inner loop is the centroid-max kernel (stage 3); tokens/s.
 
 Seeded Gaussian data (k-means cost does not depend on the values' distribution). Every time is
 the best of --reps, as wall clock and as this process's CPU time: on a machine shared with other
@@ -115,6 +117,14 @@ def main(argv=None):
             w, u = best_times(lambda: _core.plaid_score_docs(query, seg, ids), args.reps)
             print(f"  LUT scoring (plaid_score_docs, nbits 2, Lq 32) @{level}: "
                   f"{n_tok / w:,.0f} tokens/s wall, {n_tok / u:,.0f} per CPU-s")
+        offsets = np.array([0, len(query)], np.int64)
+        for level in levels(True):
+            _core.set_simd_level(level)
+            w, u = best_times(lambda: _core.plaid_candidates(
+                query, offsets, [seg], [None], 10, 1024, float("-inf"), args.lut_docs),
+                args.reps)
+            print(f"  approximate scoring (plaid_candidates, every cell, no pruning, Lq 32) "
+                  f"@{level}: {n_tok / w:,.0f} tokens/s wall, {n_tok / u:,.0f} per CPU-s")
     _core.set_simd_level(before)
     print(f"load average after {os.getloadavg()[0]:.2f}")
 
