@@ -181,15 +181,15 @@ struct ApproxTable {
 };
 
 // Stage 3 score from centroid scores only. A query row that none of the document's unpruned
-// tokens reaches adds empty_row (see plaid.h).
+// tokens reaches adds kPrunedRowScore (see plaid.h).
 float approx_score(const QueryTables& t, const SegmentView& seg, int64_t local,
-                   const ApproxTable& a, float empty_row, CentroidMaxFn kernel, DocScratch* s) {
+                   const ApproxTable& a, CentroidMaxFn kernel, DocScratch* s) {
   const int64_t begin = seg.doc_offsets[local], n = seg.doc_offsets[local + 1] - begin;
   s->mx.assign(static_cast<size_t>(t.lp), kNegInf);
   s->codes.resize(static_cast<size_t>(n));
   const int64_t n_rows = rows_of_codes(seg, begin, n, a.row_of, s->codes.data());
   kernel(a.table, t.lp, s->codes.data(), n_rows, s->mx.data());
-  return sum_rows(s->mx.data(), t.lq, empty_row);
+  return sum_rows(s->mx.data(), t.lq, kPrunedRowScore);
 }
 
 // Candidates are scattered over the index, so the codes of the next ones are requested while
@@ -403,6 +403,20 @@ ApproxTable pruned_table(const CodecView& codec, const QueryTables& t, float thr
   return {w->pruned_table.data(), w->row_of.data()};
 }
 
+// Stage 3 scores of ids (global) from `table` into *scores; unpruned_table(t) rescores without
+// pruning.
+void approx_scores(const QueryTables& t, const SegmentView* segments, int64_t n_segments,
+                   const std::vector<int64_t>& ids, const ApproxTable& table, bool parallel,
+                   std::vector<float>* scores) {
+  const CentroidMaxFn kernel = kernels().centroid_max;
+  score_all(segments, n_segments, ids, parallel, scores,
+            [&](const SegmentView& seg, int64_t local, DocScratch* s) {
+              return approx_score(t, seg, local, table, kernel, s);
+            });
+}
+
+ApproxTable unpruned_table(const QueryTables& t) { return {t.cos.data(), nullptr}; }
+
 // codec with its centroids' inverse norms (computed into *storage when the view has none).
 CodecView with_inv_norms(const CodecView& view, std::vector<float>* storage) {
   CodecView codec = view;
@@ -420,7 +434,6 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
                 PlaidStats* stats) {
   PlaidStats st;
   const LutMaxFn kernel = kernels().lut_max;
-  const CentroidMaxFn approx_kernel = kernels().centroid_max;
   auto clock = std::chrono::steady_clock::now();
   build_tables(codec, query, lq, parallel, &w->tables);
   if (!p.exact) build_cosines(codec, parallel, &w->tables);
@@ -451,21 +464,13 @@ void search_one(const CodecView& codec, const SegmentView* segments, int64_t n_s
   if (!exhaustive) {
     const bool prune = p.centroid_score_threshold > kNegInf;
     const ApproxTable pruned = pruned_table(codec, t, p.centroid_score_threshold, w);
-    score_all(segments, n_segments, ids, parallel, &w->scores,
-              [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-                return approx_score(t, seg, local, pruned, kPrunedRowScore, approx_kernel, s);
-              });
+    approx_scores(t, segments, n_segments, ids, pruned, parallel, &w->scores);
     keep_best(&ids, &w->scores, std::max(p.ndocs, p.k));
     st.n_after_pruning = static_cast<int64_t>(ids.size());
     const int64_t n_full = std::max(p.ndocs / 4, p.k);
     if (static_cast<int64_t>(ids.size()) > n_full) {
-      if (prune) {
-        score_all(segments, n_segments, ids, parallel, &w->scores,
-                  [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-                    return approx_score(t, seg, local, {t.cos.data(), nullptr},
-                                        kPrunedRowScore, approx_kernel, s);
-                  });
-      }
+      if (prune) approx_scores(t, segments, n_segments, ids, unpruned_table(t), parallel,
+                               &w->scores);
       keep_best(&ids, &w->scores, n_full);
     }
   } else {
@@ -614,11 +619,7 @@ void candidates_one(const CodecView& codec, const SegmentView* segments, int64_t
 
   const bool prune = p.centroid_score_threshold > kNegInf;
   const ApproxTable pruned = pruned_table(codec, t, p.centroid_score_threshold, w);
-  const CentroidMaxFn approx_kernel = kernels().centroid_max;
-  score_all(segments, n_segments, ids, parallel, &w->scores,
-            [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-              return approx_score(t, seg, local, pruned, kPrunedRowScore, approx_kernel, s);
-            });
+  approx_scores(t, segments, n_segments, ids, pruned, parallel, &w->scores);
   *n_kept = select_topk(w->scores.data(), ids.data(), static_cast<int64_t>(ids.size()), keep,
                         approx, out_ids);
   if (!prune) {
@@ -626,11 +627,7 @@ void candidates_one(const CodecView& codec, const SegmentView* segments, int64_t
     return;
   }
   std::vector<int64_t> kept(out_ids, out_ids + *n_kept);
-  score_all(segments, n_segments, kept, parallel, &w->scores,
-            [&](const SegmentView& seg, int64_t local, DocScratch* s) {
-              return approx_score(t, seg, local, {t.cos.data(), nullptr}, kPrunedRowScore,
-                                  approx_kernel, s);
-            });
+  approx_scores(t, segments, n_segments, kept, unpruned_table(t), parallel, &w->scores);
   std::copy(w->scores.begin(), w->scores.end(), rescored);
 }
 
