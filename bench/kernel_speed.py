@@ -1,4 +1,4 @@
-"""Dense-panel, k-means and PLAID look-up-table kernel speed at every SIMD level, in one run.
+"""Dense-panel, k-means and PLAID scoring kernel speed at every SIMD level, in one run.
 
     python bench/kernel_speed.py [--tokens 200000] [--centroids 4096,8192] [--threads 1,2]
 
@@ -112,14 +112,12 @@ def main(argv=None):
         query = np.random.default_rng(3).standard_normal((32, DIM)).astype(np.float32)
         ids = np.arange(args.lut_docs, dtype=np.int64)
         n_tok = args.lut_docs * 64
+        offsets = np.array([0, len(query)], np.int64)
         for level in levels(True):
             _core.set_simd_level(level)
             w, u = best_times(lambda: _core.plaid_score_docs(query, seg, ids), args.reps)
             print(f"  LUT scoring (plaid_score_docs, nbits 2, Lq 32) @{level}: "
                   f"{n_tok / w:,.0f} tokens/s wall, {n_tok / u:,.0f} per CPU-s")
-        offsets = np.array([0, len(query)], np.int64)
-        for level in levels(True):
-            _core.set_simd_level(level)
             w, u = best_times(lambda: _core.plaid_candidates(
                 query, offsets, [seg], [None], 10, 1024, float("-inf"), args.lut_docs),
                 args.reps)
