@@ -104,15 +104,20 @@ def test_exhaustive_staged_equals_exact(corpus, queries):
         assert a[1].shape[1] == min(k, n - 2)
 
 
+def probed_cells(query, centroids, ncells):
+    """The union over query rows of the ncells centroids of highest cosine (plaid.h stage 2)."""
+    c64 = centroids.astype(np.float64)
+    cos = (query.astype(np.float64) @ c64.T) / np.linalg.norm(c64, axis=1)
+    return np.unique(np.argsort(-cos, axis=1, kind="stable")[:, :ncells])
+
+
 def test_candidate_stage_counts(corpus, queries):
     """n_candidates equals the union of the documents of each query row's ncells centroids of
     highest cosine (numpy oracle)."""
     for ncells in (1, 3):
         _, _, stats = corpus.search(queries, 5, ncells=ncells, threshold=INF, ndocs=10_000)
         for q, row in zip(queries, stats):
-            c64 = corpus.centroids.astype(np.float64)
-            cos = (q.astype(np.float64) @ c64.T) / np.linalg.norm(c64, axis=1)  # plaid.h
-            cells = np.unique(np.argsort(-cos, axis=1, kind="stable")[:, :ncells])
+            cells = probed_cells(q, corpus.centroids, ncells)
             docs = set()
             base = 0
             for seg in corpus.segments:
@@ -138,9 +143,7 @@ def test_candidates_and_approximate_scores_on_every_level():
     try:
         for ncells, n_rows in ((1, 1), (256, 20), (256, 40), (256, 70)):  # lp 16, 32, 48, 80
             q = queries_from(c.docs, 1, n_rows, seed=ncells)[0]
-            cos = (q.astype(np.float64) @ c.centroids.T.astype(np.float64)
-                   / np.linalg.norm(c.centroids.astype(np.float64), axis=1))
-            cells = np.unique(np.argsort(-cos, axis=1, kind="stable")[:, :ncells])
+            cells = probed_cells(q, c.centroids, ncells)
             want_docs = {d for d in range(n_docs) if len(c.docs[d])
                          and np.isin(codes[c.offsets[d]:c.offsets[d + 1]], cells).any()}
             assert (len(want_docs) * 16 < n_docs) == (ncells == 1)
